@@ -1,0 +1,111 @@
+package dev.rlsr.bench.gpu;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * The kernel-side results of the GPU benchmarks: one JSON object per line, appended to the file named by the system
+ * property {@code rlsr.bench.out} (else the environment variable {@code RLSR_BENCH_OUT}; else stdout only), and a
+ * one-line summary on stdout starting with {@code [gpu]}. JMH runs forks one after another, so appending lines
+ * needs no locking. bench/gpu/table.py reads the file.
+ */
+final class GpuResults {
+    private GpuResults() {
+    }
+
+    /** Kernel timing of a validated workload: {@code bytes} read + written by the kernel, for GB/s. */
+    static void kernel(GpuSession session, String key, GpuSession.Timing t, long bytes, Map<String, Object> extra) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("key", key);
+        m.put("kernel_ms", t.medianMs());
+        m.put("kernel_min_ms", t.minMs());
+        m.put("kernel_p90_ms", t.p90Ms());
+        m.put("runs", t.runs());
+        if (!Double.isNaN(t.backToBackMs())) {
+            m.put("back_to_back_ms", t.backToBackMs());
+        }
+        m.put("bytes", bytes);
+        double gbps = bytes / (t.medianMs() * 1e-3) / 1e9;
+        m.put("GBps", gbps);
+        m.put("validated", true);
+        m.put("device", session.deviceName());
+        m.putAll(extra);
+        write(m);
+        System.out.printf(Locale.ROOT, "[gpu] %-34s kernel median %9.4f ms (min %.4f, p90 %.4f, %d runs), %7.0f GB/s%s%n",
+                key, t.medianMs(), t.minMs(), t.p90Ms(), t.runs(), gbps,
+                Double.isNaN(t.backToBackMs()) ? ""
+                        : String.format(Locale.ROOT, ", back-to-back %.4f ms", t.backToBackMs()));
+    }
+
+    /** A workload that failed validation or setup: recorded so the table shows it instead of a blank. */
+    static void failure(String key, String error) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("key", key);
+        m.put("validated", false);
+        m.put("error", error);
+        write(m);
+        System.out.println("[gpu] " + key + " FAILED: " + error);
+    }
+
+    private static void write(Map<String, Object> m) {
+        String line = toJson(m);
+        String path = System.getProperty("rlsr.bench.out", System.getenv("RLSR_BENCH_OUT"));
+        if (path == null || path.isBlank()) {
+            return;
+        }
+        try {
+            Files.writeString(Path.of(path), line + "\n", StandardCharsets.UTF_8, StandardOpenOption.CREATE,
+                    StandardOpenOption.APPEND);
+        } catch (IOException e) {
+            System.err.println("[gpu] cannot append to " + path + ": " + e);
+        }
+    }
+
+    static String toJson(Map<String, Object> m) {
+        StringBuilder sb = new StringBuilder("{");
+        for (Map.Entry<String, Object> e : m.entrySet()) {
+            if (sb.length() > 1) {
+                sb.append(", ");
+            }
+            sb.append(quote(e.getKey())).append(": ");
+            Object v = e.getValue();
+            if (v instanceof Double d && (d.isNaN() || d.isInfinite())) {
+                sb.append("null"); // JSON has no NaN
+            } else if (v instanceof Float f && (f.isNaN() || f.isInfinite())) {
+                sb.append("null");
+            } else if (v instanceof Number || v instanceof Boolean) {
+                sb.append(v);
+            } else {
+                sb.append(quote(String.valueOf(v)));
+            }
+        }
+        return sb.append('}').toString();
+    }
+
+    private static String quote(String s) {
+        StringBuilder sb = new StringBuilder("\"");
+        for (char c : s.toCharArray()) {
+            switch (c) {
+                case '"' -> sb.append("\\\"");
+                case '\\' -> sb.append("\\\\");
+                case '\n' -> sb.append("\\n");
+                case '\r' -> sb.append("\\r");
+                case '\t' -> sb.append("\\t");
+                default -> {
+                    if (c < 0x20) {
+                        sb.append(String.format(Locale.ROOT, "\\u%04x", (int) c));
+                    } else {
+                        sb.append(c);
+                    }
+                }
+            }
+        }
+        return sb.append('"').toString();
+    }
+}

@@ -1,0 +1,228 @@
+package dev.rlsr.bindings;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.MemoryLayout;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
+
+/**
+ * NCCL (libnccl.so.2) collectives. Communicators are {@code long} handles (ncclComm_t); buffers are device
+ * pointers; {@code count} is in elements of {@code dataType}. Collectives are asynchronous on the stream.
+ * Several ranks driven from one thread (one communicator per GPU) must be wrapped in
+ * {@link #groupStart()}/{@link #groupEnd()}.
+ */
+@SuppressWarnings("restricted") // FFM downcalls and reinterpret are the point of this class
+public final class Nccl {
+    private Nccl() {}
+
+    // ncclDataType_t
+    public static final int ncclInt8 = 0;
+    public static final int ncclUint8 = 1;
+    public static final int ncclInt32 = 2;
+    public static final int ncclUint32 = 3;
+    public static final int ncclInt64 = 4;
+    public static final int ncclUint64 = 5;
+    public static final int ncclFloat16 = 6;
+    public static final int ncclFloat32 = 7;
+    public static final int ncclFloat64 = 8;
+    public static final int ncclBfloat16 = 9;
+    // ncclRedOp_t
+    public static final int ncclSum = 0;
+    public static final int ncclProd = 1;
+    public static final int ncclMax = 2;
+    public static final int ncclMin = 3;
+    public static final int ncclAvg = 4;
+    // ncclResult_t
+    public static final int ncclSuccess = 0;
+
+    /** NCCL_UNIQUE_ID_BYTES: ncclUniqueId is {@code struct { char internal[128]; }}, passed by value. */
+    public static final int UNIQUE_ID_BYTES = 128;
+    static final MemoryLayout UNIQUE_ID = MemoryLayout.structLayout(
+            MemoryLayout.sequenceLayout(UNIQUE_ID_BYTES, JAVA_BYTE).withName("internal"));
+
+    private static final String LIB = "nccl";
+
+    private static SymbolLookup lib() {
+        return NativeLibrary.load(LIB, "rlsr.lib.nccl", "libnccl.so.2");
+    }
+
+    private static NativeFunction fn(FunctionDescriptor fd, String name) {
+        return new NativeFunction(LIB, Nccl::lib, fd, name);
+    }
+
+    private static FunctionDescriptor res(MemoryLayout... args) {
+        return FunctionDescriptor.of(JAVA_INT, args);
+    }
+
+    // const char* ncclGetErrorString(ncclResult_t result)
+    private static final NativeFunction ncclGetErrorString =
+            fn(FunctionDescriptor.of(ADDRESS, JAVA_INT), "ncclGetErrorString");
+    // ncclResult_t ncclGetVersion(int *version)
+    private static final NativeFunction ncclGetVersion = fn(res(ADDRESS), "ncclGetVersion");
+    // ncclResult_t ncclGetUniqueId(ncclUniqueId *uniqueId)
+    private static final NativeFunction ncclGetUniqueId = fn(res(ADDRESS), "ncclGetUniqueId");
+    // ncclResult_t ncclCommInitRank(ncclComm_t *comm, int nranks, ncclUniqueId commId, int rank)
+    private static final NativeFunction ncclCommInitRank =
+            fn(res(ADDRESS, JAVA_INT, UNIQUE_ID, JAVA_INT), "ncclCommInitRank");
+    // ncclResult_t ncclCommInitAll(ncclComm_t *comms, int ndev, const int *devlist)
+    private static final NativeFunction ncclCommInitAll = fn(res(ADDRESS, JAVA_INT, ADDRESS), "ncclCommInitAll");
+    // ncclResult_t ncclCommDestroy(ncclComm_t comm)
+    private static final NativeFunction ncclCommDestroy = fn(res(ADDRESS), "ncclCommDestroy");
+    // ncclResult_t ncclAllReduce(const void *sendbuff, void *recvbuff, size_t count, ncclDataType_t datatype,
+    //     ncclRedOp_t op, ncclComm_t comm, cudaStream_t stream)
+    private static final NativeFunction ncclAllReduce =
+            fn(res(JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS), "ncclAllReduce");
+    // ncclResult_t ncclBroadcast(const void *sendbuff, void *recvbuff, size_t count, ncclDataType_t datatype,
+    //     int root, ncclComm_t comm, cudaStream_t stream)
+    private static final NativeFunction ncclBroadcast =
+            fn(res(JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS), "ncclBroadcast");
+    // ncclResult_t ncclGroupStart(void)
+    private static final NativeFunction ncclGroupStart = fn(res(), "ncclGroupStart");
+    // ncclResult_t ncclGroupEnd(void)
+    private static final NativeFunction ncclGroupEnd = fn(res(), "ncclGroupEnd");
+
+    /** True when libnccl loads; never throws. */
+    public static boolean isAvailable() {
+        return NativeLibrary.isLoadable(LIB, "rlsr.lib.nccl", "libnccl.so.2");
+    }
+
+    /** {@code ncclGetErrorString}, or "ncclResult_t N" when NCCL cannot say. */
+    public static String getErrorString(int result) {
+        try {
+            MemorySegment s = (MemorySegment) ncclGetErrorString.handle().invokeExact(result);
+            return s.address() == 0 ? "ncclResult_t " + result : s.reinterpret(4096).getString(0);
+        } catch (Throwable t) {
+            return "ncclResult_t " + result;
+        }
+    }
+
+    static String resultName(int result) {
+        return switch (result) {
+            case 0 -> "ncclSuccess";
+            case 1 -> "ncclUnhandledCudaError";
+            case 2 -> "ncclSystemError";
+            case 3 -> "ncclInternalError";
+            case 4 -> "ncclInvalidArgument";
+            case 5 -> "ncclInvalidUsage";
+            case 6 -> "ncclRemoteError";
+            case 7 -> "ncclInProgress";
+            default -> "ncclResult_t " + result;
+        };
+    }
+
+    private static void check(NativeFunction f, int result) {
+        if (result != ncclSuccess) {
+            throw new CudaException(f.name(), result, resultName(result), getErrorString(result));
+        }
+    }
+
+    /** NCCL version code, e.g. 22703 for 2.27.3. */
+    public static int version() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment out = arena.allocate(JAVA_INT);
+            check(ncclGetVersion, (int) ncclGetVersion.handle().invokeExact(out));
+            return out.get(JAVA_INT, 0);
+        } catch (Throwable t) {
+            throw CudaDriver.rethrow(t);
+        }
+    }
+
+    /** A new unique id (128 bytes) for {@link #commInitRank}; rank 0 makes it and sends it to the others. */
+    public static byte[] getUniqueId() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment id = arena.allocate(UNIQUE_ID);
+            check(ncclGetUniqueId, (int) ncclGetUniqueId.handle().invokeExact(id));
+            return id.toArray(JAVA_BYTE);
+        } catch (Throwable t) {
+            throw CudaDriver.rethrow(t);
+        }
+    }
+
+    /** One rank of an {@code nranks} communicator; the calling thread's current device is this rank's GPU. */
+    public static long commInitRank(int nranks, byte[] uniqueId, int rank) {
+        if (uniqueId == null || uniqueId.length != UNIQUE_ID_BYTES) {
+            throw new IllegalArgumentException("an NCCL unique id has " + UNIQUE_ID_BYTES + " bytes");
+        }
+        if (rank < 0 || rank >= nranks) {
+            throw new IllegalArgumentException("rank " + rank + " outside 0.." + (nranks - 1));
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment out = arena.allocate(ADDRESS);
+            MemorySegment id = arena.allocate(UNIQUE_ID);
+            MemorySegment.copy(uniqueId, 0, id, JAVA_BYTE, 0, UNIQUE_ID_BYTES);
+            check(ncclCommInitRank, (int) ncclCommInitRank.handle().invokeExact(out, nranks, id, rank));
+            return out.get(ADDRESS, 0).address();
+        } catch (Throwable t) {
+            throw CudaDriver.rethrow(t);
+        }
+    }
+
+    /** One communicator per listed device (CUDA ordinals), all in this process; returns them in order. */
+    public static long[] commInitAll(int[] devices) {
+        if (devices == null || devices.length == 0) {
+            throw new IllegalArgumentException("commInitAll needs at least one device");
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment comms = arena.allocate(ADDRESS, devices.length);
+            MemorySegment devs = arena.allocateFrom(JAVA_INT, devices);
+            check(ncclCommInitAll, (int) ncclCommInitAll.handle().invokeExact(comms, devices.length, devs));
+            long[] out = new long[devices.length];
+            for (int i = 0; i < out.length; i++) {
+                out[i] = comms.getAtIndex(ADDRESS, i).address();
+            }
+            return out;
+        } catch (Throwable t) {
+            throw CudaDriver.rethrow(t);
+        }
+    }
+
+    public static void commDestroy(long comm) {
+        try {
+            check(ncclCommDestroy, (int) ncclCommDestroy.handle().invokeExact(MemorySegment.ofAddress(comm)));
+        } catch (Throwable t) {
+            throw CudaDriver.rethrow(t);
+        }
+    }
+
+    /** {@code recv = op over ranks of send}; in place when {@code send == recv}. */
+    public static void allReduce(long send, long recv, long count, int dataType, int op, long comm, long stream) {
+        try {
+            check(ncclAllReduce, (int) ncclAllReduce.handle().invokeExact(send, recv, count, dataType, op,
+                    MemorySegment.ofAddress(comm), MemorySegment.ofAddress(stream)));
+        } catch (Throwable t) {
+            throw CudaDriver.rethrow(t);
+        }
+    }
+
+    /** Copies {@code count} elements of {@code send} on rank {@code root} to {@code recv} on every rank. */
+    public static void broadcast(long send, long recv, long count, int dataType, int root, long comm, long stream) {
+        try {
+            check(ncclBroadcast, (int) ncclBroadcast.handle().invokeExact(send, recv, count, dataType, root,
+                    MemorySegment.ofAddress(comm), MemorySegment.ofAddress(stream)));
+        } catch (Throwable t) {
+            throw CudaDriver.rethrow(t);
+        }
+    }
+
+    public static void groupStart() {
+        try {
+            check(ncclGroupStart, (int) ncclGroupStart.handle().invokeExact());
+        } catch (Throwable t) {
+            throw CudaDriver.rethrow(t);
+        }
+    }
+
+    public static void groupEnd() {
+        try {
+            check(ncclGroupEnd, (int) ncclGroupEnd.handle().invokeExact());
+        } catch (Throwable t) {
+            throw CudaDriver.rethrow(t);
+        }
+    }
+}

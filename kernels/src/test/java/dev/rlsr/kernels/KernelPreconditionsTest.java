@@ -1,0 +1,42 @@
+package dev.rlsr.kernels;
+
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import org.junit.jupiter.api.Test;
+
+/** The launchers reject bad arguments on the host, before any CUDA call, so this runs without a GPU. */
+class KernelPreconditionsTest {
+    private static void rejects(String fragment, org.junit.jupiter.api.function.Executable call) {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, call);
+        assertTrue(e.getMessage().contains(fragment), () -> "message '" + e.getMessage() + "' should mention " + fragment);
+    }
+
+    @Test
+    void cosine() {
+        rejects("null device pointer", () -> CosineSimilarity.pairs(0, 256, DType.F32, 512, 1, 4, 0));
+        rejects("must be positive", () -> CosineSimilarity.pairs(256, 512, DType.F32, 1024, 0, 4, 0));
+        rejects("aligned to 4", () -> CosineSimilarity.pairs(258, 512, DType.F32, 1024, 1, 4, 0));
+        rejects("overlap", () -> CosineSimilarity.pairs(4096, 8192, DType.F32, 8192, 4, 4, 0));
+        rejects("eps", () -> CosineSimilarity.pairs(256, 512, DType.BF16, 1024, 1, 4, Float.NaN, 0));
+        rejects("dtype", () -> CosineSimilarity.pairs(256, 512, null, 1024, 1, 4, 0));
+        rejects("exceeds", () -> CosineSimilarity.againstReference(256, 512, DType.F32, 1024, 1 << 20, 1 << 12, 4, 0));
+    }
+
+    @Test
+    void logprob() {
+        rejects("temperature", () -> LogprobGather.forward(256, DType.BF16, 512, 1024, 2048, 1, 8, 0f, 0));
+        rejects("v (vocabulary)", () -> LogprobGather.forward(256, DType.BF16, 512, 1024, 2048, 1, 0, 1f, 0));
+        rejects("targets", () -> LogprobGather.forward(256, DType.BF16, 514, 1024, 2048, 1, 8, 1f, 0));
+        rejects("overlap", () -> LogprobGather.forward(256, DType.F32, 512, 1024, 1028, 4, 8, 1f, 0));
+        rejects("overlap", () -> LogprobGather.backward(1 << 20, DType.F32, 512, 1024, 2048, (1 << 20) + 64, 4, 100, 1f, 0));
+        rejects("aligned to 2", () -> LogprobGather.backward(256, DType.BF16, 512, 1024, 2048, 4097, 1, 8, 1f, 0));
+    }
+
+    @Test
+    void advantages() {
+        rejects("g (group size)", () -> GroupAdvantages.compute(256, 1024, 4, 0, 0));
+        rejects("overlap", () -> GroupAdvantages.compute(256, 256, 4, 4, 0));
+        rejects("eps", () -> GroupAdvantages.compute(256, 1024, 4, 4, true, -1f, 0));
+    }
+}
