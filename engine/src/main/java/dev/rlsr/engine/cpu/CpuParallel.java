@@ -1,0 +1,92 @@
+package dev.rlsr.engine.cpu;
+
+import java.util.concurrent.ForkJoinPool;
+import java.util.concurrent.ForkJoinTask;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * The CPU backend's worker pool: {@code rlsr.threads} threads (default: available processors), the caller being
+ * one of them. Work is handed out as chunk indices from a shared counter, so uneven chunks (causal attention
+ * rows) balance themselves. Nested calls from a worker run inline instead of deadlocking the pool.
+ */
+public final class CpuParallel {
+    public static final int THREADS = Math.max(1, Integer.getInteger("rlsr.threads",
+            Runtime.getRuntime().availableProcessors()));
+
+    private static final ForkJoinPool POOL = THREADS > 1 ? new ForkJoinPool(THREADS - 1) : null;
+
+    private CpuParallel() {}
+
+    @FunctionalInterface
+    public interface IndexBody {
+        void run(int i);
+    }
+
+    @FunctionalInterface
+    public interface RangeBody {
+        void run(int lo, int hi);
+    }
+
+    /** Runs {@code body(i)} for i in [0, n), in parallel. */
+    public static void forEach(int n, IndexBody body) {
+        if (n <= 0) {
+            return;
+        }
+        if (n == 1 || POOL == null || ForkJoinTask.inForkJoinPool()) {
+            for (int i = 0; i < n; i++) {
+                body.run(i);
+            }
+            return;
+        }
+        AtomicInteger next = new AtomicInteger();
+        Runnable worker = () -> {
+            for (int i; (i = next.getAndIncrement()) < n; ) {
+                body.run(i);
+            }
+        };
+        int helpers = Math.min(THREADS - 1, n - 1);
+        ForkJoinTask<?>[] tasks = new ForkJoinTask<?>[helpers];
+        for (int t = 0; t < helpers; t++) {
+            tasks[t] = POOL.submit(worker);
+        }
+        Throwable failure = null;
+        try {
+            worker.run();
+        } catch (Throwable e) {
+            failure = e;
+        }
+        for (ForkJoinTask<?> t : tasks) {
+            try {
+                t.join();
+            } catch (Throwable e) {
+                if (failure == null) {
+                    failure = e;
+                }
+            }
+        }
+        if (failure instanceof RuntimeException re) {
+            throw re;
+        }
+        if (failure instanceof Error er) {
+            throw er;
+        }
+    }
+
+    /**
+     * Splits [0, n) into contiguous ranges of at least {@code grain} items (about four per thread) and runs
+     * {@code body(lo, hi)} on each in parallel.
+     */
+    public static void forRange(int n, int grain, RangeBody body) {
+        if (n <= 0) {
+            return;
+        }
+        int chunks = (int) Math.min((long) THREADS * 4, Math.max(1, n / Math.max(1, grain)));
+        if (chunks <= 1) {
+            body.run(0, n);
+            return;
+        }
+        int per = (n + chunks - 1) / chunks;
+        int count = (n + per - 1) / per;
+        forEach(count, c -> body.run(c * per, Math.min(n, (c + 1) * per)));
+    }
+}
