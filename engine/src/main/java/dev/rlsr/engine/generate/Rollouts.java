@@ -1,0 +1,82 @@
+package dev.rlsr.engine.generate;
+
+/**
+ * G sampled completions for each of P prompts; row {@code r = p*G + g}. Legend: R = P*G rows, Tp the longest prompt,
+ * Lmax = maxNewTokens.
+ *
+ * @param prompts           P
+ * @param groupSize         G
+ * @param promptLen         Tp
+ * @param promptIds         (P, Tp) left-padded prompt ids (pad id in the padding)
+ * @param promptMask        (P, Tp) 1 = token, 0 = padding
+ * @param maxNewTokens      Lmax
+ * @param completionIds     (R, Lmax) sampled ids, the stop token included, then the pad id
+ * @param completionLengths (R) tokens that belong to each completion (stop token included): the trained tokens
+ * @param finish            (R) why each completion ended
+ * @param texts             (R) decoded completions (unmodifiable) without the stop token and cut before a stop string, or null
+ *                          when no decoder was given
+ * @param entropySum        sum over all sampled completion tokens of the sampling distribution's entropy (nats)
+ * @param sampledTokens     completion tokens sampled (sum of completionLengths)
+ * @param prefillNanos      time spent prefilling the prompts (once per group)
+ * @param decodeNanos       time spent in the decode loop (forward + sampling)
+ */
+public record Rollouts(int prompts, int groupSize, int promptLen, int[] promptIds, int[] promptMask, int maxNewTokens,
+                       int[] completionIds, int[] completionLengths, FinishReason[] finish, java.util.List<String> texts,
+                       double entropySum, long sampledTokens, long prefillNanos, long decodeNanos) {
+
+    public enum FinishReason {
+        /** emitted a stop token (EOS, {@code <|im_end|>}) */
+        STOP_TOKEN,
+        /** its text contains a stop string */
+        STOP_STRING,
+        /** reached maxNewTokens */
+        LENGTH
+    }
+
+    public int rows() {
+        return prompts * groupSize;
+    }
+
+    /** Mean entropy per sampled token (nats); 0 when nothing was sampled. */
+    public double meanEntropy() {
+        return sampledTokens == 0 ? 0 : entropySum / sampledTokens;
+    }
+
+    /** Mean completion length in tokens. */
+    public double meanLength() {
+        return rows() == 0 ? 0 : (double) sampledTokens / rows();
+    }
+
+    /** Longest completion in the batch (the trained sequences need no more columns than Tp + this). */
+    public int maxLength() {
+        int m = 0;
+        for (int l : completionLengths) {
+            m = Math.max(m, l);
+        }
+        return m;
+    }
+
+    /** The counted ids of row r. */
+    public int[] completion(int row) {
+        return java.util.Arrays.copyOfRange(completionIds, row * maxNewTokens, row * maxNewTokens
+                + completionLengths[row]);
+    }
+
+    /** The unpadded prompt ids of prompt p. */
+    public int[] prompt(int p) {
+        int n = 0;
+        for (int t = 0; t < promptLen; t++) {
+            n += promptMask[p * promptLen + t];
+        }
+        return java.util.Arrays.copyOfRange(promptIds, (p + 1) * promptLen - n, (p + 1) * promptLen);
+    }
+
+    /** Fraction of completions that hit maxNewTokens. */
+    public double truncatedFraction() {
+        int n = 0;
+        for (FinishReason f : finish) {
+            n += f == FinishReason.LENGTH ? 1 : 0;
+        }
+        return rows() == 0 ? 0 : (double) n / rows();
+    }
+}
