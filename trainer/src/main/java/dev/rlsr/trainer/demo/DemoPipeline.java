@@ -1,0 +1,174 @@
+package dev.rlsr.trainer.demo;
+
+import dev.rlsr.engine.config.ModelConfig;
+import dev.rlsr.engine.model.DecoderModel;
+import dev.rlsr.engine.tensor.Backend;
+import dev.rlsr.engine.tokenizer.ByteLevelTokenizer;
+import dev.rlsr.engine.tokenizer.Tokenizer;
+import dev.rlsr.trainer.config.RunConfig;
+import dev.rlsr.trainer.data.DemoDataset;
+import dev.rlsr.trainer.data.Example;
+import dev.rlsr.trainer.run.RunDir;
+import dev.rlsr.trainer.run.RunListener;
+import dev.rlsr.trainer.run.RunReport;
+import dev.rlsr.trainer.run.StageRunner;
+import dev.rlsr.trainer.sft.SftConfig;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * {@code rlsr demo}: a miniature of the paper's experiment on the CPU, with nothing downloaded.
+ *
+ * <ol>
+ *   <li>pre-train a small decoder from scratch (byte-level tokenizer, {@code demo.model.*}) as a plain language model
+ *       on the demo dataset's text without the chat format ("prompt\nresponse"): the <b>base</b> model;</li>
+ *   <li>from the base: <b>sft</b> (prompt-masked cross-entropy on the chat-formatted pairs);</li>
+ *   <li>from the base: <b>rlsr</b> (GRPO with the cosine reward of the bundled SentenceBERT all-MiniLM-L6-v2);</li>
+ *   <li>from sft: <b>sft+rlsr</b>;</li>
+ *   <li>evaluate the four on the held-out split (greedy decoding: deterministic), with percentile-bootstrap
+ *       intervals of each mean reward and paired-bootstrap intervals of the differences sft+rlsr - sft,
+ *       rlsr - base and rlsr - sft over the same prompts.</li>
+ * </ol>
+ * Every stage is resumable ({@link StageRunner}). The demo's settings are the bundled {@code demo.yaml} under the
+ * user's overrides.
+ */
+public final class DemoPipeline {
+    /** The demo's defaults, laid over the schema defaults before the user's config and overrides. */
+    public static final String DEFAULTS_RESOURCE = "dev/rlsr/trainer/demo/demo.yaml";
+    public static final List<String> STAGES = List.of("base", "sft", "rlsr", "sft+rlsr");
+    public static final List<String[]> DELTAS = List.of(new String[]{"sft+rlsr", "sft"},
+            new String[]{"rlsr", "base"}, new String[]{"rlsr", "sft"});
+
+    private DemoPipeline() {
+    }
+
+    /** Schema defaults, then the demo's defaults. */
+    public static RunConfig defaults() {
+        return RunConfig.defaults().withResource(DEFAULTS_RESOURCE);
+    }
+
+    /** Runs the demo into {@code run}; returns the report (also written to the run directory). */
+    public static RunReport run(RunConfig cfg, RunDir run, RunListener listener, Backend backend) {
+        long t0 = System.nanoTime();
+        RunDir.writeAtomically(run.resolve(RunDir.CONFIG), cfg.toYaml());
+        Path tokDir = run.resolve("tokenizer");
+        if (!Files.isRegularFile(tokDir.resolve("tokenizer.json"))) {
+            ByteLevelTokenizer.writeByteLevel(tokDir);
+        }
+        RunReport report = new RunReport("RLSR demo: base, SFT, RLSR and SFT+RLSR on the bundled demo set");
+        try (Tokenizer tok = StageRunner.loadTokenizer(tokDir, "demo tokenizer");
+             StageRunner runner = new StageRunner(cfg, run, listener, backend, tok, tokDir, report)) {
+            List<Example> train = DemoDataset.load(DemoDataset.TRAIN_RESOURCE);
+            List<Example> eval = DemoDataset.load(DemoDataset.EVAL_RESOURCE);
+            train = first(train, cfg.getInt("demo.train_examples"));
+            eval = first(eval, cfg.getInt("demo.eval_examples"));
+            ModelConfig mc = StageRunner.demoModelConfig(cfg, ByteLevelTokenizer.VOCAB_SIZE);
+            listener.log(String.format(Locale.ROOT, "demo: %d train / %d held-out examples; model %s, %d layers,"
+                            + " hidden %d, %.2fM parameters, byte-level vocabulary", train.size(), eval.size(),
+                    mc.modelType(), mc.numLayers(), mc.hiddenSize(), mc.numParameters() / 1e6));
+            report.info("data", "bundled demo set: " + train.size() + " train, " + eval.size() + " held-out examples");
+            report.info("model", String.format(Locale.ROOT, "%s from scratch: %d layers, hidden %d, heads %d/%d, MLP"
+                            + " %d, byte-level vocabulary (%d), %.2fM parameters", mc.modelType(), mc.numLayers(),
+                    mc.hiddenSize(), mc.numHeads(), mc.numKvHeads(), mc.intermediateSize(), mc.vocabSize(),
+                    mc.numParameters() / 1e6));
+            report.info("reward", "cosine similarity of SentenceBERT all-MiniLM-L6-v2 embeddings, "
+                    + (cfg.getBool("reward.responses_only") ? "cos(E(y), E(y*)) (reward.responses_only)"
+                    : "cos(E(x+y), E(x+y*))"));
+            report.info("evaluation", describeEval(cfg) + "; 95% percentile-bootstrap intervals over held-out prompts ("
+                    + cfg.getInt("eval.bootstrap_samples") + " resamples, seed " + cfg.getLong("eval.bootstrap_seed")
+                    + "), differences paired by prompt");
+            report.info("device", backend.name() + ", " + Runtime.getRuntime().availableProcessors() + " cores");
+
+            // (a) base: plain language model on "prompt\nresponse", no chat format
+            List<String> texts = train.stream().map(e -> e.lastUserContent() + "\n" + e.response()).toList();
+            SftConfig pre = new SftConfig(cfg.getInt("demo.pretrain.epochs"), cfg.getInt("demo.pretrain.batch_size"),
+                    1, cfg.getDouble("demo.pretrain.lr"), cfg.getInt("demo.pretrain.warmup_steps"), 0.1, 0.0, 1.0,
+                    true, cfg.getInt("demo.pretrain.seq_len"), 0, cfg.getInt("demo.pretrain.checkpoint_every"),
+                    cfg.getLong("run.seed"), false);
+            long seed = cfg.getLong("run.seed");
+            try (DecoderModel base = runner.pretrain("pretrain", () -> DecoderModel.init(mc, seed, backend), texts,
+                    pre)) {
+                runner.evaluate("base", base, eval);
+            }
+            Path baseDir = run.stageModel("pretrain");
+            // (b) SFT from the base
+            try (DecoderModel sft = runner.sft("sft", () -> load(baseDir, backend), train, eval)) {
+                runner.evaluate("sft", sft, eval);
+            }
+            // (c) RLSR from the base
+            try (DecoderModel rlsr = runner.rl("rlsr", () -> load(baseDir, backend), baseDir, train)) {
+                runner.evaluate("rlsr", rlsr, eval);
+            }
+            // (d) SFT, then RLSR
+            Path sftDir = run.stageModel("sft");
+            try (DecoderModel both = runner.rl("sft+rlsr", () -> load(sftDir, backend), sftDir, train)) {
+                runner.evaluate("sft+rlsr", both, eval);
+            }
+            int resamples = cfg.getInt("eval.bootstrap_samples");
+            double conf = cfg.getDouble("eval.confidence");
+            long bseed = cfg.getLong("eval.bootstrap_seed");
+            for (String[] d : DELTAS) {
+                report.delta(d[0], d[1], resamples, conf, bseed);
+            }
+            report.totalSeconds((System.nanoTime() - t0) / 1e9);
+            report.note("Bars: the 95% intervals of 'sft+rlsr - sft' and 'rlsr - base' lie above zero: "
+                    + report.deltas().get("sft+rlsr - sft").aboveZero() + ", "
+                    + report.deltas().get("rlsr - base").aboveZero() + ".");
+            shortAnswerNotes(report, cfg);
+            report.note("Resume: rerun the same command with the same run.dir; finished stages are loaded from"
+                    + " models/, an interrupted stage continues from its latest checkpoint.");
+            report.write(run, cfg.getInt("eval.samples_in_report"));
+            return report;
+        }
+    }
+
+    /**
+     * Says so in the report when an RL stage's answers became much shorter than its starting model's: with the
+     * prompt inside both embeddings, a very short answer scores about as much as the prompt alone, which can beat a
+     * wrong sentence; ROUGE-L and the response length in the table show whether that happened.
+     */
+    static void shortAnswerNotes(RunReport report, RunConfig cfg) {
+        var ev = report.evals();
+        for (String[] pair : new String[][]{{"rlsr", "base"}, {"sft+rlsr", "sft"}}) {
+            var rl = ev.get(pair[0]);
+            var start = ev.get(pair[1]);
+            if (rl == null || start == null) {
+                continue;
+            }
+            if (rl.distinctFraction() < 0.5 * start.distinctFraction()) {
+                report.note(String.format(Locale.ROOT, "%s gives the same few answers to many prompts (%.0f%% distinct"
+                                + " responses vs %.0f%% for %s): a generic sentence that embeds close to many"
+                                + " references is a cheap way to a high cosine reward for a model this small; ROUGE-L"
+                                + " (%.3f vs %.3f) shows how much of the content it kept.", pair[0],
+                        100 * rl.distinctFraction(), 100 * start.distinctFraction(), pair[1], rl.rougeL(),
+                        start.rougeL()));
+            }
+            if (rl.meanResponseTokens() < 0.5 * start.meanResponseTokens()) {
+                report.note(String.format(Locale.ROOT, "%s answers are much shorter than %s's (%.1f vs %.1f tokens,"
+                                + " ROUGE-L %.3f vs %.3f): %s", pair[0], pair[1], rl.meanResponseTokens(),
+                        start.meanResponseTokens(), rl.rougeL(), start.rougeL(), cfg.getBool("reward.responses_only")
+                                ? "the policy found short answers that embed close to the references."
+                                : "with the prompt inside both embeddings, cos(E(x+y), E(x+y*)), a very short answer"
+                                + " scores about as much as the prompt alone, which beats a wrong sentence for a model"
+                                + " this small. A KL penalty (rl.beta) or reward.responses_only: true counter it."));
+            }
+        }
+    }
+
+    static String describeEval(RunConfig cfg) {
+        double t = cfg.getDouble("eval.sampling.temperature");
+        return t == 0 ? "greedy decoding (deterministic), at most " + cfg.getInt("eval.sampling.max_new_tokens")
+                + " new tokens" : "sampling at temperature " + t + " with seed " + cfg.getLong("eval.sampling.seed");
+    }
+
+    private static DecoderModel load(Path dir, Backend backend) {
+        return StageRunner.loadModel(dir, backend, "model");
+    }
+
+    private static <T> List<T> first(List<T> list, int n) {
+        return n > 0 && n < list.size() ? list.subList(0, n) : list;
+    }
+}

@@ -1,0 +1,524 @@
+package dev.rlsr.trainer.run;
+
+import dev.rlsr.engine.config.ModelConfig;
+import dev.rlsr.engine.cpu.CpuBackend;
+import dev.rlsr.engine.io.CheckpointException;
+import dev.rlsr.engine.model.DecoderModel;
+import dev.rlsr.engine.optim.AdamW;
+import dev.rlsr.engine.tensor.Backend;
+import dev.rlsr.engine.tokenizer.Tokenizer;
+import dev.rlsr.engine.tokenizer.TokenizerException;
+import dev.rlsr.trainer.config.ConfigException;
+import dev.rlsr.trainer.config.RunConfig;
+import dev.rlsr.trainer.config.TrainerConfigs;
+import dev.rlsr.trainer.data.DataSplit;
+import dev.rlsr.trainer.data.DatasetFormat;
+import dev.rlsr.trainer.data.DemoDataset;
+import dev.rlsr.trainer.data.Example;
+import dev.rlsr.trainer.data.JsonlReader;
+import dev.rlsr.trainer.data.TokenLengthFilter;
+import dev.rlsr.trainer.encoder.Encoder;
+import dev.rlsr.trainer.encoder.MiniLmOnnxEncoder;
+import dev.rlsr.trainer.eval.Evaluator;
+import dev.rlsr.trainer.reward.CosineReward;
+import dev.rlsr.trainer.reward.Reward;
+import dev.rlsr.trainer.reward.RewardSpec;
+import dev.rlsr.trainer.rl.GrpoTrainer;
+import dev.rlsr.trainer.rl.RlConfig;
+import dev.rlsr.trainer.sft.SftConfig;
+import dev.rlsr.trainer.sft.SftData;
+import dev.rlsr.trainer.sft.SftTrainer;
+import dev.rlsr.trainer.train.Batcher;
+import dev.rlsr.trainer.train.Checkpointer;
+import dev.rlsr.trainer.train.TrainListener;
+import dev.rlsr.trainer.train.TrainState;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import java.util.function.Supplier;
+
+/**
+ * Runs the stages of a run inside its {@link RunDir}, each resumable: a stage whose final model exists
+ * ({@code models/<stage>/}) is skipped and its model loaded; a stage with a checkpoint continues from it with the
+ * same step count and data order (model, AdamW state and {@link TrainState} restored, metrics.jsonl cut back to the
+ * checkpoint); otherwise the stage starts from the model it is given. Every stage's wall time is recorded in the
+ * {@link RunReport}. Out-of-memory errors become a {@link RunFailure} naming the batch setting to lower.
+ */
+public final class StageRunner implements AutoCloseable {
+    private final RunConfig config;
+    private final RunDir run;
+    private final RunListener listener;
+    private final Backend backend;
+    private final Tokenizer tokenizer;
+    private final Path tokenizerDir;
+    private final RunReport report;
+    private Encoder encoder;
+    private Reward evalReward;
+
+    public StageRunner(RunConfig config, RunDir run, RunListener listener, Backend backend, Tokenizer tokenizer,
+                       Path tokenizerDir, RunReport report) {
+        this.config = config;
+        this.run = run;
+        this.listener = listener;
+        this.backend = backend;
+        this.tokenizer = tokenizer;
+        this.tokenizerDir = tokenizerDir;
+        this.report = report;
+    }
+
+    public RunDir run() {
+        return run;
+    }
+
+    public RunReport report() {
+        return report;
+    }
+
+    public Tokenizer tokenizer() {
+        return tokenizer;
+    }
+
+    public Backend backend() {
+        return backend;
+    }
+
+    public RunListener listener() {
+        return listener;
+    }
+
+    // ------------------------------------------------------------------ devices, models, data
+
+    /**
+     * The backend for {@code --device}: the CPU for cpu and auto. There is no CUDA transformer backend yet (the CUDA
+     * kernels exist, the decoder does not run on them), so cuda is refused rather than silently run on the CPU.
+     */
+    public static Backend selectBackend(String device, TrainListener log) {
+        return switch (device.toLowerCase(Locale.ROOT)) {
+            case "cpu" -> CpuBackend.INSTANCE;
+            case "auto" -> {
+                log.log("device: cpu (" + Runtime.getRuntime().availableProcessors() + " cores); the CUDA"
+                        + " transformer backend is not available yet, so auto uses the CPU");
+                yield CpuBackend.INSTANCE;
+            }
+            case "cuda" -> throw new RunFailure(RunFailure.DEVICE, "--device cuda was requested, but the CUDA"
+                    + " transformer backend is not available yet in this version (the CUDA kernels exist, the"
+                    + " decoder does not run on them). Use --device cpu, or --device auto to take the GPU"
+                    + " automatically once it is supported.");
+            default -> throw new RunFailure(RunFailure.USAGE, "unknown device '" + device
+                    + "'; use cpu, cuda or auto");
+        };
+    }
+
+    /** Checks that {@code dir} is a usable Hugging Face model directory, with a message naming what is missing. */
+    public static void checkModelDir(Path dir, String what) {
+        if (dir == null || dir.toString().isBlank()) {
+            throw new RunFailure(RunFailure.USAGE, "no " + what + " given: set model.path in the config or pass"
+                    + " --model DIR (a Hugging Face model directory with config.json, model.safetensors and"
+                    + " tokenizer.json).");
+        }
+        if (!Files.exists(dir)) {
+            throw new RunFailure(RunFailure.MODEL, "the " + what + " " + dir + " does not exist. Pass a Hugging Face"
+                    + " model directory (config.json, *.safetensors, tokenizer.json).");
+        }
+        if (!Files.isDirectory(dir)) {
+            throw new RunFailure(RunFailure.MODEL, "the " + what + " " + dir + " is a file, not a directory. Pass the"
+                    + " directory that holds config.json, *.safetensors and tokenizer.json.");
+        }
+        if (!Files.isReadable(dir)) {
+            throw new RunFailure(RunFailure.MODEL, "the " + what + " " + dir + " cannot be read (permissions).");
+        }
+        List<String> missing = new ArrayList<>();
+        if (!Files.isRegularFile(dir.resolve("config.json"))) {
+            missing.add("config.json");
+        }
+        if (!Files.isRegularFile(dir.resolve("model.safetensors"))
+                && !Files.isRegularFile(dir.resolve("model.safetensors.index.json"))) {
+            missing.add("model.safetensors (or model.safetensors.index.json)");
+        }
+        if (!Files.isRegularFile(dir.resolve("tokenizer.json"))) {
+            missing.add("tokenizer.json");
+        }
+        if (!missing.isEmpty()) {
+            throw new RunFailure(RunFailure.MODEL, "the " + what + " " + dir + " is not a complete Hugging Face model"
+                    + " directory: " + String.join(", ", missing) + (missing.size() == 1 ? " is" : " are")
+                    + " missing.");
+        }
+    }
+
+    /** Loads a model directory (checked first), turning format errors into a {@link RunFailure}. */
+    public static DecoderModel loadModel(Path dir, Backend backend, String what) {
+        checkModelDir(dir, what);
+        try {
+            return DecoderModel.load(dir, backend);
+        } catch (CheckpointException | IllegalArgumentException e) {
+            throw new RunFailure(RunFailure.MODEL, "cannot load the " + what + " " + dir + ": " + e.getMessage(), e);
+        }
+    }
+
+    public static Tokenizer loadTokenizer(Path dir, String what) {
+        try {
+            return Tokenizer.load(dir);
+        } catch (TokenizerException e) {
+            throw new RunFailure(RunFailure.MODEL, "cannot load the tokenizer of the " + what + " " + dir + ": "
+                    + e.getMessage(), e);
+        }
+    }
+
+    /** Train and held-out examples. */
+    public record Data(List<Example> train, List<Example> eval) {}
+
+    /**
+     * Reads {@code data.train} (a JSONL file or "demo") and the held-out split ({@code data.eval}, or a
+     * deterministic {@code data.eval_fraction} of train), then drops examples longer than the token limits.
+     */
+    public Data loadData() {
+        String trainSpec = config.getString("data.train");
+        String evalSpec = config.getString("data.eval");
+        if (trainSpec.isBlank()) {
+            throw new ConfigException("data.train", "no training data given: set data.train to a JSONL file"
+                    + " (or 'demo' for the bundled demo set)");
+        }
+        JsonlReader.Options opts = new JsonlReader.Options(
+                DatasetFormat.valueOf(config.getString("data.format").toUpperCase(Locale.ROOT)),
+                JsonlReader.OnBadLine.valueOf(config.getString("data.on_bad_line").toUpperCase(Locale.ROOT)));
+        List<Example> train;
+        List<Example> eval;
+        if (trainSpec.equals("demo")) {
+            train = DemoDataset.load(DemoDataset.TRAIN_RESOURCE);
+            eval = evalSpec.isBlank() || evalSpec.equals("demo") ? DemoDataset.load(DemoDataset.EVAL_RESOURCE)
+                    : read(evalSpec, opts, "data.eval");
+        } else {
+            List<Example> all = read(trainSpec, opts, "data.train");
+            if (evalSpec.isBlank()) {
+                DataSplit split = new DataSplit(config.getDouble("data.eval_fraction"), config.getLong("data.split_seed"));
+                train = all.stream().filter(split.train()).toList();
+                eval = all.stream().filter(split.eval()).toList();
+            } else {
+                train = all;
+                eval = evalSpec.equals("demo") ? DemoDataset.load(DemoDataset.EVAL_RESOURCE)
+                        : read(evalSpec, opts, "data.eval");
+            }
+        }
+        TokenLengthFilter filter = new TokenLengthFilter(tokenizer, config.getInt("data.max_prompt_tokens"),
+                config.getInt("data.max_response_tokens"), Integer.MAX_VALUE);
+        int before = train.size() + eval.size();
+        train = train.stream().filter(filter).toList();
+        eval = eval.stream().filter(filter).toList();
+        if (filter.dropped() > 0) {
+            listener.log("dropped " + filter.dropped() + " of " + before + " examples longer than"
+                    + " data.max_prompt_tokens / data.max_response_tokens");
+        }
+        int maxTrain = config.getInt("data.max_train_examples");
+        if (maxTrain > 0 && train.size() > maxTrain) {
+            train = train.subList(0, maxTrain);
+        }
+        if (train.isEmpty()) {
+            throw new RunFailure(RunFailure.DATA, "no training examples left in " + trainSpec + " (after the split"
+                    + " and the token-length filter).");
+        }
+        listener.log("data: " + train.size() + " train, " + eval.size() + " held-out examples");
+        return new Data(train, eval);
+    }
+
+    /**
+     * The held-out examples only (for {@code rlsr eval}): {@code data.eval}, or else the held-out fraction of
+     * {@code data.train}; token-length filtered like {@link #loadData}.
+     */
+    public List<Example> loadEval() {
+        String evalSpec = config.getString("data.eval");
+        if (evalSpec.isBlank()) {
+            if (config.getString("data.train").isBlank()) {
+                throw new ConfigException("data.eval", "no held-out data given: set data.eval to a JSONL file (or"
+                        + " 'demo'), or data.train with a data.eval_fraction > 0");
+            }
+            return loadData().eval();
+        }
+        JsonlReader.Options opts = new JsonlReader.Options(
+                DatasetFormat.valueOf(config.getString("data.format").toUpperCase(Locale.ROOT)),
+                JsonlReader.OnBadLine.valueOf(config.getString("data.on_bad_line").toUpperCase(Locale.ROOT)));
+        List<Example> eval = evalSpec.equals("demo") ? DemoDataset.load(DemoDataset.EVAL_RESOURCE)
+                : read(evalSpec, opts, "data.eval");
+        TokenLengthFilter filter = new TokenLengthFilter(tokenizer, config.getInt("data.max_prompt_tokens"),
+                config.getInt("data.max_response_tokens"), Integer.MAX_VALUE);
+        eval = eval.stream().filter(filter).toList();
+        if (filter.dropped() > 0) {
+            listener.log("dropped " + filter.dropped() + " held-out examples longer than data.max_prompt_tokens /"
+                    + " data.max_response_tokens");
+        }
+        return eval;
+    }
+
+    private static List<Example> read(String file, JsonlReader.Options opts, String key) {
+        Path p = Path.of(file);
+        if (!Files.isRegularFile(p)) {
+            throw new RunFailure(RunFailure.DATA, key + ": the data file " + file + (Files.isDirectory(p)
+                    ? " is a directory; give a JSONL file." : " does not exist."));
+        }
+        return JsonlReader.readAll(p, opts);
+    }
+
+    // ------------------------------------------------------------------ rewards
+
+    /** The shared sentence encoder of the cosine rewards (created on first use). */
+    public synchronized Encoder encoder() {
+        if (encoder == null) {
+            long t0 = System.nanoTime();
+            encoder = MiniLmOnnxEncoder.create(TrainerConfigs.encoderConfig(config));
+            listener.log(String.format(Locale.ROOT, "reward encoder: %s (ONNX Runtime, CPU), loaded in %.1f s",
+                    encoder.name(), (System.nanoTime() - t0) / 1e9));
+        }
+        return encoder;
+    }
+
+    /** A reward for a spec; a pure cosine reward shares the runner's encoder (closed by the runner). */
+    public Reward reward(RewardSpec spec) {
+        CosineReward.Options co = TrainerConfigs.cosineOptions(config);
+        if (spec.weights().size() == 1 && spec.uses(CosineReward.NAME) && spec.weights().get(CosineReward.NAME) == 1.0) {
+            return new CosineReward(encoder(), co);
+        }
+        return Reward.fromSpec(spec, () -> spec.uses(CosineReward.NAME)
+                ? MiniLmOnnxEncoder.create(TrainerConfigs.encoderConfig(config)) : null, co);
+    }
+
+    /** "rlsr" for the cosine reward (the paper's RLSR), "rl" for any other reward. */
+    public static String rlStageName(RewardSpec spec) {
+        return spec.weights().size() == 1 && spec.uses(CosineReward.NAME) ? "rlsr" : "rl";
+    }
+
+    // ------------------------------------------------------------------ stages
+
+    /** Resume information of a stage: the loaded model and, from a checkpoint, the state and optimizer. */
+    private record Start(DecoderModel model, TrainState state, AdamW.State optimizer) {}
+
+    private Start start(String stage, Supplier<DecoderModel> init) {
+        Optional<RunDir.Checkpoint> ck = run.latestCheckpoint(stage);
+        MetricsLog metrics = listener.metrics();
+        if (ck.isPresent()) {
+            RunDir.Checkpoint c = ck.get();
+            listener.log("resuming stage " + stage + " from " + run.root().relativize(c.dir()) + " (step "
+                    + c.step() + ")");
+            DecoderModel m = loadModel(c.dir(), backend, "checkpoint");
+            AdamW.State opt = Files.exists(c.dir().resolve(RunDir.OPTIMIZER))
+                    ? RunCheckpointer.readOptimizer(c.dir().resolve(RunDir.OPTIMIZER)) : null;
+            if (metrics != null) {
+                metrics.truncateAfter(stage, c.step());
+            }
+            return new Start(m, c.state(), opt);
+        }
+        if (metrics != null) {
+            metrics.dropStage(stage);
+        }
+        return new Start(init.get(), null, null);
+    }
+
+    private Checkpointer checkpointer(String alias) {
+        RunCheckpointer ck = new RunCheckpointer(run, tokenizerDir, config.getInt("run.keep_checkpoints"));
+        return (stage, state, model, optimizer) -> ck.save(alias, new TrainState(alias, state.step(), state.epoch(),
+                state.examplesSeen(), state.seed(), state.extra()), model, optimizer);
+    }
+
+    /** A listener that reports the trainer's fixed stage name under {@code alias}. */
+    private TrainListener renamed(String from, String alias) {
+        return new TrainListener() {
+            @Override
+            public void phaseStarted(String phase, long totalUnits, String unit) {
+                listener.phaseStarted(phase.equals(from) ? alias : phase, totalUnits, unit);
+            }
+
+            @Override
+            public void progress(long doneUnits, Map<String, Double> liveStats) {
+                listener.progress(doneUnits, liveStats);
+            }
+
+            @Override
+            public void phaseFinished(String phase) {
+                listener.phaseFinished(phase.equals(from) ? alias : phase);
+            }
+
+            @Override
+            public void step(String stage, long step, Map<String, Object> metrics) {
+                listener.step(stage.equals(from) ? alias : stage, step, metrics);
+            }
+
+            @Override
+            public void log(String message) {
+                listener.log(message);
+            }
+        };
+    }
+
+    /** A finished stage's model, or null when the stage has not finished. */
+    private DecoderModel done(String stage) {
+        if (run.stageDone(stage)) {
+            listener.log("stage " + stage + " already finished; loading " + run.root().relativize(run.stageModel(stage)));
+            return loadModel(run.stageModel(stage), backend, stage + " model");
+        }
+        return null;
+    }
+
+    /**
+     * Plain language-model pre-training of a model from scratch on raw texts (no chat format, every token trained):
+     * the supervised loop with {@code sft} settings given by the caller and stage name {@code stage}.
+     */
+    public DecoderModel pretrain(String stage, Supplier<DecoderModel> init, List<String> texts, SftConfig cfg) {
+        DecoderModel d = done(stage);
+        if (d != null) {
+            return d;
+        }
+        return timed(stage, "demo.pretrain.batch_size (or demo.pretrain.seq_len)", () -> {
+            Start s = start(stage, init);
+            List<Batcher.Sequence> seqs = SftData.fromTexts(tokenizer, texts, cfg.maxSeqLen());
+            try (SftTrainer t = new SftTrainer(cfg, s.model(), padId(), listener, checkpointer(stage), stage)) {
+                t.train(seqs, List.of(), s.state(), s.optimizer());
+            }
+            RunCheckpointer.saveStageModel(run, stage, s.model(), tokenizerDir);
+            return s.model();
+        });
+    }
+
+    /** SFT on chat examples (prompt-masked), with the eval loss on the held-out examples. */
+    public DecoderModel sft(String stage, Supplier<DecoderModel> init, List<Example> train, List<Example> eval) {
+        DecoderModel d = done(stage);
+        if (d != null) {
+            return d;
+        }
+        SftConfig cfg = TrainerConfigs.sft(config);
+        return timed(stage, "sft.batch_size (or sft.max_seq_len; keep the effective batch with sft.grad_accum)", () -> {
+            Start s = start(stage, init);
+            List<Batcher.Sequence> tr = SftData.fromExamples(tokenizer, train, cfg.promptMasking(), cfg.maxSeqLen());
+            List<Batcher.Sequence> ev = SftData.fromExamples(tokenizer, eval, true, cfg.maxSeqLen());
+            try (SftTrainer t = new SftTrainer(cfg, s.model(), padId(), listener, checkpointer(stage), stage)) {
+                t.train(tr, ev, s.state(), s.optimizer());
+            }
+            RunCheckpointer.saveStageModel(run, stage, s.model(), tokenizerDir);
+            return s.model();
+        });
+    }
+
+    /**
+     * GRPO with the configured reward ({@code rl.reward}); RLSR when it is cosine.
+     *
+     * @param initDir the stage's initial model on disk: the KL reference (beta > 0) after a resume
+     */
+    public DecoderModel rl(String stage, Supplier<DecoderModel> init, Path initDir, List<Example> train) {
+        DecoderModel d = done(stage);
+        if (d != null) {
+            return d;
+        }
+        RlConfig cfg = TrainerConfigs.rl(config);
+        return timed(stage, "rl.micro_batch (or rl.prompts_per_step x rl.group_size, rl.sampling.max_new_tokens)",
+                () -> {
+                    Start s = start(stage, init);
+                    DecoderModel reference = null;
+                    if (cfg.beta() > 0 && s.state() != null && initDir != null) {
+                        reference = loadModel(initDir, backend, "reference model");
+                    }
+                    TrainState resume = s.state() == null ? null : new TrainState(GrpoTrainer.STAGE, s.state().step(),
+                            s.state().epoch(), s.state().examplesSeen(), s.state().seed(), s.state().extra());
+                    try (Reward reward = reward(config.getReward("rl.reward"));
+                         GrpoTrainer t = new GrpoTrainer(cfg, s.model(), tokenizer, reward::score,
+                                 renamed(GrpoTrainer.STAGE, stage), checkpointer(stage))) {
+                        t.train(train, resume, s.optimizer(), reference);
+                    } finally {
+                        if (reference != null) {
+                            reference.close();
+                        }
+                    }
+                    RunCheckpointer.saveStageModel(run, stage, s.model(), tokenizerDir);
+                    return s.model();
+                });
+    }
+
+    /** Evaluates a model on the held-out examples and records the result in the report. */
+    public Evaluator.Result evaluate(String stage, DecoderModel model, List<Example> eval) {
+        if (evalReward == null) {
+            evalReward = reward(config.getReward("eval.reward"));
+        }
+        Evaluator.Options opt = new Evaluator.Options(TrainerConfigs.sampling(config, "eval.sampling"),
+                config.getInt("eval.batch_size"), config.getInt("eval.bootstrap_samples"),
+                config.getDouble("eval.confidence"), config.getLong("eval.bootstrap_seed"),
+                config.getInt("sft.max_seq_len"));
+        Evaluator.Result r = timed("eval " + stage, "eval.batch_size",
+                () -> Evaluator.evaluate(stage, model, tokenizer, eval, evalReward, opt, listener));
+        report.eval(r);
+        listener.log(String.format(Locale.ROOT, "eval %s: reward %.4f [%.4f, %.4f], rougeL %.4f, eval loss %.4f",
+                stage, r.reward().mean(), r.reward().lo(), r.reward().hi(), r.rougeL(), r.evalLoss()));
+        return r;
+    }
+
+    private int padId() {
+        var sp = tokenizer.specialTokens();
+        return sp.hasPad() ? sp.padId() : Math.max(0, sp.eosId());
+    }
+
+    /** Runs a phase, records its wall time, and turns running out of memory into advice. */
+    private <T> T timed(String phase, String batchKeys, Supplier<T> body) {
+        long t0 = System.nanoTime();
+        try {
+            return body.get();
+        } catch (OutOfMemoryError e) {
+            throw outOfMemory(phase, batchKeys, e);
+        } catch (RuntimeException e) {
+            if (looksLikeDeviceOom(e)) {
+                throw outOfMemory(phase, batchKeys, e);
+            }
+            throw e;
+        } finally {
+            report.phase(phase, (System.nanoTime() - t0) / 1e9);
+        }
+    }
+
+    static boolean looksLikeDeviceOom(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            String m = String.valueOf(t.getMessage());
+            if (m.contains("CUDA_ERROR_OUT_OF_MEMORY") || m.contains("CUBLAS_STATUS_ALLOC_FAILED")
+                    || m.toLowerCase(Locale.ROOT).contains("out of memory")) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    static RunFailure outOfMemory(String phase, String batchKeys, Throwable e) {
+        return new RunFailure(RunFailure.RESOURCES, "out of memory during " + phase + " (" + e.getMessage()
+                + "). Lower " + batchKeys + ", e.g. --set " + batchKeys.split(" ")[0] + "=<half the current value>;"
+                + " on the CPU you can also give the JVM more heap (RLSR_JAVA_OPTS=-Xmx...). The last complete"
+                + " checkpoint is kept; rerun the same command to resume from it.", e);
+    }
+
+    // ------------------------------------------------------------------ models from scratch
+
+    /** A fresh decoder for the demo: the byte-level vocabulary, tied embeddings, {@code demo.model.*} sizes. */
+    public static ModelConfig demoModelConfig(RunConfig c, int vocab) {
+        int hidden = c.getInt("demo.model.hidden_size"), heads = c.getInt("demo.model.heads");
+        if (hidden % heads != 0) {
+            throw new ConfigException("demo.model.heads", "hidden_size " + hidden + " is not divisible by heads "
+                    + heads);
+        }
+        int kv = c.getInt("demo.model.kv_heads");
+        if (heads % kv != 0) {
+            throw new ConfigException("demo.model.kv_heads", "heads " + heads + " is not divisible by kv_heads " + kv);
+        }
+        try {
+            return ModelConfig.of(c.getString("demo.model.type"), vocab, hidden, c.getInt("demo.model.intermediate_size"),
+                    c.getInt("demo.model.layers"), heads, kv, hidden / heads, true);
+        } catch (IllegalArgumentException | CheckpointException e) {
+            throw new ConfigException("demo.model", e.getMessage(), e);
+        }
+    }
+
+    @Override
+    public void close() {
+        if (evalReward != null) {
+            evalReward.close();
+        }
+        if (encoder != null) {
+            encoder.close();
+        }
+    }
+}
