@@ -17,12 +17,9 @@ import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Arrays;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
-import java.util.stream.IntStream;
 
 /**
  * A sentence-transformers encoder of the BERT family (all-MiniLM-L6-v2, BGE, E5) on the engine's own
@@ -182,23 +179,14 @@ public final class BertEncoder implements Encoder {
 
     @Override
     public synchronized float[][] embed(List<String> texts) {
-        Objects.requireNonNull(texts, "texts");
-        if (closed) {
-            throw new IllegalStateException(name + " encoder is closed");
-        }
-        for (int i = 0; i < texts.size(); i++) {
-            if (texts.get(i) == null) {
-                throw new NullPointerException("text " + i + " of " + texts.size() + " passed to " + name + " is null");
-            }
-        }
+        EncoderInputs.check(texts, name, closed);
         int n = texts.size();
         float[][] out = new float[n][];
         if (n == 0) {
             return out;
         }
         Encoding[] enc = tokenizer.batchEncode(texts);
-        Integer[] order = IntStream.range(0, n).boxed().toArray(Integer[]::new);
-        Arrays.sort(order, Comparator.comparingInt((Integer i) -> enc[i].getIds().length).reversed());
+        Integer[] order = EncoderInputs.longestFirst(n, i -> enc[i].getIds().length);
         for (int start = 0; start < n; start += batchSize) {
             int end = Math.min(n, start + batchSize);
             int b = end - start;

@@ -16,12 +16,9 @@ import java.io.UncheckedIOException;
 import java.nio.FloatBuffer;
 import java.nio.LongBuffer;
 import java.util.ArrayList;
-import java.util.Arrays;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
-import java.util.stream.IntStream;
 
 /**
  * SentenceBERT all-MiniLM-L6-v2 (the paper's "SB" encoder) on ONNX Runtime, CPU, fp32, with no download:
@@ -142,24 +139,14 @@ public final class MiniLmOnnxEncoder implements Encoder {
 
     @Override
     public float[][] embed(List<String> texts) {
-        Objects.requireNonNull(texts, "texts");
-        if (closed) {
-            throw new IllegalStateException(NAME + " encoder is closed");
-        }
-        for (int i = 0; i < texts.size(); i++) {
-            if (texts.get(i) == null) {
-                throw new NullPointerException("text " + i + " of " + texts.size() + " passed to " + NAME + " is null");
-            }
-        }
+        EncoderInputs.check(texts, NAME, closed);
         int n = texts.size();
         float[][] out = new float[n][];
         if (n == 0) {
             return out;
         }
         Encoding[] encodings = tokenizer.batchEncode(texts);
-        // longest first: batches of similar length waste little compute on padding
-        Integer[] order = IntStream.range(0, n).boxed().toArray(Integer[]::new);
-        Arrays.sort(order, Comparator.comparingInt((Integer i) -> encodings[i].getIds().length).reversed());
+        Integer[] order = EncoderInputs.longestFirst(n, i -> encodings[i].getIds().length);
         for (int start = 0; start < n; start += config.batchSize()) {
             int end = Math.min(n, start + config.batchSize());
             int[] rows = new int[end - start];

@@ -10,11 +10,9 @@ import dev.rlsr.engine.tokenizer.Tokenizer;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Objects;
 import java.util.OptionalInt;
-import java.util.stream.IntStream;
 
 /**
  * The paper's "Qwen-EM" encoder: a Qwen3-Embedding checkpoint (a Qwen3 decoder) on the engine's
@@ -136,16 +134,10 @@ public final class QwenEmbeddingEncoder implements Encoder {
 
     @Override
     public synchronized float[][] embed(List<String> texts) {
-        Objects.requireNonNull(texts, "texts");
-        if (closed) {
-            throw new IllegalStateException(name + " encoder is closed");
-        }
+        EncoderInputs.check(texts, name, closed);
         List<String> formatted = new ArrayList<>(texts.size());
-        for (int i = 0; i < texts.size(); i++) {
-            if (texts.get(i) == null) {
-                throw new NullPointerException("text " + i + " of " + texts.size() + " passed to " + name + " is null");
-            }
-            formatted.add(format(texts.get(i)));
+        for (String text : texts) {
+            formatted.add(format(text));
         }
         int n = texts.size();
         float[][] out = new float[n][];
@@ -157,8 +149,7 @@ public final class QwenEmbeddingEncoder implements Encoder {
         for (int i = 0; i < n; i++) {
             ids[i] = finish(raw.get(i));
         }
-        Integer[] order = IntStream.range(0, n).boxed().toArray(Integer[]::new);
-        Arrays.sort(order, Comparator.comparingInt((Integer i) -> ids[i].length).reversed());
+        Integer[] order = EncoderInputs.longestFirst(n, i -> ids[i].length);
         Backend be = model.backend();
         int C = model.config().hiddenSize();
         for (int start = 0; start < n; start += config.batchSize()) {
