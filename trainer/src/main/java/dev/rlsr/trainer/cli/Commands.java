@@ -139,24 +139,27 @@ final class Commands {
         }
     }
 
-    @Command(name = "sft", mixinStandardHelpOptions = true, sortOptions = false,
-            description = {"Supervised fine-tuning of a model on (prompt, response) pairs: prompt-masked"
-                    + " cross-entropy, AdamW with warmup and cosine decay.",
-                    "Writes checkpoints, metrics.jsonl, plots, report.md and summary.json into the run directory,"
-                            + " and evaluates the start and the final model on the held-out split.",
-                    "Example: rlsr sft -m models/Qwen3-0.6B -d data/train.jsonl --set sft.epochs=2 -o runs/sft"})
-    static final class Sft extends RunCommand {
+    /** A command that trains a model directory on a dataset: sft, rl, pipeline. */
+    abstract static class TrainCommand extends RunCommand {
         @Mixin
         ModelDataOptions md;
 
-        @Option(names = "--skip-eval", description = "Do not evaluate before and after training.")
+        @Option(names = "--skip-eval", description = "Do not evaluate the models before and after training.")
         boolean skipEval;
 
         @Override
         RunConfig config() {
             return common.resolve(RunConfig.defaults(), md.shorthand());
         }
+    }
 
+    @Command(name = "sft", mixinStandardHelpOptions = true, sortOptions = false,
+            description = {"Supervised fine-tuning of a model on (prompt, response) pairs: prompt-masked"
+                    + " cross-entropy, AdamW with warmup and cosine decay.",
+                    "Writes checkpoints, metrics.jsonl, plots, report.md and summary.json into the run directory,"
+                            + " and evaluates the start and the final model on the held-out split.",
+                    "Example: rlsr sft -m models/Qwen3-0.6B -d data/train.jsonl --set sft.epochs=2 -o runs/sft"})
+    static final class Sft extends TrainCommand {
         @Override
         String title(RunConfig cfg) {
             return "SFT of " + cfg.getString("model.path");
@@ -191,18 +194,7 @@ final class Commands {
                     + " weighted sum such as 0.7*cosine+0.3*rougeL.",
                     "Example: rlsr rl -m runs/sft/models/sft -d data/train.jsonl --set rl.steps=200"
                             + " --set rl.group_size=8 -o runs/rlsr"})
-    static final class Rl extends RunCommand {
-        @Mixin
-        ModelDataOptions md;
-
-        @Option(names = "--skip-eval", description = "Do not evaluate before and after training.")
-        boolean skipEval;
-
-        @Override
-        RunConfig config() {
-            return common.resolve(RunConfig.defaults(), md.shorthand());
-        }
-
+    static final class Rl extends TrainCommand {
         @Override
         String title(RunConfig cfg) {
             return "GRPO (" + cfg.getReward("rl.reward") + ") of " + cfg.getString("model.path");
@@ -237,18 +229,7 @@ final class Commands {
                     + " cosine reward). Evaluates the start, SFT and SFT+RL models on the held-out split with"
                     + " paired bootstrap intervals of their differences.",
                     "Example: rlsr pipeline -c configs/qwen3-0.6b.yaml -o runs/pipeline"})
-    static final class Pipeline extends RunCommand {
-        @Mixin
-        ModelDataOptions md;
-
-        @Option(names = "--skip-eval", description = "Do not evaluate the models.")
-        boolean skipEval;
-
-        @Override
-        RunConfig config() {
-            return common.resolve(RunConfig.defaults(), md.shorthand());
-        }
-
+    static final class Pipeline extends TrainCommand {
         @Override
         String title(RunConfig cfg) {
             return "SFT + " + StageRunner.rlStageName(cfg.getReward("rl.reward")).toUpperCase(Locale.ROOT) + " of "
