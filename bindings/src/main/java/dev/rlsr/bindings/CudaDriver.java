@@ -420,14 +420,18 @@ public final class CudaDriver {
 
     /** The calling thread's current context, 0 when none. */
     public static long contextGetCurrent() {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment out = arena.allocate(ADDRESS);
+        // a per-thread out-parameter: this runs before every kernel launch, so it must not allocate
+        MemorySegment out = OUT_ADDRESS.get();
+        try {
             check(cuCtxGetCurrent, (int) cuCtxGetCurrent.handle().invokeExact(out));
             return out.get(ADDRESS, 0).address();
         } catch (Throwable t) {
             throw rethrow(t);
         }
     }
+
+    private static final ThreadLocal<MemorySegment> OUT_ADDRESS =
+            ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(ADDRESS));
 
     public static void contextSynchronize() {
         try {

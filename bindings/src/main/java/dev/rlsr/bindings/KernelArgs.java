@@ -10,49 +10,70 @@ import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.util.ArrayList;
-import java.util.List;
 
 /**
- * Builds the {@code void** kernelParams} array of {@code cuLaunchKernel}: one native slot per argument
- * (8-byte aligned, holding the value) and an array of pointers to the slots, in the kernel's parameter order.
+ * Builds the {@code void** kernelParams} array of {@code cuLaunchKernel}: one 8-byte native slot per argument
+ * (holding the value) and an array of pointers to the slots, in the kernel's parameter order.
  *
  * <pre>{@code
- * try (KernelArgs args = KernelArgs.of().ptr(out).ptr(in).i32(n).f32(scale)) {
- *     CudaDriver.launchKernel(fn, blocks, 1, 1, 256, 1, 1, 0, stream, args);
- * }
+ * CudaDriver.launchKernel(fn, blocks, 1, 1, 256, 1, 1, 0, stream, KernelArgs.local().ptr(out).ptr(in).i32(n));
  * }</pre>
- * Backed by a confined arena: build, launch and close it on one thread. Values are copied by the driver at
- * launch, so the object may be closed (or appended to and launched again) right after a launch.
+ *
+ * <p>{@link #local()} hands out the calling thread's reusable instance, reset: no allocation per launch, which is
+ * what keeps a launch from Java cheap. The driver copies the values at launch, so the instance may be reused right
+ * after the launch returns; it must not be kept across launches or shared between threads. {@link #of()} makes a
+ * private instance (for code that builds arguments once and launches them several times); closing either kind is
+ * harmless (a local instance is simply reset).
  */
 public final class KernelArgs implements AutoCloseable {
-    private final Arena arena = Arena.ofConfined();
-    private final List<MemorySegment> slots = new ArrayList<>();
-    private MemorySegment pointerArray;
+    /** Most kernel parameters one launch can take. */
+    public static final int MAX_ARGS = 48;
+    private static final ThreadLocal<KernelArgs> LOCAL = ThreadLocal.withInitial(() -> new KernelArgs(true));
+
+    private final Arena arena;
+    private final boolean local;
+    private final MemorySegment slots;
+    private final MemorySegment pointerArray;
+    private int count;
     private boolean closed;
 
-    private KernelArgs() {}
-
-    public static KernelArgs of() {
-        return new KernelArgs();
+    private KernelArgs(boolean local) {
+        this.local = local;
+        // a local instance lives as long as its thread; the automatic arena frees it after the thread is gone
+        this.arena = local ? Arena.ofAuto() : Arena.ofShared();
+        this.slots = arena.allocate(8L * MAX_ARGS, 8);
+        this.pointerArray = arena.allocate(ADDRESS, MAX_ARGS);
+        for (int i = 0; i < MAX_ARGS; i++) {
+            pointerArray.setAtIndex(ADDRESS, i, slots.asSlice(8L * i, 8));
+        }
     }
 
-    private KernelArgs slot(ValueLayout layout, java.util.function.Consumer<MemorySegment> write) {
+    /** The calling thread's reusable instance, emptied. */
+    public static KernelArgs local() {
+        KernelArgs a = LOCAL.get();
+        a.count = 0;
+        return a;
+    }
+
+    /** A private instance (its own native memory until {@link #close()}). */
+    public static KernelArgs of() {
+        return new KernelArgs(false);
+    }
+
+    private long next() {
         if (closed) {
             throw new IllegalStateException("KernelArgs already closed");
         }
-        // every slot 8-byte aligned: the driver reads each value with the parameter's own alignment
-        MemorySegment s = arena.allocate(Math.max(layout.byteSize(), 8), 8);
-        write.accept(s);
-        slots.add(s);
-        pointerArray = null;
-        return this;
+        if (count == MAX_ARGS) {
+            throw new IllegalStateException("a kernel launch takes at most " + MAX_ARGS + " arguments");
+        }
+        return 8L * count++;
     }
 
     /** A device pointer (CUdeviceptr / {@code T*} parameter). */
     public KernelArgs ptr(long devicePtr) {
-        return slot(JAVA_LONG, s -> s.set(JAVA_LONG, 0, devicePtr));
+        slots.set(JAVA_LONG, next(), devicePtr);
+        return this;
     }
 
     public KernelArgs ptr(DeviceBuffer buffer) {
@@ -61,59 +82,63 @@ public final class KernelArgs implements AutoCloseable {
 
     /** {@code int} / {@code unsigned int}. */
     public KernelArgs i32(int v) {
-        return slot(JAVA_INT, s -> s.set(JAVA_INT, 0, v));
+        slots.set(JAVA_INT, next(), v);
+        return this;
     }
 
     /** {@code long long} / {@code size_t} / {@code int64_t}. */
     public KernelArgs i64(long v) {
-        return slot(JAVA_LONG, s -> s.set(JAVA_LONG, 0, v));
+        slots.set(JAVA_LONG, next(), v);
+        return this;
     }
 
     public KernelArgs f32(float v) {
-        return slot(JAVA_FLOAT, s -> s.set(JAVA_FLOAT, 0, v));
+        slots.set(JAVA_FLOAT, next(), v);
+        return this;
     }
 
     public KernelArgs f64(double v) {
-        return slot(JAVA_DOUBLE, s -> s.set(JAVA_DOUBLE, 0, v));
+        slots.set(JAVA_DOUBLE, next(), v);
+        return this;
     }
 
     /** A 16-bit value, e.g. the raw bits of a {@code __nv_bfloat16} or {@code __half} parameter. */
     public KernelArgs i16(short v) {
-        return slot(JAVA_SHORT, s -> s.set(JAVA_SHORT, 0, v));
+        slots.set(JAVA_SHORT, next(), v);
+        return this;
     }
 
     public KernelArgs i8(byte v) {
-        return slot(JAVA_BYTE, s -> s.set(JAVA_BYTE, 0, v));
+        slots.set(JAVA_BYTE, next(), v);
+        return this;
     }
 
     /** Number of arguments added so far. */
     public int count() {
-        return slots.size();
+        return count;
     }
 
     /** The argument slot {@code i} (for tests and debugging). */
     public MemorySegment slot(int i) {
-        return slots.get(i);
+        if (i < 0 || i >= count) {
+            throw new IndexOutOfBoundsException("argument " + i + " of " + count);
+        }
+        return slots.asSlice(8L * i, 8);
     }
 
-    /** The {@code void*[count()]} array pointing at each slot, valid until {@link #close()}. */
+    /** The {@code void*[count()]} array pointing at each slot (one entry when there are no arguments). */
     public MemorySegment pointerArray() {
         if (closed) {
             throw new IllegalStateException("KernelArgs already closed");
         }
-        if (pointerArray == null) {
-            MemorySegment a = arena.allocate(ADDRESS, Math.max(1, slots.size()));
-            for (int i = 0; i < slots.size(); i++) {
-                a.setAtIndex(ADDRESS, i, slots.get(i));
-            }
-            pointerArray = a;
-        }
-        return pointerArray;
+        return pointerArray.asSlice(0, ADDRESS.byteSize() * Math.max(1, count));
     }
 
     @Override
     public void close() {
-        if (!closed) {
+        if (local) {
+            count = 0;
+        } else if (!closed) {
             closed = true;
             arena.close();
         }

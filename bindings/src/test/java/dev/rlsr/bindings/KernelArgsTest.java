@@ -60,4 +60,28 @@ class KernelArgsTest {
         assertThrows(IllegalStateException.class, args::pointerArray);
         assertThrows(IllegalStateException.class, () -> args.i32(3));
     }
+
+    @Test
+    void localInstanceIsResetAndReusedWithoutAllocating() {
+        KernelArgs first = KernelArgs.local().ptr(0x1000L).i32(5);
+        long array = first.pointerArray().address();
+        KernelArgs second = KernelArgs.local();
+        assertEquals(first, second, "one reusable instance per thread");
+        assertEquals(0, second.count(), "local() starts empty");
+        second.f32(2.5f);
+        assertEquals(array, second.pointerArray().address(), "the same native array is reused");
+        assertEquals(2.5f, second.pointerArray().getAtIndex(ADDRESS, 0).reinterpret(4).get(JAVA_FLOAT, 0));
+        second.close();
+        assertDoesNotThrow(() -> KernelArgs.local().i32(1).pointerArray());
+    }
+
+    @Test
+    void tooManyArgumentsAreRefusedByName() {
+        KernelArgs args = KernelArgs.local();
+        for (int i = 0; i < KernelArgs.MAX_ARGS; i++) {
+            args.i32(i);
+        }
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> args.i32(0));
+        org.junit.jupiter.api.Assertions.assertTrue(e.getMessage().contains("at most " + KernelArgs.MAX_ARGS), e.getMessage());
+    }
 }

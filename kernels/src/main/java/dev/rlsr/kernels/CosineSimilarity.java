@@ -16,6 +16,8 @@ public final class CosineSimilarity {
     public static final float DEFAULT_EPS = 1e-8f;
 
     static final String FILE = "cosine_similarity";
+    private static final Kernel K_F32 = Kernel.of(FILE, "cosine_similarity_f32_kernel");
+    private static final Kernel K_BF16 = Kernel.of(FILE, "cosine_similarity_bf16_kernel");
     private static final int THREADS = 256;
     private static final int WARPS_PER_BLOCK = THREADS / 32;
 
@@ -72,12 +74,11 @@ public final class CosineSimilarity {
     }
 
     private static void launch(DType dtype, long a, long b, long out, int rows, int group, int d, float eps, long stream) {
-        String kernel = dtype == DType.F32 ? "cosine_similarity_f32_kernel" : "cosine_similarity_bf16_kernel";
+        Kernel kernel = dtype == DType.F32 ? K_F32 : K_BF16;
         int wpr = warpsPerRow(dtype, d);
         int rowsPerBlock = WARPS_PER_BLOCK / wpr;
         int grid = (int) (((long) rows + rowsPerBlock - 1) / rowsPerBlock);
-        try (KernelArgs args = KernelArgs.of().ptr(a).ptr(b).ptr(out).i32(rows).i32(group).i32(d).f32(eps).i32(wpr)) {
-            CudaKernels.launch(FILE, kernel, grid, THREADS, stream, args);
-        }
+        KernelArgs args = KernelArgs.local().ptr(a).ptr(b).ptr(out).i32(rows).i32(group).i32(d).f32(eps).i32(wpr);
+        kernel.launch(grid, THREADS, stream, args);
     }
 }

@@ -1,7 +1,6 @@
 package dev.rlsr.kernels;
 
 import dev.rlsr.bindings.CudaDriver;
-import dev.rlsr.bindings.KernelArgs;
 import dev.rlsr.bindings.KernelCache;
 
 import java.io.IOException;
@@ -96,11 +95,6 @@ public final class CudaKernels {
             }
             return true;
         });
-    }
-
-    /** Launches {@code kernel} of {@code file}.cu on a 1-D grid; {@code args} in the kernel's parameter order. */
-    static void launch(String file, String kernel, int grid, int block, long stream, KernelArgs args) {
-        CudaDriver.launchKernel(function(file, kernel), grid, 1, 1, block, 1, 1, 0, stream, args);
     }
 
     private static long currentContext() {

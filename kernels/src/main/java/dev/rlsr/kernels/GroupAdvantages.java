@@ -13,6 +13,8 @@ public final class GroupAdvantages {
     public static final float DEFAULT_EPS = 1e-4f;
 
     static final String FILE = "group_advantages";
+    private static final Kernel SMALL = Kernel.of(FILE, "group_advantages_kernel");
+    private static final Kernel LARGE = Kernel.of(FILE, "group_advantages_large_kernel");
     private static final int THREADS = 256;
     private static final int GROUPS_PER_BLOCK = THREADS / 32; // one warp per group when G <= 32
 
@@ -38,11 +40,10 @@ public final class GroupAdvantages {
             throw new IllegalArgumentException(op + ": eps must be finite and >= 0, got " + eps);
         }
         boolean small = g <= 32;
-        String kernel = small ? "group_advantages_kernel" : "group_advantages_large_kernel";
+        Kernel kernel = small ? SMALL : LARGE;
         int grid = small ? (int) (((long) p + GROUPS_PER_BLOCK - 1) / GROUPS_PER_BLOCK) : p;
-        try (KernelArgs args = KernelArgs.of().ptr(rewards).ptr(advantages).i32(p).i32(g).i32(scaleByStd ? 1 : 0)
-                .f32(eps)) {
-            CudaKernels.launch(FILE, kernel, grid, THREADS, stream, args);
-        }
+        KernelArgs args = KernelArgs.local().ptr(rewards).ptr(advantages).i32(p).i32(g).i32(scaleByStd ? 1 : 0)
+                .f32(eps);
+        kernel.launch(grid, THREADS, stream, args);
     }
 }

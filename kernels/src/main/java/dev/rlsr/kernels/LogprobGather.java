@@ -19,6 +19,10 @@ import dev.rlsr.bindings.KernelArgs;
  */
 public final class LogprobGather {
     static final String FILE = "logprob_gather";
+    private static final Kernel FWD_F32 = Kernel.of(FILE, "logprob_gather_f32_kernel");
+    private static final Kernel FWD_BF16 = Kernel.of(FILE, "logprob_gather_bf16_kernel");
+    private static final Kernel BWD_F32 = Kernel.of(FILE, "logprob_gather_backward_f32_kernel");
+    private static final Kernel BWD_BF16 = Kernel.of(FILE, "logprob_gather_backward_bf16_kernel");
     private static final int THREADS = 256; // one block per row
 
     private LogprobGather() {
@@ -31,11 +35,10 @@ public final class LogprobGather {
         Checks.pointer(op, "logp", logp, Float.BYTES);
         Checks.pointer(op, "lse", lse, Float.BYTES);
         Checks.disjoint(op, "logp", logp, (long) n * Float.BYTES, "lse", lse, (long) n * Float.BYTES);
-        String kernel = dtype == DType.F32 ? "logprob_gather_f32_kernel" : "logprob_gather_bf16_kernel";
-        try (KernelArgs args = KernelArgs.of().ptr(logits).ptr(targets).ptr(logp).ptr(lse).i32(n).i32(v)
-                .f32(temperature)) {
-            CudaKernels.launch(FILE, kernel, n, THREADS, stream, args);
-        }
+        Kernel kernel = dtype == DType.F32 ? FWD_F32 : FWD_BF16;
+        KernelArgs args = KernelArgs.local().ptr(logits).ptr(targets).ptr(logp).ptr(lse).i32(n).i32(v)
+                .f32(temperature);
+        kernel.launch(n, THREADS, stream, args);
     }
 
     /** dlogits (N,V) in {@code dlogits}, which is either {@code logits} itself or a buffer that does not overlap it. */
@@ -50,11 +53,10 @@ public final class LogprobGather {
         if (dlogits != logits) {
             Checks.disjoint(op, "dlogits", dlogits, bytes, "logits", logits, bytes);
         }
-        String kernel = dtype == DType.F32 ? "logprob_gather_backward_f32_kernel" : "logprob_gather_backward_bf16_kernel";
-        try (KernelArgs args = KernelArgs.of().ptr(logits).ptr(targets).ptr(lse).ptr(dlogp).ptr(dlogits).i32(n).i32(v)
-                .f32(temperature)) {
-            CudaKernels.launch(FILE, kernel, n, THREADS, stream, args);
-        }
+        Kernel kernel = dtype == DType.F32 ? BWD_F32 : BWD_BF16;
+        KernelArgs args = KernelArgs.local().ptr(logits).ptr(targets).ptr(lse).ptr(dlogp).ptr(dlogits).i32(n).i32(v)
+                .f32(temperature);
+        kernel.launch(n, THREADS, stream, args);
     }
 
     /** The gradient overwrites the logits. */

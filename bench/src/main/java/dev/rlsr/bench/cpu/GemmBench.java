@@ -1,8 +1,8 @@
 package dev.rlsr.bench.cpu;
 
-import dev.rlsr.engine.cpu.CpuParallel;
+import dev.rlsr.kernels.cpu.CpuParallel;
 import dev.rlsr.engine.cpu.OpenBlas;
-import dev.rlsr.engine.cpu.Sgemm;
+import dev.rlsr.kernels.cpu.Sgemm;
 import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.AuxCounters;

@@ -2,7 +2,7 @@ package dev.rlsr.bench.cpu;
 
 import dev.rlsr.engine.config.ModelConfig;
 import dev.rlsr.engine.cpu.CpuBackend;
-import dev.rlsr.engine.cpu.CpuParallel;
+import dev.rlsr.kernels.cpu.CpuParallel;
 import dev.rlsr.engine.model.DecoderModel;
 import dev.rlsr.engine.optim.AdamW;
 import dev.rlsr.engine.tensor.Backend;

@@ -1,5 +1,9 @@
 package dev.rlsr.engine.cpu;
 
+import dev.rlsr.kernels.cpu.CpuParallel;
+import dev.rlsr.kernels.cpu.Sgemm;
+import dev.rlsr.kernels.cpu.CpuVec;
+
 import dev.rlsr.engine.tensor.AdamWParams;
 import dev.rlsr.engine.tensor.AttentionShape;
 import dev.rlsr.engine.tensor.Backend;
@@ -9,8 +13,8 @@ import jdk.incubator.vector.VectorOperators;
 
 import java.util.Arrays;
 
-import static dev.rlsr.engine.cpu.CpuVec.L;
-import static dev.rlsr.engine.cpu.CpuVec.S;
+import static dev.rlsr.kernels.cpu.CpuVec.L;
+import static dev.rlsr.kernels.cpu.CpuVec.S;
 
 /**
  * fp32 backend on the Java heap. Matrix products go through {@link Sgemm}; row-wise ops run in parallel over rows

@@ -1,7 +1,8 @@
 package dev.rlsr.engine.cpu;
 
+import dev.rlsr.kernels.DType;
+
 import dev.rlsr.engine.tensor.Backend;
-import dev.rlsr.engine.tensor.DType;
 import dev.rlsr.engine.tensor.Tensor;
 
 /** A tensor on the Java heap: a dense row-major {@code float[]}. */

@@ -1,5 +1,7 @@
 package dev.rlsr.engine.cpu;
 
+import dev.rlsr.kernels.cpu.Sgemm;
+
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;

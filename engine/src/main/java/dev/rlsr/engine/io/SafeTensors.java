@@ -1,5 +1,7 @@
 package dev.rlsr.engine.io;
 
+import dev.rlsr.kernels.DType;
+
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -219,7 +221,7 @@ public final class SafeTensors implements AutoCloseable {
             DType dtype;
             try {
                 dtype = DType.parse(dt.asText());
-            } catch (CheckpointException ex) {
+            } catch (IllegalArgumentException ex) {
                 throw new CheckpointException(where + ": " + ex.getMessage());
             }
             long[] shape = new long[sh.size()];
@@ -237,9 +239,9 @@ public final class SafeTensors implements AutoCloseable {
             long numel;
             try {
                 numel = TensorInfo.numel(shape);
-                if (Math.multiplyExact(numel, dtype.byteSize()) != end - begin) {
+                if (Math.multiplyExact(numel, dtype.bytes()) != end - begin) {
                     throw new CheckpointException(where + ": " + dtype + " x shape " + Arrays.toString(shape)
-                            + " needs " + numel * dtype.byteSize() + " bytes, but data_offsets " + off
+                            + " needs " + numel * dtype.bytes() + " bytes, but data_offsets " + off
                             + " give " + (end - begin));
                 }
             } catch (ArithmeticException ex) {

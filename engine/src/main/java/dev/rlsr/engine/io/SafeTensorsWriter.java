@@ -1,5 +1,7 @@
 package dev.rlsr.engine.io;
 
+import dev.rlsr.kernels.DType;
+
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
@@ -48,7 +50,7 @@ public final class SafeTensorsWriter {
 
     private record Entry(String name, DType dtype, long[] shape, Object data) {
         long byteLength() {
-            return TensorInfo.numel(shape) * dtype.byteSize();
+            return TensorInfo.numel(shape) * dtype.bytes();
         }
     }
 
@@ -88,9 +90,9 @@ public final class SafeTensorsWriter {
      */
     public SafeTensorsWriter putRaw(String name, DType dtype, long[] shape, MemorySegment bytes) {
         long numel = TensorInfo.numel(shape);
-        if (bytes.byteSize() != numel * dtype.byteSize()) {
+        if (bytes.byteSize() != numel * dtype.bytes()) {
             throw new CheckpointException("tensor '" + name + "': " + dtype + " x shape " + Arrays.toString(shape)
-                    + " needs " + numel * dtype.byteSize() + " bytes, got " + bytes.byteSize());
+                    + " needs " + numel * dtype.bytes() + " bytes, got " + bytes.byteSize());
         }
         return put(new Entry(name, dtype, shape.clone(), bytes));
     }
@@ -232,7 +234,7 @@ public final class SafeTensorsWriter {
     private void writeFile(Path file, List<Entry> list) {
         // Data order: widest elements first (stable), so every tensor starts at a multiple of its element size.
         List<Entry> dataOrder = new ArrayList<>(list);
-        dataOrder.sort(Comparator.comparingInt((Entry e) -> -e.dtype().byteSize()));
+        dataOrder.sort(Comparator.comparingInt((Entry e) -> -e.dtype().bytes()));
         Map<String, long[]> offsets = new LinkedHashMap<>();
         long pos = 0;
         for (Entry e : dataOrder) {

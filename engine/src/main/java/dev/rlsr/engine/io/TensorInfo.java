@@ -1,5 +1,7 @@
 package dev.rlsr.engine.io;
 
+import dev.rlsr.kernels.DType;
+
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Objects;

@@ -1,5 +1,7 @@
 package dev.rlsr.engine.tensor;
 
+import dev.rlsr.kernels.DType;
+
 import java.util.Arrays;
 
 /**

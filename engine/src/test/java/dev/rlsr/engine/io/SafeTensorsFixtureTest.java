@@ -1,5 +1,7 @@
 package dev.rlsr.engine.io;
 
+import dev.rlsr.kernels.DType;
+
 import com.fasterxml.jackson.databind.JsonNode;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -44,7 +46,7 @@ class SafeTensorsFixtureTest {
                 TensorInfo info = st.info(e.getKey());
                 assertEquals(DType.parse(e.getValue().dtype()), info.dtype());
                 assertArrayEquals(e.getValue().shape(), info.shape(), e.getKey());
-                assertEquals(info.numel() * info.dtype().byteSize(), info.byteLength());
+                assertEquals(info.numel() * info.dtype().bytes(), info.byteLength());
                 float[] expected = e.getValue().f32();
                 float[] got = st.floats(e.getKey(), e.getValue().shape());
                 assertArrayEquals(expected, got, e.getKey());

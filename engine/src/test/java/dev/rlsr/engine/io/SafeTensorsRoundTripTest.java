@@ -1,5 +1,7 @@
 package dev.rlsr.engine.io;
 
+import dev.rlsr.kernels.DType;
+
 import com.fasterxml.jackson.databind.JsonNode;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -180,7 +182,7 @@ class SafeTensorsRoundTripTest {
             // Aligned like HF's writer: data starts at a multiple of 8, each tensor at a multiple of its size.
             for (String n : st.names()) {
                 TensorInfo t = st.info(n);
-                assertEquals(0, t.dataOffset() % t.dtype().byteSize(), n + " misaligned at " + t.dataOffset());
+                assertEquals(0, t.dataOffset() % t.dtype().bytes(), n + " misaligned at " + t.dataOffset());
             }
         }
         long headerLen = readHeaderLength(file);
@@ -387,7 +389,7 @@ class SafeTensorsRoundTripTest {
     @Test
     void dtypeParseNamesUnknownType() {
         assertEquals(DType.BF16, DType.parse("BF16"));
-        assertEquals(8, DType.I64.byteSize());
+        assertEquals(8, DType.I64.bytes());
         CheckpointException e = assertThrows(CheckpointException.class, () -> DType.parse("F8_E4M3"));
         assertTrue(e.getMessage().contains("'F8_E4M3'"), e.getMessage());
     }

@@ -1,10 +1,11 @@
 package dev.rlsr.engine.model;
 
+import dev.rlsr.kernels.DType;
+
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.rlsr.engine.config.ModelConfig;
 import dev.rlsr.engine.cpu.CpuBackend;
-import dev.rlsr.engine.io.DType;
 import dev.rlsr.engine.io.SafeTensors;
 import dev.rlsr.engine.tensor.Backend;
 import dev.rlsr.engine.tensor.Tensor;

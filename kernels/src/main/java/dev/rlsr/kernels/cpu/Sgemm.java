@@ -1,9 +1,9 @@
-package dev.rlsr.engine.cpu;
+package dev.rlsr.kernels.cpu;
 
-import static dev.rlsr.engine.cpu.SgemmKernels.MR;
-import static dev.rlsr.engine.cpu.SgemmKernels.NR;
-import static dev.rlsr.engine.cpu.SgemmKernels.S;
-import static dev.rlsr.engine.cpu.SgemmKernels.VL;
+import static dev.rlsr.kernels.cpu.SgemmKernels.MR;
+import static dev.rlsr.kernels.cpu.SgemmKernels.NR;
+import static dev.rlsr.kernels.cpu.SgemmKernels.S;
+import static dev.rlsr.kernels.cpu.SgemmKernels.VL;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
@@ -91,7 +91,7 @@ public final class Sgemm {
     }
 
     /** Checks sizes, leading dimensions and array extents; shared with {@link OpenBlas}, whose native code cannot. */
-    static void validate(boolean transA, boolean transB, int m, int n, int k, float[] a, int aOff,
+    public static void validate(boolean transA, boolean transB, int m, int n, int k, float[] a, int aOff,
                          int lda, float[] b, int bOff, int ldb, float[] c, int cOff, int ldc) {
         if (m < 0 || n < 0 || k < 0) {
             throw new IllegalArgumentException("sgemm: negative size m=" + m + " n=" + n + " k=" + k);

@@ -1,4 +1,4 @@
-package dev.rlsr.engine.cpu;
+package dev.rlsr.kernels.cpu;
 
 import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.ForkJoinTask;

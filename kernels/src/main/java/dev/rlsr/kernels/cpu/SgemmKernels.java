@@ -1,4 +1,4 @@
-package dev.rlsr.engine.cpu;
+package dev.rlsr.kernels.cpu;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;

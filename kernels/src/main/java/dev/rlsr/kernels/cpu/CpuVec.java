@@ -1,17 +1,17 @@
-package dev.rlsr.engine.cpu;
+package dev.rlsr.kernels.cpu;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /** Vector API kernels for the hot loops of the CPU backend (dot, axpy, max, exp-sum). */
-final class CpuVec {
-    static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
-    static final int L = S.length();
+public final class CpuVec {
+    public static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    public static final int L = S.length();
 
     private CpuVec() {}
 
-    static float dot(float[] a, int ao, float[] b, int bo, int n) {
+    public static float dot(float[] a, int ao, float[] b, int bo, int n) {
         int i = 0;
         float s = 0f;
         if (n >= L) {
@@ -28,7 +28,7 @@ final class CpuVec {
     }
 
     /** y += alpha * x. */
-    static void axpy(float alpha, float[] x, int xo, float[] y, int yo, int n) {
+    public static void axpy(float alpha, float[] x, int xo, float[] y, int yo, int n) {
         int i = 0;
         if (n >= L) {
             FloatVector va = FloatVector.broadcast(S, alpha);
@@ -42,7 +42,7 @@ final class CpuVec {
     }
 
     /** y = alpha * x. */
-    static void scaleInto(float alpha, float[] x, int xo, float[] y, int yo, int n) {
+    public static void scaleInto(float alpha, float[] x, int xo, float[] y, int yo, int n) {
         int i = 0;
         FloatVector va = FloatVector.broadcast(S, alpha);
         for (int ub = S.loopBound(n); i < ub; i += L) {
@@ -53,7 +53,7 @@ final class CpuVec {
         }
     }
 
-    static float max(float[] a, int ao, int n) {
+    public static float max(float[] a, int ao, int n) {
         int i = 0;
         float m = Float.NEGATIVE_INFINITY;
         if (n >= L) {
@@ -70,7 +70,7 @@ final class CpuVec {
     }
 
     /** sum(exp(a - shift)) accumulated in float lanes, then double. */
-    static double sumExp(float[] a, int ao, int n, float shift) {
+    public static double sumExp(float[] a, int ao, int n, float shift) {
         int i = 0;
         double s = 0;
         if (n >= L) {
@@ -88,7 +88,7 @@ final class CpuVec {
     }
 
     /** out = scale * exp(a - shift); out may alias a. */
-    static void expScaled(float[] a, int ao, float[] out, int oo, int n, float shift, float scale) {
+    public static void expScaled(float[] a, int ao, float[] out, int oo, int n, float shift, float scale) {
         int i = 0;
         FloatVector vs = FloatVector.broadcast(S, shift);
         FloatVector vc = FloatVector.broadcast(S, scale);
@@ -100,7 +100,7 @@ final class CpuVec {
         }
     }
 
-    static float sumSquares(float[] a, int ao, int n) {
+    public static float sumSquares(float[] a, int ao, int n) {
         int i = 0;
         float s = 0f;
         if (n >= L) {

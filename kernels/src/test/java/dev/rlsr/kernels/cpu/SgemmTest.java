@@ -1,4 +1,4 @@
-package dev.rlsr.engine.cpu;
+package dev.rlsr.kernels.cpu;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
