@@ -43,13 +43,33 @@ public final class CudaKernels {
     private CudaKernels() {
     }
 
-    /** The source text of {@code rlsr/cuda/<file>.cu}, e.g. {@code source("logprob_gather")}. */
+    /**
+     * The source text of {@code rlsr/cuda/<file>.cu}, e.g. {@code source("logprob_gather")}, with every
+     * {@code #include "<name>.cuh"} line replaced by that header's text from the same folder (once per header), so
+     * NVRTC gets one self-contained program and the cubin cache key covers the headers too.
+     */
     public static String source(String file) {
-        return SOURCES.computeIfAbsent(file, CudaKernels::readSource);
+        return SOURCES.computeIfAbsent(file, f -> expandIncludes(readResource(f + ".cu"), new java.util.HashSet<>()));
     }
 
-    private static String readSource(String file) {
-        String path = RESOURCE_DIR + file + ".cu";
+    private static final java.util.regex.Pattern INCLUDE =
+            java.util.regex.Pattern.compile("(?m)^[ \\t]*#[ \\t]*include[ \\t]*\"([A-Za-z0-9_]+\\.cuh)\"[^\\n]*$");
+
+    private static String expandIncludes(String text, java.util.Set<String> seen) {
+        java.util.regex.Matcher m = INCLUDE.matcher(text);
+        StringBuilder out = new StringBuilder();
+        while (m.find()) {
+            String header = m.group(1);
+            String body = seen.add(header) ? expandIncludes(readResource(header), seen) : "";
+            m.appendReplacement(out, java.util.regex.Matcher.quoteReplacement(
+                    "// ---- begin " + header + "\n" + body + "\n// ---- end " + header));
+        }
+        m.appendTail(out);
+        return out.toString();
+    }
+
+    private static String readResource(String name) {
+        String path = RESOURCE_DIR + name;
         ClassLoader loader = CudaKernels.class.getClassLoader();
         try (InputStream in = loader.getResourceAsStream(path)) {
             if (in == null) {
