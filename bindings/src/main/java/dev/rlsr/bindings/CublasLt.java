@@ -171,7 +171,11 @@ public final class CublasLt implements AutoCloseable {
     private static final NativeFunction cublasLtMatmulAlgoGetHeuristicRaw = fn(res(JAVA_LONG, JAVA_LONG, JAVA_LONG,
             JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_INT, ADDRESS, ADDRESS), "cublasLtMatmulAlgoGetHeuristic");
 
-    /** True when libcublasLt loads; never throws. */
+    /**
+     * Whether libcublasLt loads; never throws.
+     *
+     * @return true when the library was found
+     */
     public static boolean isAvailable() {
         return NativeLibrary.isLoadable(LIB, "rlsr.lib.cublaslt", "libcublasLt.so.13", "libcublasLt.so.12");
     }
@@ -184,7 +188,11 @@ public final class CublasLt implements AutoCloseable {
         }
     }
 
-    /** cuBLASLt version, e.g. 130000 + ... for 13.0. */
+    /**
+     * The cuBLASLt version.
+     *
+     * @return e.g. 130000 + ... for 13.0
+     */
     public static long version() {
         try {
             return (long) cublasLtGetVersion.handle().invokeExact();
@@ -200,6 +208,11 @@ public final class CublasLt implements AutoCloseable {
         this.handle = handle;
     }
 
+    /**
+     * A cuBLASLt handle.
+     *
+     * @return the handle; close it to destroy
+     */
     public static CublasLt create() {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment out = arena.allocate(ADDRESS);
@@ -210,13 +223,23 @@ public final class CublasLt implements AutoCloseable {
         }
     }
 
-    /** The cublasLtHandle_t. */
+    /**
+     * The handle.
+     *
+     * @return the cublasLtHandle_t
+     */
     public long handle() {
         return handle;
     }
 
     // ---- descriptor primitives (each returns the handle as a long; destroy with the matching call) ----------
-    /** A matmul descriptor with the given compute type (e.g. CUBLAS_COMPUTE_32F) and scale type (CUDA_R_32F). */
+    /**
+     * A matmul descriptor (destroy with {@link #matmulDescDestroy}).
+     *
+     * @param computeType e.g. {@code Cublas.CUBLAS_COMPUTE_32F}
+     * @param scaleType   type of alpha and beta, e.g. {@code Cublas.CUDA_R_32F}
+     * @return the cublasLtMatmulDesc_t
+     */
     public static long matmulDescCreate(int computeType, int scaleType) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment out = arena.allocate(ADDRESS);
@@ -228,7 +251,13 @@ public final class CublasLt implements AutoCloseable {
         }
     }
 
-    /** Sets an int32 attribute, e.g. {@link #CUBLASLT_MATMUL_DESC_TRANSA} to {@code Cublas.CUBLAS_OP_T}. */
+    /**
+     * Sets a 4-byte attribute, e.g. {@link #CUBLASLT_MATMUL_DESC_TRANSA} to {@code Cublas.CUBLAS_OP_T}.
+     *
+     * @param desc  the matmul descriptor
+     * @param attr  the attribute
+     * @param value the int32/uint32 value
+     */
     public static void matmulDescSetAttribute(long desc, int attr, int value) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment v = arena.allocateFrom(JAVA_INT, value);
@@ -239,6 +268,11 @@ public final class CublasLt implements AutoCloseable {
         }
     }
 
+    /**
+     * Destroys a matmul descriptor.
+     *
+     * @param desc the cublasLtMatmulDesc_t
+     */
     public static void matmulDescDestroy(long desc) {
         try {
             check(cublasLtMatmulDescDestroy,
@@ -248,7 +282,15 @@ public final class CublasLt implements AutoCloseable {
         }
     }
 
-    /** A column-major matrix layout of {@code rows x cols} with leading dimension {@code ld}. */
+    /**
+     * A column-major matrix layout (destroy with {@link #matrixLayoutDestroy}).
+     *
+     * @param dataType the element type ({@code cudaDataType_t})
+     * @param rows     rows
+     * @param cols     columns
+     * @param ld       leading dimension (elements between two columns, >= rows)
+     * @return the cublasLtMatrixLayout_t
+     */
     public static long matrixLayoutCreate(int dataType, long rows, long cols, long ld) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment out = arena.allocate(ADDRESS);
@@ -260,6 +302,11 @@ public final class CublasLt implements AutoCloseable {
         }
     }
 
+    /**
+     * Destroys a matrix layout.
+     *
+     * @param layout the cublasLtMatrixLayout_t
+     */
     public static void matrixLayoutDestroy(long layout) {
         try {
             check(cublasLtMatrixLayoutDestroy,
@@ -464,12 +511,29 @@ public final class CublasLt implements AutoCloseable {
     }
 
     /**
-     * {@code D = C = alpha op(A) op(B) + beta C} with fp32 compute and fp32 scalars.
+     * {@code D = C = alpha op(A) op(B) + beta C} with fp32 compute and fp32 scalars, column-major; builds and destroys
+     * its descriptors on every call (see {@code dev.rlsr.kernels.Gemm} for the cached form).
      *
-     * @param aType     CUDA_R_32F or CUDA_R_16BF (B the same)
-     * @param cType     type of C/D (CUDA_R_32F, or CUDA_R_16BF with bf16 inputs)
-     * @param workspace device buffer for the algorithm (0 with {@code workspaceBytes} 0 is allowed; 32 MiB
-     *                  lets the heuristic pick the fastest kernels on Hopper)
+     * @param transa         {@code Cublas.CUBLAS_OP_N} or {@code CUBLAS_OP_T}
+     * @param transb         the same for B
+     * @param m              rows of C
+     * @param n              columns of C
+     * @param k              the reduced dimension
+     * @param alpha          scale of the product
+     * @param a              A (device)
+     * @param aType          CUDA_R_32F or CUDA_R_16BF (B the same)
+     * @param lda            leading dimension of A
+     * @param b              B (device)
+     * @param bType          type of B
+     * @param ldb            leading dimension of B
+     * @param beta           scale of C
+     * @param c              C, overwritten with D (device)
+     * @param cType          type of C/D (CUDA_R_32F, or CUDA_R_16BF with bf16 inputs)
+     * @param ldc            leading dimension of C
+     * @param workspace      device buffer for the algorithm (0 with {@code workspaceBytes} 0 is allowed; 32 MiB
+     *                       lets the heuristic pick the fastest kernels on Hopper)
+     * @param workspaceBytes its size
+     * @param stream         the stream
      */
     public void matmul(int transa, int transb, int m, int n, int k, float alpha, long a, int aType, long lda, long b,
             int bType, long ldb, float beta, long c, int cType, long ldc, long workspace, long workspaceBytes,

@@ -142,17 +142,29 @@ public final class Gemm implements AutoCloseable {
         return new Gemm(stream, workspaceBytes);
     }
 
-    /** The stream this instance runs on. */
+    /**
+     * The stream this instance runs on.
+     *
+     * @return the {@code CUstream}
+     */
     public long stream() {
         return stream;
     }
 
-    /** How many times the algorithm heuristic was queried (once per new problem; 0 for a cached one). */
+    /**
+     * How many times the algorithm heuristic was queried: once per new problem, never for a cached one.
+     *
+     * @return the number of {@code cublasLtMatmulAlgoGetHeuristic} calls so far
+     */
     public long heuristicQueries() {
         return heuristicQueries;
     }
 
-    /** How many problems have cached descriptors. */
+    /**
+     * How many problems have cached descriptors.
+     *
+     * @return the number of cached plans
+     */
     public int cachedPlans() {
         return plans;
     }
