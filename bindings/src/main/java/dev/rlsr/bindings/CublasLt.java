@@ -23,9 +23,10 @@ import java.lang.foreign.SymbolLookup;
  * {@code dev.rlsr.kernels.Gemm}: {@link #matmulRaw} and {@link #matmulDescSetAttributeRaw} take every pointer as a
  * {@code long} and allocate nothing on the Java heap, so a steady-state GEMM costs one downcall.
  *
- * <p>Attribute values follow cublasLt.h (CUDA 12/13). The CUDA emulator implements exactly the attributes bound
- * here: TRANSA/TRANSB, EPILOGUE (DEFAULT, BIAS, BGRADB), BIAS_POINTER, BIAS_DATA_TYPE, POINTER_MODE (host), layout
- * BATCH_COUNT/STRIDED_BATCH_OFFSET, preference MAX_WORKSPACE_BYTES, REDUCTION_SCHEME_MASK and MIN_ALIGNMENT_*.
+ * <p>Attribute values follow cublasLt.h (CUDA 12/13). The CUDA emulator implements the ones bound here: TRANSA/TRANSB,
+ * EPILOGUE (DEFAULT, BIAS, BGRADB), BIAS_POINTER, BIAS_DATA_TYPE, POINTER_MODE (host), layout
+ * BATCH_COUNT/STRIDED_BATCH_OFFSET, preference MAX_WORKSPACE_BYTES; it accepts the preference hints
+ * REDUCTION_SCHEME_MASK and MIN_ALIGNMENT_* and has nothing to change for them (one fp32 loop, no alignment needs).
  */
 @SuppressWarnings("restricted") // FFM downcalls and reinterpret are the point of this class
 public final class CublasLt implements AutoCloseable {
