@@ -247,6 +247,31 @@ class GemmGpuTest {
         assertEquals(3, gemm.cachedPlans());
     }
 
+    /** A cached plan with a bias takes each call's bias pointer (both vectors alive, so their addresses differ). */
+    @Test
+    void aCachedPlanUsesEachCallsBias() {
+        long seed = 1200;
+        Problem p = Problem.of(false, true, 6, 10, 12, 0, DType.BF16, DType.F32, 1f, 0f)
+                .withEpilogue(Gemm.Epilogue.BIAS, DType.F32);
+        Random r = new Random(seed);
+        Data x1 = Data.random(p, r);
+        Data x2 = new Data(x1.a(), x1.b(), x1.c(), GemmOracle.randn(r, p.n()));
+        try (GpuSupport.Mem mem = new GpuSupport.Mem()) {
+            long a = put(mem, x1.a(), p.abType(), 0), b = put(mem, x1.b(), p.abType(), 0);
+            long bias1 = put(mem, x1.bias(), DType.F32, 0), bias2 = put(mem, x2.bias(), DType.F32, 0);
+            for (int round = 0; round < 2; round++) {
+                for (Data x : new Data[] {x1, x2}) {
+                    long d = put(mem, nan(p.lengthD()), p.cdType(), 0);
+                    gemm.matmulBias(false, true, p.m(), p.n(), p.k(), 1f, a, p.lda(), b, p.ldb(), p.abType(), 0f, 0,
+                            p.ldc(), d, p.ldd(), p.cdType(), x == x1 ? bias1 : bias2, DType.F32);
+                    GemmOracle.assertD("bias " + (x == x1 ? 1 : 2) + " round " + round, seed, p, x,
+                            get(d, p.lengthD(), p.cdType()), null, factor(p));
+                }
+            }
+        }
+        assertEquals(1, gemm.heuristicQueries());
+    }
+
     /** Views into larger buffers (offset by one element) are less aligned than an allocation. */
     @Test
     void misalignedViews() {
