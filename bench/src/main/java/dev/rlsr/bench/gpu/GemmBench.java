@@ -120,6 +120,7 @@ public class GemmBench {
     private long b;
     private long d;
     private long bias;
+    private long stream;
 
     @Setup(Level.Trial)
     public void setup() {
@@ -138,7 +139,7 @@ public class GemmBench {
                         + " qkv, o, gateup, down, lmhead");
             }
             p = problem(layer, parts[1], tokens);
-            long stream = gpu.streamHandle();
+            stream = gpu.streamHandle();
             fill = new DeviceFill(gpu);
             gemm = Gemm.create(stream);
             a = gpu.alloc(p.lengthA() * 2).address();
@@ -226,7 +227,7 @@ public class GemmBench {
                 p.epilogue == Gemm.Epilogue.NONE ? null : p.epilogue == Gemm.Epilogue.BIAS ? DType.BF16 : DType.F32);
 
         run();
-        gpu.sync();
+        dev.rlsr.bindings.CudaDriver.streamSynchronize(stream);
         float[] got = new float[s * t];
         double[] tol = new double[s * t];
         double gamma = (k + 4) * 0x1p-24 / (1 - (k + 4) * 0x1p-24);

@@ -1,6 +1,9 @@
 package dev.rlsr.bench.gpu;
 
+import dev.rlsr.bindings.CudaContext;
 import dev.rlsr.bindings.CudaDriver;
+import dev.rlsr.bindings.CudaStream;
+import dev.rlsr.bindings.DeviceBuffer;
 import dev.rlsr.bindings.KernelArgs;
 import dev.rlsr.kernels.CosineSimilarity;
 import dev.rlsr.kernels.CudaKernels;
@@ -22,6 +25,8 @@ import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -42,7 +47,8 @@ import java.util.concurrent.TimeUnit;
  * </ul>
  * Run with {@code -prof gc} to see the allocation per launch ({@code gc.alloc.rate.norm}, bytes/op): 0 for the first
  * two and the GEMM. Without a GPU it runs on the CUDA emulator ({@code -Drlsr.cuda.emulator=DIR}), which shows the
- * allocation but not a GPU's launch time.
+ * allocation but not a GPU's launch time. (No {@code GpuSession}: nothing here needs its timing kernels, which the
+ * emulator cannot compile.)
  */
 @State(Scope.Thread)
 @BenchmarkMode(Mode.AverageTime)
@@ -57,7 +63,9 @@ public class LaunchOverheadBench {
     private static final String NAME = "cosine_similarity_f32_kernel";
     private static final Kernel KERNEL = Kernel.of(FILE, NAME);
 
-    private GpuSession gpu;
+    private CudaContext context;
+    private CudaStream cudaStream;
+    private final List<DeviceBuffer> buffers = new ArrayList<>();
     private Gemm gemm;
     private long stream;
     private long x;
@@ -69,28 +77,30 @@ public class LaunchOverheadBench {
 
     @Setup(Level.Trial)
     public void setup() {
-        gpu = GpuSession.open("LaunchOverheadBench");
-        stream = gpu.streamHandle();
-        x = gpu.alloc(256).address();
-        y = gpu.alloc(256).address();
-        out = gpu.alloc(256).address();
+        GpuSession.requireGpu("LaunchOverheadBench");
+        context = CudaContext.open(0);
+        cudaStream = CudaStream.create();
+        stream = cudaStream.handle();
+        x = alloc(256);
+        y = alloc(256);
+        out = alloc(256);
         CudaDriver.memsetD32(x, Float.floatToRawIntBits(1f), 64);
         CudaDriver.memsetD32(y, Float.floatToRawIntBits(2f), 64);
-        ga = gpu.alloc(512).address();
-        gb = gpu.alloc(512).address();
-        gd = gpu.alloc(512).address();
+        ga = alloc(512);
+        gb = alloc(512);
+        gd = alloc(512);
         CudaDriver.memsetD8(ga, (byte) 0x3c, 512); // bf16 0x3c3c ~ 0.0115
         CudaDriver.memsetD8(gb, (byte) 0x3c, 512);
         gemm = Gemm.create(stream);
         // validate first: cos of (1) and (2) is 1
         CosineSimilarity.pairs(x, y, DType.F32, out, 1, 1, stream);
-        gpu.sync();
+        cudaStream.synchronize();
         float got = Validation.floats(out, 1)[0];
         if (Math.abs(got - 1f) > 1e-6f) {
             throw new IllegalStateException("cosine of (1) and (2) should be 1, got " + got);
         }
         gemmCall();
-        gpu.sync();
+        cudaStream.synchronize();
         // 16 products of 0x3c3c^2 each: the sum in fp32, rounded to bf16 once
         float v = dev.rlsr.kernels.BF16.toFloat((short) 0x3c3c);
         float expect = dev.rlsr.kernels.BF16.toFloat(dev.rlsr.kernels.BF16.fromFloat(16 * v * v));
@@ -103,8 +113,8 @@ public class LaunchOverheadBench {
     /** The stream drained outside the timed region: each burst starts with an empty launch queue. */
     @Setup(Level.Invocation)
     public void drain() {
-        gpu.makeCurrent();
-        gpu.sync();
+        context.makeCurrent();
+        cudaStream.synchronize();
     }
 
     @Benchmark
@@ -143,18 +153,34 @@ public class LaunchOverheadBench {
         }
     }
 
+    private long alloc(long bytes) {
+        DeviceBuffer b = DeviceBuffer.alloc(bytes);
+        buffers.add(b);
+        return b.address();
+    }
+
     private void gemmCall() {
         gemm.matmul(false, true, 16, 16, 16, 1f, ga, 16, gb, 16, DType.BF16, 0f, 0, 16, gd, 16, DType.BF16);
     }
 
     @TearDown(Level.Trial)
     public void tearDown() {
+        if (context == null) {
+            return;
+        }
+        context.makeCurrent();
+        if (cudaStream != null) {
+            cudaStream.synchronize();
+        }
         if (gemm != null) {
-            gpu.sync();
             gemm.close();
         }
-        if (gpu != null) {
-            gpu.close();
+        for (DeviceBuffer b : buffers) {
+            b.close();
         }
+        if (cudaStream != null) {
+            cudaStream.close();
+        }
+        context.close();
     }
 }
