@@ -324,7 +324,7 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public void clipScale(Tensor grad, float maxNorm, Tensor norm, Tensor scale) {
+    public void clipScale(Tensor grad, float maxNorm, Tensor sumSq, Tensor scale) {
         float[] x = a(grad);
         int xo = o(grad), n = n(grad);
         double ss = 0;
@@ -333,7 +333,7 @@ public final class CpuBackend implements Backend {
             ss += CpuVec.sumSquares(x, xo + i, Math.min(4096, n - i));
         }
         float total = (float) Math.sqrt(ss);
-        a(norm)[o(norm)] = total;
+        a(sumSq)[o(sumSq)] = (float) ss;
         double coef = maxNorm > 0 ? maxNorm / (total + 1e-6) : 1.0;
         // the NaN of a non-finite norm passes through, so the update is visibly non-finite rather than silently 1
         a(scale)[o(scale)] = Double.isNaN(coef) ? Float.NaN : coef < 1.0 ? (float) coef : 1f;
@@ -966,8 +966,12 @@ public final class CpuBackend implements Backend {
         dev.rlsr.engine.model.GrpoLoss loss = new dev.rlsr.engine.model.GrpoLoss(spec.clipLow(), spec.clipHigh(),
                 spec.beta(), dev.rlsr.engine.model.GrpoLoss.Level.valueOf(spec.aggregation().name()),
                 spec.maxCompletionLength());
-        dev.rlsr.engine.model.GrpoLoss.Result r = loss.compute(lp, old, ref, download(advantages), download(mask),
-                batch, len);
+        int[] m = downloadInts(mask);
+        float[] mf = new float[m.length];
+        for (int i = 0; i < m.length; i++) {
+            mf[i] = m[i];
+        }
+        dev.rlsr.engine.model.GrpoLoss.Result r = loss.compute(lp, old, ref, download(advantages), mf, batch, len);
         upload(r.dLogp(), dLogp);
         upload(new float[]{(float) r.loss(), (float) r.meanRatio(), (float) r.clipFraction(), (float) r.meanKl()},
                 stats);

@@ -146,7 +146,15 @@ final class DecoderLosses implements AutoCloseable {
                     + ") and advantages (B)");
         }
         Backend be = be();
-        Tensor mask = be.upload(padLast(completionMask, batch, T), batch, T);
+        float[] padded = padLast(completionMask, batch, T);
+        int[] maskInts = new int[padded.length];
+        for (int i = 0; i < padded.length; i++) {
+            if (padded[i] != 0f && padded[i] != 1f) {
+                throw new IllegalArgumentException("the completion mask holds " + padded[i] + "; it must be 0 or 1");
+            }
+            maskInts[i] = (int) padded[i];
+        }
+        Tensor mask = be.upload(maskInts, batch, T);
         Tensor old = oldLogp == null ? null : be.upload(padLast(oldLogp, batch, T), batch, T);
         Tensor ref = refLogp == null ? null : be.upload(padLast(refLogp, batch, T), batch, T);
         Tensor adv = be.upload(advantages, batch);

@@ -623,7 +623,7 @@ public final class DecoderModel implements Parameterized, AutoCloseable {
      * @param inputIds       (B,T)
      * @param positionIds    (B,T) or null
      * @param attentionMask  (B,T) or null
-     * @param completionMask F32 (B,T): 1 where position t's next token is a completion token
+     * @param completionMask I32 (B,T): 1 where position t's next token is a completion token
      * @param oldLogp        F32 (B,T) or null (on-policy)
      * @param refLogp        F32 (B,T) or null (beta = 0)
      * @param advantages     F32 (B)

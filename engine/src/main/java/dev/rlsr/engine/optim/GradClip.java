@@ -12,19 +12,20 @@ public final class GradClip {
     private GradClip() {}
 
     /**
-     * Writes the global gradient norm and the clip factor {@code min(1, maxNorm / (norm + 1e-6))} of a model.
+     * Writes the sum of squares of all gradients (the global norm squared) and the clip factor
+     * {@code min(1, maxNorm / (norm + 1e-6))} of a model.
      *
      * @param model   the model (its flat gradient)
      * @param maxNorm threshold; &lt;= 0 means no clipping (factor 1)
-     * @param norm    F32 (1) output
+     * @param sumSq   F32 (1) output
      * @param scale   F32 (1) output
      */
-    public static void clipScale(Parameterized model, float maxNorm, Tensor norm, Tensor scale) {
+    public static void clipScale(Parameterized model, float maxNorm, Tensor sumSq, Tensor scale) {
         Tensor g = model.store().gradFlat();
         if (g == null) {
             throw new IllegalArgumentException("the model is frozen: it has no gradients to clip");
         }
-        g.backend().clipScale(g, maxNorm, norm, scale);
+        g.backend().clipScale(g, maxNorm, sumSq, scale);
     }
 
     /**
@@ -36,9 +37,9 @@ public final class GradClip {
      */
     public static float globalNorm(Parameterized model) {
         Backend be = model.store().backend();
-        try (Tensor norm = be.zeros(1); Tensor scale = be.zeros(1)) {
-            clipScale(model, 0f, norm, scale);
-            return be.download(norm)[0];
+        try (Tensor sumSq = be.zeros(1); Tensor scale = be.zeros(1)) {
+            clipScale(model, 0f, sumSq, scale);
+            return (float) Math.sqrt(be.download(sumSq)[0]);
         }
     }
 
@@ -55,13 +56,13 @@ public final class GradClip {
             throw new IllegalArgumentException("maxNorm must be > 0, got " + maxNorm);
         }
         Backend be = model.store().backend();
-        try (Tensor norm = be.zeros(1); Tensor scale = be.zeros(1)) {
-            clipScale(model, maxNorm, norm, scale);
+        try (Tensor sumSq = be.zeros(1); Tensor scale = be.zeros(1)) {
+            clipScale(model, maxNorm, sumSq, scale);
             float s = be.download(scale)[0];
             if (s < 1f) {
                 be.scale(model.store().gradFlat(), s);
             }
-            return be.download(norm)[0];
+            return (float) Math.sqrt(be.download(sumSq)[0]);
         }
     }
 }

@@ -214,16 +214,16 @@ public interface Backend extends AutoCloseable {
 
     /**
      * Global-norm clipping of a flat F32 gradient, as {@code torch.nn.utils.clip_grad_norm_}: writes
-     * {@code ||g||_2} into {@code norm} (F32 (1)) and {@code min(1, maxNorm / (||g|| + 1e-6))} into {@code scale}
-     * (F32 (1); 1 when {@code maxNorm <= 0}). The gradient itself is not changed: {@link #adamW} applies the scale.
-     * Deterministic.
+     * {@code sum(g^2)} into {@code sumSq} (F32 (1); the norm is its square root) and
+     * {@code min(1, maxNorm / (||g|| + 1e-6))} into {@code scale} (F32 (1); 1 when {@code maxNorm <= 0}). The gradient
+     * itself is not changed: {@link #adamW} applies the scale. Deterministic.
      *
      * @param grad    flat F32 gradient
      * @param maxNorm the clip threshold, &lt;= 0 for none
-     * @param norm    output: the norm
+     * @param sumSq   output: the sum of squares
      * @param scale   output: the clip factor
      */
-    void clipScale(Tensor grad, float maxNorm, Tensor norm, Tensor scale);
+    void clipScale(Tensor grad, float maxNorm, Tensor sumSq, Tensor scale);
 
     /**
      * Row-wise argmax of x (R,W) F32 or BF16 into out I32 (R) (first index on ties, NaN wins, as torch).
@@ -444,7 +444,7 @@ public interface Backend extends AutoCloseable {
      * @param oldLogp    F32 (B, L) sampling policy, or null for on-policy (ratio 1 with its gradient)
      * @param refLogp    F32 (B, L) reference policy, or null when beta = 0
      * @param advantages F32 (B)
-     * @param mask       F32 (B, L) 1 on completion tokens
+     * @param mask       I32 (B, L) 1 on completion tokens
      * @param dLogp      F32 (B, L) output
      * @param stats      F32 (4) output
      */

@@ -219,10 +219,10 @@ public final class GrpoTrainer implements AutoCloseable {
                     a[i] = (float) (adv[from + i] * share);
                 }
                 advT[c] = track(owned, be.upload(a, rows));
-                mask[c] = track(owned, be.upload(padLast(ch[c].completionMask(), rows, T), rows, T));
+                mask[c] = track(owned, be.upload(toInts(padLast(ch[c].completionMask(), rows, T)), rows, T));
                 tokenShare[c] = ch[c].completionTokens() / totalTokens;
             }
-            // per chunk [loss, meanRatio, clipFraction, meanKl], then [grad norm, clip factor]
+            // per chunk [loss, meanRatio, clipFraction, meanKl], then [squared grad norm, clip factor]
             Tensor stats = track(owned, be.zeros(DType.F32, 4L * chunks + 2));
             Tensor gradNorm = stats.view(4L * chunks, 1), clipScale = stats.view(4L * chunks + 1, 1);
             double lossSum = 0, klSum = 0, clipSum = 0, normSum = 0, lr = 0;
@@ -249,7 +249,7 @@ public final class GrpoTrainer implements AutoCloseable {
                     klSum += st[4 * c + 3] * tokenShare[c];
                     clipSum += st[4 * c + 2] * tokenShare[c];
                 }
-                normSum += st[4 * chunks];
+                normSum += Math.sqrt(st[4 * chunks]);
             }
             int mu = cfg.mu();
             return new Update(lossSum / mu, klSum / mu, clipSum / mu, normSum / mu, lr);
@@ -261,6 +261,14 @@ public final class GrpoTrainer implements AutoCloseable {
     private static Tensor track(List<Tensor> owned, Tensor t) {
         owned.add(t);
         return t;
+    }
+
+    private static int[] toInts(float[] mask) {
+        int[] out = new int[mask.length];
+        for (int i = 0; i < mask.length; i++) {
+            out[i] = mask[i] != 0f ? 1 : 0;
+        }
+        return out;
     }
 
     /** (rows, T-1) -> (rows, T) with a zero last column: the device log-probs are per position (B,T). */

@@ -36,7 +36,7 @@ public final class SftTrainer implements AutoCloseable {
     private final Checkpointer checkpointer;
     private final String stage;
     private final AdamW optimizer;
-    /** F32 (3) on the model's backend: [loss sum, gradient norm, clip factor] of the current optimizer step. */
+    /** F32 (3) on the model's backend: [loss sum, squared gradient norm, clip factor] of the current optimizer step. */
     private final Tensor stats;
     private final Tensor lossSum;
     private final Tensor gradNormT;
@@ -138,7 +138,7 @@ public final class SftTrainer implements AutoCloseable {
                     // host-device sync: the one read of this optimizer step (loss sum and gradient norm, for logging)
                     float[] st = be.download(stats);
                     loss = st[0] / (double) labelTokens;
-                    gradNorm = st[1];
+                    gradNorm = Math.sqrt(st[1]);
                 }
                 step++;
                 examplesSeen += micro.stream().mapToInt(Batch::rows).sum();
