@@ -3,15 +3,16 @@
 // torch semantics (CpuBackend.argmaxRows is the reference): the first index of the largest value; NaN is larger
 // than any number, so the first NaN of a row wins; -0 and +0 are equal (the first wins). A row of -inf gives 0.
 //
-// One 256-thread block per row (greedy decoding reads rows of V = 152k logits): each thread scans its elements in
-// increasing index order keeping (best value, best index), so a plain "strictly better" test keeps the first index;
-// then warp shuffles and one shared-memory step merge the candidates with an explicit tie-break on the index.
+// One 512-thread block per row (greedy decoding reads a few rows of V = 152k logits: few blocks, so each keeps 32 KB
+// of loads in flight): each thread scans its elements in increasing index order keeping (best value, best index),
+// so a plain "strictly better" test keeps the first index; then warp shuffles and one shared-memory step merge the
+// candidates with an explicit tie-break on the index.
 // 16-byte loads (4 fp32 or 8 bf16), four in flight per thread; rows whose start is not 16-byte aligned (odd W)
 // take a scalar head and tail.
 #include "rlsr_common.cuh"
 #include "rlsr_vec.cuh"
 
-#define AM_THREADS 256
+#define AM_THREADS 512
 #define AM_WARPS (AM_THREADS / 32)
 #define AM_UNROLL 4
 
@@ -98,7 +99,7 @@ __device__ __forceinline__ void argmax_row(const typename A::T* __restrict__ x, 
     }
 }
 
-// launch: grid R, block 256
+// launch: grid R, block 512
 extern "C" __global__ void __launch_bounds__(AM_THREADS)
 argmax_f32_kernel(const float* __restrict__ x, int rows, int w, int* __restrict__ out) {
     argmax_row<RlsrVecF32>(x, rows, w, out);

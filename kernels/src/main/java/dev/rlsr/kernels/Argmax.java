@@ -12,7 +12,7 @@ public final class Argmax {
     static final String FILE = "argmax";
     private static final Kernel F32 = Kernel.of(FILE, "argmax_f32_kernel");
     private static final Kernel BF16_ = Kernel.of(FILE, "argmax_bf16_kernel");
-    private static final int THREADS = 256;
+    private static final int THREADS = 512;
 
     private Argmax() {
     }
