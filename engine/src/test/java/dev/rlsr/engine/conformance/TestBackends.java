@@ -59,7 +59,11 @@ public final class TestBackends {
      */
     public static <B extends Backend> B device(String name, DType act, Supplier<B> factory) {
         requireDevice(name);
-        B backend = factory.get();
+        return computing(name, act, factory.get());
+    }
+
+    /** Fails (after closing it) unless the backend computes in {@code act}. */
+    static <B extends Backend> B computing(String name, DType act, B backend) {
         if (!backend.computes(act)) {
             backend.close();
             fail(name + ": backend '" + backend.name() + "' does not compute in " + act);
