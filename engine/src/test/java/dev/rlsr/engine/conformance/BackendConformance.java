@@ -73,7 +73,7 @@ public abstract class BackendConformance {
         EXACT,
         /** one correctly rounded fp32 operation on exact inputs (add, scale) */
         ONE_ROUNDING,
-        /** two products and a sum (RoPE): |err| <= u|ref| + u*mag in fp32 */
+        /** two products and a sum (RoPE): {@code |err| <= u|ref| + u*mag} in fp32 */
         ROTATION,
         /** cos/sin of an fp32 angle: a few ulps of 1 */
         ROPE_TABLE,
@@ -150,6 +150,8 @@ public abstract class BackendConformance {
     private Backend be;
 
     /**
+     * A suite for one backend in one activation dtype.
+     *
      * @param name the backend as shown in test names ("cpu-fp32", "cuda-fp32", "cuda-bf16")
      * @param act  the activation dtype of the ops under test: F32 or BF16
      */
@@ -1385,7 +1387,11 @@ public abstract class BackendConformance {
                 }));
     }
 
-    /** Exposed for subclasses' extra tests: the backend under test once the class is open. */
+    /**
+     * The backend under test, for a subclass's extra tests.
+     *
+     * @return the backend, once the class is open
+     */
     protected final Backend backend() {
         return be;
     }

@@ -18,7 +18,11 @@ public class ForwardingBackend implements Backend {
     /** The backend every op goes to. */
     protected final Backend d;
 
-    /** @param delegate the backend every op goes to */
+    /**
+     * A backend that behaves exactly like {@code delegate}.
+     *
+     * @param delegate the backend every op goes to
+     */
     public ForwardingBackend(Backend delegate) {
         this.d = delegate;
     }

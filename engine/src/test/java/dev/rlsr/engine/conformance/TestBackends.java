@@ -25,7 +25,11 @@ public final class TestBackends {
 
     private TestBackends() {}
 
-    /** @return true when this run demands a device ({@code -Drlsr.gpu.required=true}) */
+    /**
+     * Whether this run demands a device.
+     *
+     * @return true under {@code -Drlsr.gpu.required=true}
+     */
     public static boolean deviceRequired() {
         return Boolean.getBoolean(GPU_REQUIRED);
     }

@@ -43,19 +43,19 @@ import static org.junit.jupiter.api.DynamicTest.dynamicTest;
  * ({@code CpuHfParityTest}, {@code CudaFp32HfParityTest}, ...), so a report shows where each case ran.
  *
  * <p>A backend's class is a few lines:
- * <pre>{@code
- * @Tag("gpu")
+ * <pre>
+ * &#64;Tag("gpu")
  * class CudaBf16HfParityTest extends HfParity {
  *     CudaBf16HfParityTest() {
  *         super("cuda-bf16", Precision.BF16, ParityTolerances.BF16);
  *     }
  *
- *     @Override
+ *     &#64;Override
  *     protected Backend openBackend() {
- *         return TestBackends.device("cuda-bf16", DType.BF16, () -> new CudaBackend(...));
+ *         return TestBackends.device("cuda-bf16", DType.BF16, () -&gt; new CudaBackend(...));
  *     }
  * }
- * }</pre>
+ * </pre>
  *
  * <p><b>The bf16 tolerances</b> ({@link ParityTolerances#BF16}) follow llm.c's test_gpt2.cu, which checks its bf16
  * model against PyTorch's fp32 with one threshold per tensor: the threshold comes from the reference's magnitude
@@ -95,6 +95,8 @@ public abstract class HfParity {
     private Backend be;
 
     /**
+     * The suite for one backend in one precision.
+     *
      * @param backendName the backend as shown in test names ("cpu-fp32", "cuda-bf16")
      * @param precision   the precision the models run in
      * @param tolerances  the per-tensor tolerances of that precision

@@ -22,6 +22,7 @@ public record ParityTolerances(String name, double logitsAbs, double logitsOfMax
                                double weightGrad, double vectorGrad, double repeatAbs, double repeatOfLogits,
                                boolean greedyExact) {
 
+    /** Checks that every tolerance is a finite number &gt;= 0. */
     public ParityTolerances {
         for (double t : new double[]{logitsAbs, logitsOfMax, logpOfLogits, lossRel, weightGrad, vectorGrad,
                 repeatAbs, repeatOfLogits}) {
