@@ -751,12 +751,12 @@ public abstract class BackendConformance {
         for (double factor : new double[]{0.5, 2, 0, -1}) {
             cases.add(c("(" + n + ") maxNorm = " + (factor > 0 ? factor + " x norm" : String.valueOf(factor)), x -> {
                 float[] g = x.randn(DType.F32, n, 0.01);
-                double norm = DoubleOps.clipScale(g, 0)[0].v()[0];
+                double norm = Math.sqrt(DoubleOps.clipScale(g, 0)[0].v()[0]);
                 float maxNorm = factor > 0 ? (float) (factor * norm) : (float) factor;
                 Tensor tg = x.in(g, DType.F32, n), tn = x.out(DType.F32, 1), ts = x.out(DType.F32, 1);
                 x.be.clipScale(tg, maxNorm, tn, ts);
                 Ref[] r = DoubleOps.clipScale(g, maxNorm);
-                x.check("norm", tn, r[0], Arith.NORM);
+                x.check("sumSq", tn, r[0], Arith.NORM);
                 x.check("scale", ts, r[1], Arith.NORM);
             }));
         }
@@ -1234,7 +1234,11 @@ public abstract class BackendConformance {
         }
         Tensor tl = x.in(logp, DType.F32, b, len), to = withOld ? x.in(old, DType.F32, b, len) : null;
         Tensor tr = withRef ? x.in(ref, DType.F32, b, len) : null, ta = x.in(adv, DType.F32, b);
-        Tensor tm = x.in(mask, DType.F32, b, len), dl = x.out(DType.F32, b, len), st = x.out(DType.F32, 4);
+        int[] maskInts = new int[n];
+        for (int i = 0; i < n; i++) {
+            maskInts[i] = (int) mask[i];
+        }
+        Tensor tm = x.ints(maskInts, b, len), dl = x.out(DType.F32, b, len), st = x.out(DType.F32, 4);
         x.be.grpoLoss(spec, tl, to, tr, ta, tm, dl, st);
         Ref[] r = DoubleOps.grpo(spec, logp, old, ref, adv, mask, b, len);
         x.check("dLogp", dl, r[0], Arith.LOSS);

@@ -164,7 +164,8 @@ public final class DoubleOps {
         }
         double norm = Math.sqrt(ss);
         double scale = maxNorm > 0 ? Math.min(1.0, maxNorm / (norm + 1e-6)) : 1.0;
-        return new Ref[]{new Ref(new double[]{norm}, new double[]{norm}),
+        // {sum of squares (what the backend writes), clip factor}; ss is a sum of positive terms: mag = ss
+        return new Ref[]{new Ref(new double[]{ss}, new double[]{ss}),
                 new Ref(new double[]{scale}, new double[]{scale})};
     }
 
