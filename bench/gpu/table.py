@@ -27,6 +27,21 @@ ROWS = [
     ("cosine_N4096_D384_bf16", "cosine 4096 x 384 bf16", None),
     ("gadv_P4096_G16", "group advantages 4096 x 16", 0.006),
     ("gadv_P64_G8", "group advantages 64 x 8", None),
+    ("kops_cast_f32_bf16_V151936_C896", "cast (151936,896) fp32 -> bf16", None),
+    ("kops_cast_bf16_f32_V151936_C896", "cast (151936,896) bf16 -> fp32", None),
+    ("kops_fill_bf16_N8192_F4864", "fill (8192,4864) bf16", None),
+    ("kops_add_bf16_N8192_C896", "add (8192,896) bf16", None),
+    ("kops_scale_f32_V151936_C896", "scale (151936,896) fp32 in place", None),
+    ("kops_bias_grad_bf16_N8192_C896", "bias grad (8192,896) bf16 -> fp32", None),
+    ("kops_bias_grad_bf16_N8192_C128", "bias grad (8192,128) bf16 -> fp32", None),
+    ("kops_copy_rows_bf16_B16_T512_W128", "KV append (16,512,128) bf16", None),
+    ("kops_embedding_fwd_bf16_N8192_C896_V151936", "embedding fwd (8192,896) bf16", None),
+    ("kops_argmax_bf16_R64_V151936", "argmax (64,151936) bf16", None),
+    ("kops_embedding_bwd_bf16_N8192_C896_V151936", "embedding bwd (8192,896) bf16 -> fp32", None),
+    ("kops_rope_table_N8192_D64", "rope table (8192,64)", None),
+    ("kops_rope_apply_bf16_N8192_H14_D64", "rope apply (8192,14*64) bf16", None),
+    ("kops_swiglu_bf16_N8192_F4864", "swiglu (8192,4864) bf16", None),
+    ("kops_swiglu_bwd_bf16_N8192_F4864", "swiglu bwd (8192,4864) bf16", None),
 ]
 
 # JMH "Class.method" -> key prefix; the benchmark's @Param "workload" is the key's suffix
@@ -36,6 +51,7 @@ JMH_PREFIX = {
     "LogprobGatherBench.backward": "logprob_bwd",
     "CosineSimilarityBench.pairs": "cosine",
     "GroupAdvantagesBench.advantages": "gadv",
+    "ElementwiseOpsBench.op": "kops",
     "GemmBench.gemm": "gemm",
 }
 

@@ -51,7 +51,10 @@ std::map<uint64_t, Alloc>& allocs() {
     static std::map<uint64_t, Alloc> m;
     return m;
 }
-std::deque<Freed> g_freed;
+std::deque<Freed> g_freed;  // quarantined mappings of freed allocations, oldest first
+size_t g_quarantined;
+constexpr size_t kQuarantineCount = 1024;
+constexpr size_t kQuarantineBytes = (size_t) 64 << 30;  // address space only: the pages themselves are released
 std::vector<Guard> g_guards;
 size_t g_used;
 
@@ -171,10 +174,19 @@ int device_free(uint64_t ptr, const char* fn) {
     }
     const Alloc a = it->second;
     m.erase(it);
-    munmap(a.map, a.map_size);
     g_used -= a.size;
+    // Quarantine: the pages go back to the system but the addresses stay reserved (PROT_NONE) for a while, so a
+    // kernel that still uses the pointer faults ("use after free") instead of reading a newer allocation.
+    madvise(a.map, a.map_size, MADV_DONTNEED);
+    mprotect(a.map, a.map_size, PROT_NONE);
     g_freed.push_back(Freed{(uint64_t) a.map, (uint64_t) a.map + a.map_size, a.ptr, a.size});
-    if (g_freed.size() > 4096) g_freed.pop_front();
+    g_quarantined += a.map_size;
+    while (g_freed.size() > kQuarantineCount || g_quarantined > kQuarantineBytes) {
+        const Freed& f = g_freed.front();
+        munmap((void*) f.lo, f.hi - f.lo);
+        g_quarantined -= f.hi - f.lo;
+        g_freed.pop_front();
+    }
     return CUDA_SUCCESS;
 }
 
@@ -242,14 +254,14 @@ std::string describe_address(uint64_t addr) {
         if (addr >= a->ptr + a->size) return std::to_string(addr - (a->ptr + a->size)) + " bytes past the end of " + alloc;
         return "offset " + std::to_string(addr - a->ptr) + " inside " + alloc;
     }
+    for (const Guard& g : g_guards)
+        if (addr >= g.lo && addr < g.hi) return g.meaning;
     for (auto it = g_freed.rbegin(); it != g_freed.rend(); ++it) {
         if (addr >= it->lo && addr < it->hi) {
             return "memory of the " + std::to_string(it->size) + "-byte allocation at " + hex(it->ptr) +
                    ", which was freed (cuMemFree_v2): a use after free";
         }
     }
-    for (const Guard& g : g_guards)
-        if (addr >= g.lo && addr < g.hi) return g.meaning;
     if (addr < 65536) return "a null pointer (address " + hex(addr) + ")";
     return "not in any device allocation";
 }

@@ -229,6 +229,7 @@ constexpr int OP_BARRIER = 100;  // plain __syncthreads; OP_BARRIER + 1 + k for 
 struct Thread {
     Fiber* fiber;
     uint8_t state;
+    int epoch;  // the scheduler round in which the thread last started or resumed, or exited
     int op;
     int line;
     const char* file;
@@ -246,6 +247,7 @@ struct Run {
     int next_unstarted;
     int live;
     int cur;
+    int round;  // scheduler rounds of this block: releases happen between rounds
     Ctx sched;
     bool failed;
     int fail_code;
@@ -332,10 +334,12 @@ static void runner_main(void* p) {
         Thread& th = R.th[t];
         th.state = T_RUNNING;
         th.fiber = self;
+        th.epoch = R.round;
         R.cur = t;
         g_thread_idx = R.coord[t];
         R.kernel->thread_main(R.args);
         th.state = T_EXITED;
+        th.epoch = R.round;
         th.fiber = nullptr;
         R.live--;
     }
@@ -362,6 +366,7 @@ static bool resume(int t) {
     Thread& th = R.th[t];
     Fiber* f = th.fiber;
     th.state = T_RUNNING;
+    th.epoch = R.round;
     R.cur = t;
     g_thread_idx = R.coord[t];
     ctx_switch(&R.sched, &f->ctx);
@@ -409,11 +414,17 @@ unsigned long long warp_op(const char* file, int line, int op, unsigned mask, un
     return wait_at(op, file, line, mask, value, arg, width, T_WARP);
 }
 
+// The lanes that had not exited when the calling thread's warp last converged: threads run one after another, so a
+// lane that exited in this same round (after the release the caller came from) still counts, as on a GPU where the
+// warp would have executed the call together.
 unsigned active_mask() {
     const int base = R.cur & ~31;
+    const int since = R.th[R.cur].epoch;
     unsigned m = 0;
-    for (int l = 0; l < 32 && base + l < R.n; ++l)
-        if (R.th[base + l].state != T_EXITED) m |= 1u << l;
+    for (int l = 0; l < 32 && base + l < R.n; ++l) {
+        const Thread& t = R.th[base + l];
+        if (t.state != T_EXITED || t.epoch >= since) m |= 1u << l;
+    }
     return m;
 }
 
@@ -612,6 +623,7 @@ static void describe_deadlock() {
 static bool run_block() {
     R.next_unstarted = 0;
     R.live = R.n;
+    R.round = 0;
     for (int t = 0; t < R.n; ++t) {
         R.th[t].state = T_UNSTARTED;
         R.th[t].fiber = nullptr;
@@ -635,6 +647,7 @@ static bool run_block() {
             describe_deadlock();
             return false;
         }
+        ++R.round;
     }
 }
 
