@@ -448,7 +448,7 @@ public record ModelConfig(
         Path file = dir.resolve("config.json");
         try {
             Files.createDirectories(dir);
-            Path tmp = Files.createTempFile(dir, ".config.json", ".tmp");
+            Path tmp = dev.rlsr.engine.io.TempFiles.newFile(dir, "config.json");
             try {
                 Files.writeString(tmp, toJson(), StandardCharsets.UTF_8);
                 Files.move(tmp, file, java.nio.file.StandardCopyOption.ATOMIC_MOVE,

@@ -76,6 +76,7 @@ public final class SafeTensors implements AutoCloseable {
             }
             Path single = path.resolve(SINGLE_FILE);
             if (Files.isRegularFile(single)) {
+                ModelPaths.requireRealPathInside(path, single, null);
                 return openFiles(path, List.of(single), null, Map.of());
             }
             throw new CheckpointException("no checkpoint in directory " + path + ": expected " + SINGLE_FILE
@@ -109,7 +110,7 @@ public final class SafeTensors implements AutoCloseable {
             if (!e.getValue().isTextual()) {
                 throw new CheckpointException(index + ": weight_map entry '" + e.getKey() + "' is not a file name");
             }
-            Path shard = dir.resolve(e.getValue().asText());
+            Path shard = ModelPaths.resolveInside(dir, e.getValue().asText(), index);
             if (!Files.isRegularFile(shard)) {
                 throw new CheckpointException(index + ": shard " + e.getValue().asText() + " (holding '" + e.getKey()
                         + "') is missing from " + dir);

@@ -1,9 +1,11 @@
 package dev.rlsr.engine.model;
 
 import dev.rlsr.engine.config.ModelConfig;
+import dev.rlsr.engine.io.CheckpointChecks;
 import dev.rlsr.engine.io.CheckpointException;
 import dev.rlsr.engine.io.SafeTensors;
 import dev.rlsr.engine.io.SafeTensorsWriter;
+import dev.rlsr.engine.io.TempFiles;
 import dev.rlsr.engine.optim.Parameterized;
 import dev.rlsr.engine.tensor.AttentionShape;
 import dev.rlsr.engine.tensor.Backend;
@@ -130,6 +132,7 @@ public final class DecoderModel implements Parameterized, AutoCloseable {
         ModelConfig cfg = ModelConfig.load(hfDir);
         Map<String, float[]> values = new HashMap<>();
         try (SafeTensors st = SafeTensors.open(hfDir)) {
+            CheckpointChecks.configMatchesHeaders(cfg, st, hfDir, false);
             for (Map.Entry<String, long[]> e : cfg.parameterShapes().entrySet()) {
                 if (!st.contains(e.getKey())) {
                     throw new CheckpointException("checkpoint " + hfDir + " has no tensor '" + e.getKey()
@@ -138,6 +141,7 @@ public final class DecoderModel implements Parameterized, AutoCloseable {
                 }
                 values.put(e.getKey(), st.floats(e.getKey(), e.getValue()));
             }
+            CheckpointChecks.requireFinite(values, st);
         }
         return new DecoderModel(cfg, backend, values);
     }
@@ -180,7 +184,7 @@ public final class DecoderModel implements Parameterized, AutoCloseable {
         try {
             Path parent = target.getParent();
             Files.createDirectories(parent);
-            Path tmp = Files.createTempDirectory(parent, "." + target.getFileName() + ".tmp-");
+            Path tmp = TempFiles.newDirectory(parent, target.getFileName().toString());
             try {
                 SafeTensorsWriter w = new SafeTensorsWriter();
                 w.metadata("format", "pt");
@@ -812,6 +816,7 @@ public final class DecoderModel implements Parameterized, AutoCloseable {
         ModelConfig cfg = ModelConfig.load(hfDir);
         Map<String, float[]> values = new HashMap<>();
         try (SafeTensors st = SafeTensors.open(hfDir)) {
+            CheckpointChecks.configMatchesHeaders(cfg, st, hfDir, true);
             if (!cfg.tieWordEmbeddings() && !st.contains("lm_head.weight")) {
                 cfg = new ModelConfig(cfg.modelType(), cfg.vocabSize(), cfg.hiddenSize(), cfg.intermediateSize(),
                         cfg.numLayers(), cfg.numHeads(), cfg.numKvHeads(), cfg.headDim(), cfg.rmsNormEps(),
@@ -829,6 +834,7 @@ public final class DecoderModel implements Parameterized, AutoCloseable {
                 }
                 values.put(name, st.floats(found, e.getValue()));
             }
+            CheckpointChecks.requireFinite(values, st);
         }
         return new DecoderModel(cfg, backend, values);
     }

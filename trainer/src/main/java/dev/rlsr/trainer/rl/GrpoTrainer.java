@@ -12,6 +12,7 @@ import dev.rlsr.trainer.data.Example;
 import dev.rlsr.trainer.reward.RewardInput;
 import dev.rlsr.trainer.train.Checkpointer;
 import dev.rlsr.trainer.train.LrSchedule;
+import dev.rlsr.trainer.train.NonFiniteException;
 import dev.rlsr.trainer.train.TrainListener;
 import dev.rlsr.trainer.train.TrainState;
 
@@ -153,7 +154,7 @@ public final class GrpoTrainer implements AutoCloseable {
 
             // ---- update
             RlBatch batch = RlBatch.of(ro, engine.padId());
-            Update u = update(batch, adv, loss);
+            Update u = update(step, batch, adv, loss);
             long tUpdate = System.nanoTime();
 
             // ---- log
@@ -179,8 +180,8 @@ public final class GrpoTrainer implements AutoCloseable {
 
     private record Update(double loss, double kl, double clipFraction, double gradNorm, double lr) {}
 
-    /** mu optimizer steps on one rollout batch. */
-    private Update update(RlBatch b, float[] adv, GrpoLoss loss) {
+    /** mu optimizer steps on one rollout batch ({@code step}: the 0-based RL step, for messages). */
+    private Update update(long step, RlBatch b, float[] adv, GrpoLoss loss) {
         int R = b.rows(), mb = cfg.microBatch() == 0 ? R : Math.min(cfg.microBatch(), R);
         int chunks = (R + mb - 1) / mb;
         // log-probs of the sampling policy and of the reference, fixed for the mu updates (host-device sync: each
@@ -228,6 +229,8 @@ public final class GrpoTrainer implements AutoCloseable {
             // host-device sync: the global norm is a host scalar that decides the clip factor
             float norm = cfg.maxGradNorm() > 0 ? GradClip.clipGlobalNorm(policy.grads(), (float) cfg.maxGradNorm())
                     : GradClip.globalNorm(policy.grads().values());
+            // before the update: a NaN loss or gradient would otherwise be written into every weight
+            NonFiniteException.checkStep(STAGE, step + 1, stepLoss, norm, "rl.lr, rl.max_grad_norm > 0");
             optimizer.step(policy);
             lossSum += stepLoss;
             klSum += stepKl;

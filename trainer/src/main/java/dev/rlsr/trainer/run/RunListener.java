@@ -195,8 +195,12 @@ public final class RunListener implements TrainListener, AutoCloseable {
 
     @Override
     public synchronized void close() {
+        // phases still open here were cut short by an error; quiet mode draws no bars, not even then
         while (!bars.isEmpty()) {
-            bars.poll().finish(bars.isEmpty());
+            ProgressBar b = bars.poll();
+            if (!quiet) {
+                b.finish(bars.isEmpty());
+            }
         }
         if (metrics != null) {
             metrics.close();

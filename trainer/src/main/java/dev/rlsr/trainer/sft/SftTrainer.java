@@ -8,6 +8,7 @@ import dev.rlsr.trainer.train.Batcher.Batch;
 import dev.rlsr.trainer.train.Batcher.Sequence;
 import dev.rlsr.trainer.train.Checkpointer;
 import dev.rlsr.trainer.train.LrSchedule;
+import dev.rlsr.trainer.train.NonFiniteException;
 import dev.rlsr.trainer.train.TrainListener;
 import dev.rlsr.trainer.train.TrainState;
 
@@ -122,6 +123,9 @@ public final class SftTrainer implements AutoCloseable {
                     gradNorm = cfg.maxGradNorm() > 0
                             ? GradClip.clipGlobalNorm(model.grads(), (float) cfg.maxGradNorm())
                             : GradClip.globalNorm(model.grads().values());
+                    // before the update: a NaN loss or gradient would otherwise be written into every weight
+                    NonFiniteException.checkStep(stage, step + 1, loss, gradNorm, stage.equals("sft")
+                            ? "sft.lr, sft.max_grad_norm > 0" : "the learning rate, max_grad_norm > 0");
                     optimizer.setLr((float) lr);
                     optimizer.step(model);
                 }

@@ -105,7 +105,7 @@ class RunDirTest {
         try (DecoderModel m = TinyModels.model(1)) {
             new RunCheckpointer(run, tokenizerDir(), 3).save("sft", state("sft", 5), m, null);
             // a crash in the middle of the next save: weights written into the temporary directory, no rename
-            Path partial = run.checkpoints().resolve(".tmp-sft-step-000010-123");
+            Path partial = run.checkpoints().resolve(".sft-step-000010.rlsr-tmp-123");
             m.save(partial);
             // a checkpoint directory that somehow lacks its trainer state is not complete either
             Path noState = run.checkpoints().resolve("sft-step-000011");
@@ -114,8 +114,11 @@ class RunDirTest {
         Optional<RunDir.Checkpoint> c = run.latestCheckpoint();
         assertEquals(5, c.orElseThrow().step());
         assertEquals(1, run.listCheckpoints().size());
+        run.close();
         RunDir reopened = RunDir.open(run.root());
-        assertFalse(Files.exists(run.checkpoints().resolve(".tmp-sft-step-000010-123")), "reopen removes temporaries");
+        assertFalse(Files.exists(run.checkpoints().resolve(".sft-step-000010.rlsr-tmp-123")),
+                "reopen removes temporaries");
+        reopened.close();
         assertEquals(5, reopened.latestCheckpoint().orElseThrow().step());
     }
 
