@@ -1,5 +1,6 @@
 package dev.rlsr.trainer.rl;
 
+import dev.rlsr.engine.generate.NonFiniteLogitsException;
 import dev.rlsr.engine.generate.RolloutEngine;
 import dev.rlsr.engine.generate.Rollouts;
 import dev.rlsr.engine.generate.SamplingConfig;
@@ -132,7 +133,17 @@ public final class GrpoTrainer implements AutoCloseable {
                 prompts.add(encoded.get(i));
             }
             SamplingConfig sampling = cfg.sampling().withSeed(stepSeed(cfg.sampling().seed(), step));
-            Rollouts ro = engine.generate(prompts, cfg.groupSize(), sampling);
+            Rollouts ro;
+            try {
+                ro = engine.generate(prompts, cfg.groupSize(), sampling);
+            } catch (NonFiniteLogitsException e) {
+                // weights that overflow in the forward (after a diverged update) give NaN logits: stop here, before
+                // anything is saved
+                throw new NonFiniteException(STAGE, step + 1, "rl step " + (step + 1) + ": the policy's logits are"
+                        + " not finite numbers during the rollout (the weights have diverged);"
+                        + " training stopped and nothing of this step was saved. Lower the learning rate or enable"
+                        + " gradient clipping (rl.lr, rl.max_grad_norm > 0).");
+            }
             long tRollout = System.nanoTime();
 
             // ---- reward (one call for the whole batch)

@@ -150,6 +150,30 @@ class RunDirTest {
         assertEquals(4, run.latestCheckpoint("sft").orElseThrow().step());
     }
 
+    /** A model holding a NaN or an infinity is never written, and latest keeps naming the last good checkpoint. */
+    @Test
+    void nonFiniteWeightsAreNeverSaved() throws Exception {
+        try (RunDir run = RunDir.open(tmp.resolve("nan-run")); DecoderModel m = TinyModels.model(1)) {
+            RunCheckpointer ck = new RunCheckpointer(run, tokenizerDir(), 3);
+            ck.save("sft", state("sft", 1), m, null);
+            Tensor w = m.parameters().get("model.layers.0.mlp.down_proj.weight");
+            float[] v = CpuBackend.INSTANCE.download(w);
+            v[3] = Float.POSITIVE_INFINITY;
+            CpuBackend.INSTANCE.upload(v, w);
+            var e = assertThrows(dev.rlsr.trainer.train.NonFiniteException.class,
+                    () -> ck.save("sft", state("sft", 2), m, null));
+            assertTrue(e.getMessage().contains("'model.layers.0.mlp.down_proj.weight'"), e.getMessage());
+            assertThrows(dev.rlsr.trainer.train.NonFiniteException.class,
+                    () -> RunCheckpointer.saveStageModel(run, "sft", m, tokenizerDir()));
+            assertEquals(1, run.latestCheckpoint().orElseThrow().step());
+            assertFalse(Files.exists(run.checkpoints().resolve("sft-step-000002")));
+            assertFalse(run.stageDone("sft"));
+            try (var s = Files.list(run.checkpoints())) {
+                assertTrue(s.noneMatch(p -> p.getFileName().toString().startsWith(".")), "no temporary left");
+            }
+        }
+    }
+
     @Test
     void stageModelIsPublishedWhole() {
         RunDir run = RunDir.open(tmp.resolve("run"));
