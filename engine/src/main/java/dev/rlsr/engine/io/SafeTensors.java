@@ -96,7 +96,7 @@ public final class SafeTensors implements AutoCloseable {
         try {
             root = JSON.readTree(Files.readString(index, StandardCharsets.UTF_8));
         } catch (IOException e) {
-            throw new CheckpointException("cannot read shard index " + index + ": " + e.getMessage(), e);
+            throw new CheckpointException("cannot read shard index " + index + ": " + IoMessages.describe(e), e);
         }
         JsonNode weightMap = root == null ? null : root.get("weight_map");
         if (weightMap == null || !weightMap.isObject()) {
@@ -140,7 +140,7 @@ public final class SafeTensors implements AutoCloseable {
                 try (FileChannel ch = FileChannel.open(f, StandardOpenOption.READ)) {
                     seg = ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena);
                 } catch (IOException e) {
-                    throw new CheckpointException("cannot read " + f + ": " + e.getMessage(), e);
+                    throw new CheckpointException("cannot read " + f + ": " + IoMessages.describe(e), e);
                 }
                 mapped.put(f, seg);
                 Map<String, String> fileMeta = parseHeader(f, seg, tensors);

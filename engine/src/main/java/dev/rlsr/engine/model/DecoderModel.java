@@ -213,7 +213,7 @@ public final class DecoderModel implements Parameterized, AutoCloseable {
                 }
             }
         } catch (IOException e) {
-            throw new CheckpointException("cannot save model to " + dir + ": " + e.getMessage(), e);
+            throw new CheckpointException("cannot save model to " + dir + ": " + dev.rlsr.engine.io.IoMessages.describe(e), e);
         }
     }
 

@@ -185,7 +185,7 @@ public final class HfTokenizer implements Tokenizer {
                 }
             }
         } catch (IOException e) {
-            throw new TokenizerException("cannot read " + json + ": " + e.getMessage(), e);
+            throw new TokenizerException("cannot read " + json + ": " + dev.rlsr.engine.io.IoMessages.describe(e), e);
         }
         expect(!ids.isEmpty(), json, "no vocabulary found under model.vocab");
         int size = ids.values().stream().mapToInt(Integer::intValue).max().orElse(-1) + 1;
@@ -214,7 +214,7 @@ public final class HfTokenizer implements Tokenizer {
         try {
             return JSON.readTree(file.toFile());
         } catch (IOException e) {
-            throw new TokenizerException("cannot read " + file + ": " + e.getMessage(), e);
+            throw new TokenizerException("cannot read " + file + ": " + dev.rlsr.engine.io.IoMessages.describe(e), e);
         }
     }
 
@@ -224,7 +224,7 @@ public final class HfTokenizer implements Tokenizer {
             try {
                 return Files.readString(jinja);
             } catch (IOException e) {
-                throw new TokenizerException("cannot read " + jinja + ": " + e.getMessage(), e);
+                throw new TokenizerException("cannot read " + jinja + ": " + dev.rlsr.engine.io.IoMessages.describe(e), e);
             }
         }
         JsonNode t = config.path("chat_template");

@@ -578,7 +578,7 @@ final class Commands {
                     : Files.newBufferedReader(Path.of(file), StandardCharsets.UTF_8)) {
                 return r.lines().filter(l -> !l.isBlank()).toList();
             } catch (IOException e) {
-                throw new RunFailure(RunFailure.DATA, "cannot read prompts from " + file + ": " + e.getMessage(), e);
+                throw new RunFailure(RunFailure.DATA, "cannot read prompts from " + file + ": " + dev.rlsr.engine.io.IoMessages.describe(e), e);
             } catch (UncheckedIOException e) {
                 throw new RunFailure(RunFailure.DATA, "cannot read prompts from " + file + ": "
                         + e.getCause().getMessage(), e);

@@ -72,6 +72,11 @@ public final class RlsrCli implements Runnable {
                 code = RunFailure.MODEL;
                 msg = "tokenizer error: " + t.getMessage();
             }
+            case java.io.UncheckedIOException u -> {
+                code = 1;
+                msg = "file error: " + u.getMessage() + " (" + dev.rlsr.engine.io.IoMessages.describe(u.getCause())
+                        + ")";
+            }
             case NonFiniteException n -> {
                 code = RunFailure.DIVERGED;
                 msg = "training diverged: " + n.getMessage();

@@ -76,7 +76,8 @@ public final class RunCheckpointer implements Checkpointer {
             if (e instanceof CheckpointException ce) {
                 throw ce;
             }
-            throw new CheckpointException("cannot write checkpoint " + target + ": " + e.getMessage(), e);
+            throw new CheckpointException("cannot write checkpoint " + target + ": " + (e instanceof IOException io
+                    ? dev.rlsr.engine.io.IoMessages.describe(io) : e.getMessage()), e);
         }
         run.setLatest(name);
         saves++;

@@ -67,7 +67,7 @@ public final class RunListener implements TrainListener, AutoCloseable {
                 w = Files.newBufferedWriter(logFile, StandardCharsets.UTF_8, StandardOpenOption.CREATE,
                         StandardOpenOption.APPEND);
             } catch (IOException e) {
-                console.println("warning: cannot write " + logFile + ": " + e.getMessage());
+                console.println("warning: cannot write " + logFile + ": " + dev.rlsr.engine.io.IoMessages.describe(e));
             }
         }
         this.logFile = w;
