@@ -29,6 +29,9 @@ public final class CheckpointChecks {
      * Throws unless the checkpoint's headers hold every decoder layer config.json asks for and an input embedding
      * of shape (vocab_size, hidden_size).
      *
+     * @param cfg      the parsed config.json
+     * @param st       the opened checkpoint (headers only are read)
+     * @param dir      the model directory, for messages
      * @param backbone names may lack the {@code model.} prefix (an embedding backbone saved without the LM head)
      * @throws CheckpointException naming config.json, the key, its value and what the checkpoint holds
      */
@@ -92,6 +95,7 @@ public final class CheckpointChecks {
      *
      * @param values tensor name to its values, as read from {@code st} (a backbone's {@code model.x} may be stored
      *               as {@code x}; the message names the tensor as the file does)
+     * @param st     the checkpoint they were read from, for the file names
      * @throws CheckpointException naming the file, the tensor and the element
      */
     public static void requireFinite(Map<String, float[]> values, SafeTensors st) {

@@ -17,7 +17,12 @@ public final class IoMessages {
     private IoMessages() {
     }
 
-    /** E.g. {@code "permission denied: /runs/x/config.yaml"} or the exception's own message when it has one. */
+    /**
+     * The cause and the file of a file-system error.
+     *
+     * @param e the error
+     * @return e.g. {@code "permission denied: /runs/x/config.yaml"}, or the exception's own message for other errors
+     */
     public static String describe(IOException e) {
         String reason = switch (e) {
             case AccessDeniedException a -> "permission denied";

@@ -20,7 +20,10 @@ public final class ModelPaths {
     /**
      * The file {@code name} inside {@code dir}.
      *
+     * @param dir     the model directory
+     * @param name    a relative file name from the index
      * @param namedIn the file that names it (the index), for the message
+     * @return the resolved, normalised path
      * @throws CheckpointException for an absolute name, a name that leaves the directory ({@code ..}), or a file
      *                             whose real location (symbolic links resolved) is outside the directory
      */
@@ -48,6 +51,10 @@ public final class ModelPaths {
     /**
      * Throws when {@code file} (inside {@code dir} by name) is, after resolving symbolic links, somewhere else
      * (except a Hugging Face cache blob of the same cached repository). A missing file passes: the caller reports it.
+     *
+     * @param dir     the model directory
+     * @param file    a file inside it by name
+     * @param namedIn the file that names it, for the message, or null
      */
     public static void requireRealPathInside(Path dir, Path file, Path namedIn) {
         if (!Files.exists(file)) {

@@ -27,17 +27,34 @@ public final class TempFiles {
     private TempFiles() {
     }
 
-    /** {@code .<base>.rlsr-tmp-<n>}: a fresh temporary name for {@code base} (not created). */
+    /**
+     * A fresh temporary name for {@code base} (nothing is created).
+     *
+     * @param base the name of the file or directory the temporary will be renamed to
+     * @return {@code .<base>.rlsr-tmp-<n>}
+     */
     public static String name(String base) {
         return "." + base + MARK + COUNTER.incrementAndGet();
     }
 
-    /** Whether {@code fileName} (a bare name, no directory) is a temporary name made by {@link #name}. */
+    /**
+     * Whether a name is one {@link #name} makes.
+     *
+     * @param fileName a bare name, no directory
+     * @return true for {@code .<anything>.rlsr-tmp-<digits>}
+     */
     public static boolean isTemporary(String fileName) {
         return TEMPORARY.matcher(fileName).matches();
     }
 
-    /** Creates a new empty directory {@code parent/.<base>.rlsr-tmp-<n>} whose mode follows the umask. */
+    /**
+     * Creates a new empty temporary directory whose mode follows the umask.
+     *
+     * @param parent where to create it (created if missing)
+     * @param base   the name the directory will be renamed to
+     * @return the new directory {@code parent/.<base>.rlsr-tmp-<n>}
+     * @throws IOException when it cannot be created
+     */
     public static Path newDirectory(Path parent, String base) throws IOException {
         Files.createDirectories(parent);
         for (int attempt = 0; ; attempt++) {
@@ -52,7 +69,14 @@ public final class TempFiles {
         }
     }
 
-    /** Creates a new empty file {@code parent/.<base>.rlsr-tmp-<n>} whose mode follows the umask. */
+    /**
+     * Creates a new empty temporary file whose mode follows the umask.
+     *
+     * @param parent where to create it (created if missing)
+     * @param base   the name the file will be renamed to
+     * @return the new file {@code parent/.<base>.rlsr-tmp-<n>}
+     * @throws IOException when it cannot be created
+     */
     public static Path newFile(Path parent, String base) throws IOException {
         Files.createDirectories(parent);
         for (int attempt = 0; ; attempt++) {

@@ -103,6 +103,8 @@ public final class RunDir implements AutoCloseable {
      * run directory, takes the run's exclusive lock (released by {@link #close()}) and removes the temporary
      * leftovers of a crashed write.
      *
+     * @param root the run directory (-o)
+     * @return the opened run directory; close it to release the lock
      * @throws RunFailure {@link RunFailure#USAGE} for a folder that is not a run directory, {@link RunFailure#BUSY}
      *                    when another run holds the lock
      */
@@ -165,7 +167,12 @@ public final class RunDir implements AutoCloseable {
         }
     }
 
-    /** A read-only view of an existing run directory: no lock taken, nothing created or removed. */
+    /**
+     * A read-only view of an existing run directory: no lock taken, nothing created or removed.
+     *
+     * @param root the run directory
+     * @return a view for reading checkpoints and files
+     */
     public static RunDir inspect(Path root) {
         return new RunDir(root.toAbsolutePath().normalize(), null, null);
     }

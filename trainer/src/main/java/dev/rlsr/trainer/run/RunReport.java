@@ -91,7 +91,14 @@ public final class RunReport {
         }
     }
 
-    /** Records the lines of {@code file} that were skipped as malformed (count and the first line numbers). */
+    /**
+     * Records the lines of a data file that were skipped as malformed.
+     *
+     * @param file       the data file as configured
+     * @param count      how many lines were skipped
+     * @param firstLines the line numbers (1-based) of the first ones
+     * @return this report
+     */
     public RunReport skippedLines(String file, long count, List<Long> firstLines) {
         skipped.put(file, new SkippedLines(count, firstLines));
         return this;

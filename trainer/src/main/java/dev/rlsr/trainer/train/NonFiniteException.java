@@ -12,21 +12,39 @@ import java.util.Map;
  * training on, so that no NaN model is ever written and {@code latest} keeps naming the last good checkpoint.
  */
 public final class NonFiniteException extends RuntimeException {
+    /** The stage that diverged. */
     private final String stage;
+    /** The 1-based step, -1 when unknown. */
     private final long step;
 
+    /**
+     * A divergence of {@code stage} at {@code step}.
+     *
+     * @param stage   the stage that diverged
+     * @param step    the 1-based optimizer step, or -1 when unknown (a final model)
+     * @param message the whole message for the user
+     */
     public NonFiniteException(String stage, long step, String message) {
         super(message);
         this.stage = stage;
         this.step = step;
     }
 
-    /** The stage that diverged ("sft", "rl", ...). */
+    /**
+     * The stage that diverged.
+     *
+     * @return "sft", "rl", ...
+     */
     public String stage() {
         return stage;
     }
 
-    /** The optimizer step (1-based) whose loss or gradient was not finite, or after which the weights were not. */
+    /**
+     * The step that diverged.
+     *
+     * @return the optimizer step (1-based) whose loss or gradient was not finite, or after which the weights were
+     *         not; -1 when unknown
+     */
     public long step() {
         return step;
     }
@@ -34,6 +52,10 @@ public final class NonFiniteException extends RuntimeException {
     /**
      * Throws when the loss or the gradient norm of a step is NaN or infinite.
      *
+     * @param stage    the stage, for the message
+     * @param step     the 1-based step, for the message
+     * @param loss     the step's loss
+     * @param gradNorm the step's global gradient norm (before clipping)
      * @param settings the config keys that usually cause it, for the message (e.g. "sft.lr, sft.max_grad_norm")
      */
     public static void checkStep(String stage, long step, double loss, double gradNorm, String settings) {
@@ -51,6 +73,11 @@ public final class NonFiniteException extends RuntimeException {
     /**
      * Throws when a parameter of {@code model} holds a NaN or an infinity (checked before a save, so that a diverged
      * model is never written).
+     *
+     * @param stage    the stage, for the message
+     * @param step     the step after which the weights are saved
+     * @param model    the model about to be saved
+     * @param settings the config keys that usually cause it, for the message
      */
     public static void checkWeights(String stage, long step, DecoderModel model, String settings) {
         String bad = firstNonFiniteParameter(model.parameters());
@@ -62,7 +89,12 @@ public final class NonFiniteException extends RuntimeException {
         }
     }
 
-    /** The name of the first parameter with a NaN or infinite element, or null when all are finite. */
+    /**
+     * The first parameter holding a NaN or an infinity.
+     *
+     * @param params the parameters by name
+     * @return the name of the first parameter with a NaN or infinite element, or null when all are finite
+     */
     public static String firstNonFiniteParameter(Map<String, Tensor> params) {
         for (Map.Entry<String, Tensor> e : params.entrySet()) {
             // host copy per tensor: one tensor at a time bounds the extra memory to the largest parameter
