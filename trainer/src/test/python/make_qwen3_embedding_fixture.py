@@ -17,7 +17,7 @@ nothing is downloaded (the tokenizer is built here: the engine's byte-level toke
 
     python3 trainer/src/test/python/make_qwen3_embedding_fixture.py OUT_DIR/qwen3_embedding_tiny
 
-Then put the folder next to the other fixture cases (the folder RLSR_FIXTURES names, e.g. /work/shared/fixtures) and
+Then put the folder next to the other fixture cases (the folder RLSR_FIXTURES names, e.g. the shared fixtures folder) and
 run  ./mvnw -o test -pl trainer -am -Dtest=QwenEmbeddingFixtureTest  with RLSR_FIXTURES set to that folder.
 """
 import json
