@@ -155,7 +155,7 @@ public record ModelConfig(
         try {
             text = Files.readString(file, StandardCharsets.UTF_8);
         } catch (IOException e) {
-            throw new CheckpointException("cannot read " + file + ": " + e.getMessage(), e);
+            throw new CheckpointException("cannot read " + file + ": " + dev.rlsr.engine.io.IoMessages.describe(e), e);
         }
         return parse(text, file.toString());
     }
@@ -448,7 +448,7 @@ public record ModelConfig(
         Path file = dir.resolve("config.json");
         try {
             Files.createDirectories(dir);
-            Path tmp = Files.createTempFile(dir, ".config.json", ".tmp");
+            Path tmp = dev.rlsr.engine.io.TempFiles.newFile(dir, "config.json");
             try {
                 Files.writeString(tmp, toJson(), StandardCharsets.UTF_8);
                 Files.move(tmp, file, java.nio.file.StandardCopyOption.ATOMIC_MOVE,
@@ -457,7 +457,7 @@ public record ModelConfig(
                 Files.deleteIfExists(tmp);
             }
         } catch (IOException e) {
-            throw new CheckpointException("cannot write " + file + ": " + e.getMessage(), e);
+            throw new CheckpointException("cannot write " + file + ": " + dev.rlsr.engine.io.IoMessages.describe(e), e);
         }
     }
 

@@ -61,7 +61,8 @@ public final class Sampler {
             }
         }
         if (max == Double.NEGATIVE_INFINITY || Double.isNaN(max)) {
-            throw new IllegalStateException("cannot sample: the logits row has no finite maximum (NaN or all -inf)");
+            throw new NonFiniteLogitsException("cannot sample: the logits row has no finite maximum (NaN or all"
+                    + " -inf)");
         }
         double zmax = max * invTemperature, sum = 0, sumWz = 0;
         for (int i = 0; i < vocab; i++) {

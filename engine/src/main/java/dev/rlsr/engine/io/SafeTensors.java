@@ -76,6 +76,7 @@ public final class SafeTensors implements AutoCloseable {
             }
             Path single = path.resolve(SINGLE_FILE);
             if (Files.isRegularFile(single)) {
+                ModelPaths.requireRealPathInside(path, single, null);
                 return openFiles(path, List.of(single), null, Map.of());
             }
             throw new CheckpointException("no checkpoint in directory " + path + ": expected " + SINGLE_FILE
@@ -95,7 +96,7 @@ public final class SafeTensors implements AutoCloseable {
         try {
             root = JSON.readTree(Files.readString(index, StandardCharsets.UTF_8));
         } catch (IOException e) {
-            throw new CheckpointException("cannot read shard index " + index + ": " + e.getMessage(), e);
+            throw new CheckpointException("cannot read shard index " + index + ": " + IoMessages.describe(e), e);
         }
         JsonNode weightMap = root == null ? null : root.get("weight_map");
         if (weightMap == null || !weightMap.isObject()) {
@@ -109,7 +110,7 @@ public final class SafeTensors implements AutoCloseable {
             if (!e.getValue().isTextual()) {
                 throw new CheckpointException(index + ": weight_map entry '" + e.getKey() + "' is not a file name");
             }
-            Path shard = dir.resolve(e.getValue().asText());
+            Path shard = ModelPaths.resolveInside(dir, e.getValue().asText(), index);
             if (!Files.isRegularFile(shard)) {
                 throw new CheckpointException(index + ": shard " + e.getValue().asText() + " (holding '" + e.getKey()
                         + "') is missing from " + dir);
@@ -139,7 +140,7 @@ public final class SafeTensors implements AutoCloseable {
                 try (FileChannel ch = FileChannel.open(f, StandardOpenOption.READ)) {
                     seg = ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena);
                 } catch (IOException e) {
-                    throw new CheckpointException("cannot read " + f + ": " + e.getMessage(), e);
+                    throw new CheckpointException("cannot read " + f + ": " + IoMessages.describe(e), e);
                 }
                 mapped.put(f, seg);
                 Map<String, String> fileMeta = parseHeader(f, seg, tensors);

@@ -172,7 +172,7 @@ public final class SafeTensorsWriter {
         try {
             Files.createDirectories(dir);
         } catch (IOException e) {
-            throw new CheckpointException("cannot create directory " + dir + ": " + e.getMessage(), e);
+            throw new CheckpointException("cannot create directory " + dir + ": " + IoMessages.describe(e), e);
         }
         if (shards.size() == 1) {
             writeFile(dir.resolve(SafeTensors.SINGLE_FILE), shards.getFirst());
@@ -201,7 +201,7 @@ public final class SafeTensorsWriter {
             atomicWrite(dir.resolve(SafeTensors.INDEX_FILE), ch -> writeFully(ch, ByteBuffer.wrap(bytes)));
         } catch (IOException e) {
             throw new CheckpointException("cannot write " + dir.resolve(SafeTensors.INDEX_FILE) + ": "
-                    + e.getMessage(), e);
+                    + IoMessages.describe(e), e);
         }
         Set<String> keep = new HashSet<>(weightMap.values());
         keep.add(SafeTensors.INDEX_FILE);
@@ -227,7 +227,7 @@ public final class SafeTensorsWriter {
             }
         } catch (IOException e) {
             throw new CheckpointException("wrote the checkpoint in " + dir + " but could not remove stale files: "
-                    + e.getMessage(), e);
+                    + IoMessages.describe(e), e);
         }
     }
 
@@ -282,7 +282,7 @@ public final class SafeTensorsWriter {
                 writeFully(ch, buf.flip());
             });
         } catch (IOException e) {
-            throw new CheckpointException("cannot write " + file + ": " + e.getMessage(), e);
+            throw new CheckpointException("cannot write " + file + ": " + IoMessages.describe(e), e);
         }
     }
 
@@ -370,7 +370,7 @@ public final class SafeTensorsWriter {
         Path abs = file.toAbsolutePath();
         Path dir = abs.getParent();
         Files.createDirectories(dir);
-        Path tmp = Files.createTempFile(dir, "." + abs.getFileName(), ".tmp");
+        Path tmp = TempFiles.newFile(dir, abs.getFileName().toString());
         boolean done = false;
         try {
             try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {

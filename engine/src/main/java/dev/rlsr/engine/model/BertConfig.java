@@ -60,7 +60,7 @@ public record BertConfig(int vocabSize, int hiddenSize, int numLayers, int numHe
         try {
             root = JSON.readTree(file.toFile());
         } catch (IOException e) {
-            throw new CheckpointException("cannot read BERT config " + file + ": " + e.getMessage(), e);
+            throw new CheckpointException("cannot read BERT config " + file + ": " + dev.rlsr.engine.io.IoMessages.describe(e), e);
         }
         if (root == null || !root.isObject()) {
             throw new CheckpointException(file + ": config must be a JSON object");

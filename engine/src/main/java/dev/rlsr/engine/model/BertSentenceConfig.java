@@ -78,7 +78,7 @@ public record BertSentenceConfig(BertPooling pooling, boolean normalize, int max
         try {
             return JSON.readTree(f.toFile());
         } catch (IOException e) {
-            throw new CheckpointException("cannot read " + f + ": " + e.getMessage(), e);
+            throw new CheckpointException("cannot read " + f + ": " + dev.rlsr.engine.io.IoMessages.describe(e), e);
         }
     }
 }

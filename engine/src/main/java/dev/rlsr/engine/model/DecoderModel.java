@@ -91,7 +91,7 @@ public final class DecoderModel implements Parameterized, AutoCloseable {
      */
     public static DecoderModel load(Path hfDir, Backend backend, Precision precision, boolean trainable) {
         ModelConfig cfg = ModelConfig.load(hfDir);
-        return new DecoderModel(DecoderWeights.load(hfDir, cfg, backend, precision, trainable,
+        return new DecoderModel(DecoderWeights.load(hfDir, cfg, backend, precision, trainable, false,
                 st -> name -> st.contains(name) ? name : null));
     }
 
@@ -159,7 +159,8 @@ public final class DecoderModel implements Parameterized, AutoCloseable {
             String bare = name.startsWith("model.") ? name.substring("model.".length()) : name;
             return st.contains(name) ? name : st.contains(bare) ? bare : null;
         };
-        return new DecoderModel(DecoderWeights.load(hfDir, cfg, backend, backend.defaultPrecision(), false, names));
+        return new DecoderModel(DecoderWeights.load(hfDir, cfg, backend, backend.defaultPrecision(), false, true,
+                names));
     }
 
     /**

@@ -1,9 +1,12 @@
 package dev.rlsr.engine.model;
 
 import dev.rlsr.engine.config.ModelConfig;
+import dev.rlsr.engine.io.CheckpointChecks;
 import dev.rlsr.engine.io.CheckpointException;
+import dev.rlsr.engine.io.IoMessages;
 import dev.rlsr.engine.io.SafeTensors;
 import dev.rlsr.engine.io.SafeTensorsWriter;
+import dev.rlsr.engine.io.TempFiles;
 import dev.rlsr.engine.io.TensorInfo;
 import dev.rlsr.engine.optim.AdamW;
 import dev.rlsr.engine.optim.ParamLayout;
@@ -110,8 +113,10 @@ public final class DecoderWeights implements AutoCloseable {
      * @return the weights
      */
     static DecoderWeights load(Path hfDir, ModelConfig cfg, Backend backend, Precision precision, boolean trainable,
-                               Function<SafeTensors, Function<String, String>> nameOf) {
+                               boolean backbone, Function<SafeTensors, Function<String, String>> nameOf) {
         try (SafeTensors st = SafeTensors.open(hfDir)) {
+            // config.json against the tensor headers before anything is allocated (an absurd layer count fails here)
+            CheckpointChecks.configMatchesHeaders(cfg, st, hfDir, backbone);
             Function<String, String> names = nameOf.apply(st);
             LinkedHashMap<String, long[]> shapes = cfg.parameterShapes();
             // check every tensor's presence and shape before anything is allocated
@@ -127,6 +132,10 @@ public final class DecoderWeights implements AutoCloseable {
                     throw new CheckpointException("tensor '" + found + "' in " + hfDir + " is " + info.dtype()
                             + "; a weight must be F32, BF16 or F16");
                 }
+            }
+            // no NaN or infinite weight: it would make every output NaN, reported late as a sampling error
+            for (String name : shapes.keySet()) {
+                CheckpointChecks.requireFinite(st, names.apply(name));
             }
             ParamStore store = allocate(cfg, backend, precision, trainable);
             try {
@@ -228,7 +237,7 @@ public final class DecoderWeights implements AutoCloseable {
         try {
             Path parent = target.getParent();
             Files.createDirectories(parent);
-            Path tmp = Files.createTempDirectory(parent, "." + target.getFileName() + ".tmp-");
+            Path tmp = TempFiles.newDirectory(parent, target.getFileName().toString());
             try {
                 SafeTensorsWriter w = new SafeTensorsWriter();
                 w.metadata("format", "pt");
@@ -263,7 +272,7 @@ public final class DecoderWeights implements AutoCloseable {
                 }
             }
         } catch (IOException e) {
-            throw new CheckpointException("cannot save model to " + dir + ": " + e.getMessage(), e);
+            throw new CheckpointException("cannot save model to " + dir + ": " + IoMessages.describe(e), e);
         }
     }
 

@@ -122,7 +122,7 @@ public final class ByteLevelTokenizer {
             json.writeValue(dir.resolve("tokenizer.json").toFile(), root);
             json.writeValue(dir.resolve("tokenizer_config.json").toFile(), config);
         } catch (IOException e) {
-            throw new TokenizerException("cannot write the byte-level tokenizer into " + dir + ": " + e.getMessage(), e);
+            throw new TokenizerException("cannot write the byte-level tokenizer into " + dir + ": " + dev.rlsr.engine.io.IoMessages.describe(e), e);
         }
     }
 

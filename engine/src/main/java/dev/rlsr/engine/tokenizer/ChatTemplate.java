@@ -107,6 +107,7 @@ public final class ChatTemplate {
         }
         if (jinja.contains("<|im_start|>") && jinja.contains("<|im_end|>")) {
             if (jinja.contains("enable_thinking") && jinja.contains("</think>")) {
+                requireOnlyChatMlText(jinja, null);
                 return new ChatTemplate(Format.QWEN3, jinja, null, bosToken, eosToken, false);
             }
             if (jinja.contains("<think>") || jinja.contains("</think>")) {
@@ -114,6 +115,7 @@ public final class ChatTemplate {
             }
             Matcher m = CHATML_DEFAULT_SYSTEM.matcher(jinja);
             String defaultSystem = m.find() ? unescapeJinjaString(m.group(1)) : null;
+            requireOnlyChatMlText(jinja, defaultSystem);
             return new ChatTemplate(Format.CHATML, jinja, defaultSystem, bosToken, eosToken, false);
         }
         throw unknown(jinja, "a chat template of no supported family");
@@ -125,9 +127,160 @@ public final class ChatTemplate {
             head = head.substring(0, 120) + "...";
         }
         return new TokenizerException("the tokenizer's chat_template is " + what + " and cannot be rendered exactly"
-                + " (supported: ChatML as in Qwen2/Qwen2.5, Qwen3 with thinking, Llama 3, Llama 3.1+, and PLAIN for"
-                + " models without a template); choose a format explicitly with ChatTemplate.of(...). Template starts: "
-                + head);
+                + " (supported: ChatML as in Qwen2/Qwen2.5, Qwen3 with thinking, Llama 3, Llama 3.1+, and the plain"
+                + " format of models without a template). Chats are rendered by built-in code that reproduces those"
+                + " templates byte for byte; another template is refused rather than guessed. To use this model, put"
+                + " the chat template of a supported family into its tokenizer_config.json (or chat_template.jinja),"
+                + " or remove chat_template to train it as a base model. Template starts: " + head);
+    }
+
+    // ---------------------------------------------------------------- exact recognition of ChatML templates
+
+    /**
+     * Text a ChatML-family template may output without changing what the built-in ChatML/Qwen3 rendering produces
+     * for chats without tools: the literals of Qwen3's, Qwen2/2.5's and the standard ChatML template, plus the names
+     * they compare roles and keys with.
+     */
+    private static final java.util.Set<String> CHATML_TEXT = java.util.Set.of("", "\n", "\n\n", "<|im_start|>",
+            "<|im_end|>", "<|im_end|>\n", "<|im_start|>assistant\n", "<|im_start|>system\n", "<|im_start|>user",
+            "<think>", "</think>", "<think>\n\n</think>\n\n", "\n</think>\n\n", "\n<think>\n",
+            "system", "user", "assistant", "tool", "tools", "role", "content", "reasoning_content", "tool_calls",
+            "function", "name", "arguments", "type", "default");
+
+    /** Filters and methods of the supported templates (anything else may change the output: upper, replace, ...). */
+    private static final java.util.Set<String> CHATML_FILTERS = java.util.Set.of("length", "tojson");
+    private static final java.util.Set<String> CHATML_METHODS = java.util.Set.of("split", "strip", "lstrip", "rstrip",
+            "startswith", "endswith", "items", "get");
+
+    /**
+     * Refuses a template with ChatML markers that outputs text, or transforms contents, in ways the built-in
+     * rendering does not: every string literal and every piece of text outside the Jinja tags must be one the
+     * supported templates use (the default system prompt and the tool-call texts included), and only their
+     * filters and methods may appear. The ChatML markers alone are not enough to call a template ChatML.
+     *
+     * @param defaultSystem the default system prompt found in the template (allowed as text), or null
+     */
+    private static void requireOnlyChatMlText(String jinja, String defaultSystem) {
+        JinjaScan scan = JinjaScan.of(jinja);
+        for (String t : scan.texts()) {
+            if (CHATML_TEXT.contains(t) || isToolText(t)) {
+                continue;
+            }
+            if (defaultSystem != null && (t.equals(defaultSystem)
+                    || t.equals("<|im_start|>system\n" + defaultSystem + "<|im_end|>\n"))) {
+                continue;
+            }
+            throw unknown(jinja, "a ChatML-like template that also writes the text \"" + shorten(t)
+                    + "\" (not part of the ChatML or Qwen templates)");
+        }
+        java.util.Set<String> stripped = new java.util.HashSet<>();
+        CHATML_TEXT.forEach(x -> stripped.add(x.strip()));
+        if (defaultSystem != null) {
+            stripped.add(defaultSystem.strip());
+        }
+        for (String t : scan.rawTexts()) {
+            if (!stripped.contains(t) && !isToolText(t)) {
+                throw unknown(jinja, "a ChatML-like template that also writes the text \"" + shorten(t)
+                        + "\" (not part of the ChatML or Qwen templates)");
+            }
+        }
+        for (String f : scan.filters()) {
+            if (!CHATML_FILTERS.contains(f)) {
+                throw unknown(jinja, "a ChatML-like template that applies the filter '" + f + "'");
+            }
+        }
+        for (String f : scan.methods()) {
+            if (!CHATML_METHODS.contains(f)) {
+                throw unknown(jinja, "a ChatML-like template that calls the method '" + f + "'");
+            }
+        }
+    }
+
+    /** Texts of the tool-call branches (never rendered here: chats are rendered without tools). */
+    private static boolean isToolText(String t) {
+        String l = t.toLowerCase(Locale.ROOT);
+        return l.contains("tool") || l.contains("\"arguments\"") || l.contains("\"name\"");
+    }
+
+    private static String shorten(String t) {
+        String x = t.replace("\n", "\\n");
+        return x.length() > 60 ? x.substring(0, 60) + "..." : x;
+    }
+
+    /** The string literals, raw text, filters and method calls of a Jinja template (comments skipped). */
+    record JinjaScan(java.util.List<String> texts, java.util.List<String> rawTexts, java.util.Set<String> filters,
+                     java.util.Set<String> methods) {
+        private static final Pattern FILTER = Pattern.compile("\\|\\s*([A-Za-z_][A-Za-z_0-9]*)");
+        private static final Pattern METHOD = Pattern.compile("\\.\\s*([A-Za-z_][A-Za-z_0-9]*)\\s*\\(");
+
+        static JinjaScan of(String t) {
+            java.util.List<String> texts = new java.util.ArrayList<>();
+            java.util.List<String> rawTexts = new java.util.ArrayList<>();
+            java.util.Set<String> filters = new java.util.LinkedHashSet<>();
+            java.util.Set<String> methods = new java.util.LinkedHashSet<>();
+            StringBuilder raw = new StringBuilder();
+            int i = 0, n = t.length();
+            while (i < n) {
+                if (t.startsWith("{#", i)) {
+                    int e = t.indexOf("#}", i + 2);
+                    i = e < 0 ? n : e + 2;
+                } else if (t.startsWith("{{", i) || t.startsWith("{%", i)) {
+                    flushRaw(raw, rawTexts);
+                    String close = t.startsWith("{{", i) ? "}}" : "%}";
+                    StringBuilder code = new StringBuilder();
+                    int j = i + 2;
+                    while (j < n && !t.startsWith(close, j)) {
+                        char c = t.charAt(j);
+                        if (c == '\'' || c == '"') {
+                            StringBuilder lit = new StringBuilder();
+                            int k = j + 1;
+                            while (k < n && t.charAt(k) != c) {
+                                if (t.charAt(k) == '\\' && k + 1 < n) {
+                                    char e = t.charAt(++k);
+                                    lit.append(switch (e) {
+                                        case 'n' -> '\n';
+                                        case 't' -> '\t';
+                                        case 'r' -> '\r';
+                                        default -> e;
+                                    });
+                                } else {
+                                    lit.append(t.charAt(k));
+                                }
+                                k++;
+                            }
+                            texts.add(lit.toString());
+                            code.append("S");
+                            j = k + 1;
+                        } else {
+                            code.append(c);
+                            j++;
+                        }
+                    }
+                    Matcher f = FILTER.matcher(code);
+                    while (f.find()) {
+                        filters.add(f.group(1));
+                    }
+                    Matcher m = METHOD.matcher(code);
+                    while (m.find()) {
+                        methods.add(m.group(1));
+                    }
+                    i = Math.min(n, j + 2);
+                } else {
+                    raw.append(t.charAt(i++));
+                }
+            }
+            flushRaw(raw, rawTexts);
+            return new JinjaScan(texts, rawTexts, filters, methods);
+        }
+
+        // text between tags is output too (compared without its surrounding whitespace, which the block options
+        // trim in most templates)
+        private static void flushRaw(StringBuilder raw, java.util.List<String> texts) {
+            if (!raw.toString().isBlank()) {
+                texts.add(raw.toString().strip());
+            }
+            raw.setLength(0);
+        }
     }
 
     private static String unescapeJinjaString(String s) {

@@ -110,7 +110,14 @@ public final class HfTokenizer implements Tokenizer {
 
         SpecialTokens special = specialTokens(dir, config, generation, vocab);
         String template = chatTemplateSource(dir, config);
-        ChatTemplate chat = ChatTemplate.detect(template, special.bosToken(), special.eosToken());
+        ChatTemplate chat;
+        try {
+            chat = ChatTemplate.detect(template, special.bosToken(), special.eosToken());
+        } catch (TokenizerException e) {
+            Path source = Files.isRegularFile(dir.resolve("chat_template.jinja")) ? dir.resolve("chat_template.jinja")
+                    : dir.resolve("tokenizer_config.json");
+            throw new TokenizerException(source + ": " + e.getMessage(), e);
+        }
 
         HuggingFaceTokenizer tok;
         try {
@@ -178,7 +185,7 @@ public final class HfTokenizer implements Tokenizer {
                 }
             }
         } catch (IOException e) {
-            throw new TokenizerException("cannot read " + json + ": " + e.getMessage(), e);
+            throw new TokenizerException("cannot read " + json + ": " + dev.rlsr.engine.io.IoMessages.describe(e), e);
         }
         expect(!ids.isEmpty(), json, "no vocabulary found under model.vocab");
         int size = ids.values().stream().mapToInt(Integer::intValue).max().orElse(-1) + 1;
@@ -207,7 +214,7 @@ public final class HfTokenizer implements Tokenizer {
         try {
             return JSON.readTree(file.toFile());
         } catch (IOException e) {
-            throw new TokenizerException("cannot read " + file + ": " + e.getMessage(), e);
+            throw new TokenizerException("cannot read " + file + ": " + dev.rlsr.engine.io.IoMessages.describe(e), e);
         }
     }
 
@@ -217,17 +224,27 @@ public final class HfTokenizer implements Tokenizer {
             try {
                 return Files.readString(jinja);
             } catch (IOException e) {
-                throw new TokenizerException("cannot read " + jinja + ": " + e.getMessage(), e);
+                throw new TokenizerException("cannot read " + jinja + ": " + dev.rlsr.engine.io.IoMessages.describe(e), e);
             }
         }
         JsonNode t = config.path("chat_template");
         if (t.isTextual()) {
             return t.asText();
         }
+        if (!t.isMissingNode() && !t.isNull() && !t.isArray()) {
+            throw new TokenizerException(dir.resolve("tokenizer_config.json") + ": chat_template must be a Jinja"
+                    + " template string (or a list of named templates), found " + t.getNodeType().toString()
+                    .toLowerCase(java.util.Locale.ROOT) + " " + shortJson(t));
+        }
         if (t.isArray()) {
             // several named templates: the "default" one is what apply_chat_template uses
             for (JsonNode named : t) {
                 if ("default".equals(named.path("name").asText())) {
+                    if (!named.path("template").isTextual()) {
+                        throw new TokenizerException(dir.resolve("tokenizer_config.json") + ": the \"default\""
+                                + " chat_template must be a Jinja template string, found "
+                                + shortJson(named.path("template")));
+                    }
                     return named.path("template").asText();
                 }
             }
@@ -235,6 +252,11 @@ public final class HfTokenizer implements Tokenizer {
                     + ": chat_template lists named templates but none is called \"default\"");
         }
         return null;
+    }
+
+    private static String shortJson(JsonNode n) {
+        String s = n.toString();
+        return s.length() > 80 ? s.substring(0, 80) + "..." : s;
     }
 
     /** A special token field: a string, null, or an AddedToken object {@code {"content": ...}}. */

@@ -18,7 +18,8 @@ import java.util.Map;
 import java.util.stream.Stream;
 
 /**
- * The HF fixture cases (test resources {@code fixtures/<case>/}, or the folder named by {@code RLSR_FIXTURES}),
+ * The HF fixture cases (test resources {@code fixtures/<case>/}, or the folder named by {@code RLSR_FIXTURES}; any case
+ * names, any shapes),
  * and a deliberately naive safetensors decoder (whole file into a ByteBuffer) that the FFM reader is checked
  * against.
  */
@@ -28,11 +29,21 @@ public final class CheckpointFixtures {
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
+    /**
+     * The folder the data-driven tests iterate over: {@code RLSR_FIXTURES} if set, else the bundled copy. Tests that
+     * need one particular case (its name, its shapes) use {@link #bundled(String)} instead, so that pointing
+     * {@code RLSR_FIXTURES} at other cases never breaks them.
+     */
     public static Path root() {
         String env = System.getenv("RLSR_FIXTURES");
         if (env != null && !env.isBlank()) {
             return Path.of(env);
         }
+        return bundled();
+    }
+
+    /** The bundled copy of the fixtures in test resources (qwen2_tiny, qwen3_tiny, llama_tiny, bert_tiny). */
+    public static Path bundled() {
         URL url = CheckpointFixtures.class.getClassLoader().getResource("fixtures");
         if (url == null) {
             throw new IllegalStateException("no fixtures folder in test resources and RLSR_FIXTURES is unset");
@@ -44,6 +55,15 @@ public final class CheckpointFixtures {
         }
     }
 
+    /** One bundled case by name, whatever {@code RLSR_FIXTURES} says. */
+    public static Path bundled(String name) {
+        Path p = bundled().resolve(name);
+        if (!Files.isDirectory(p)) {
+            throw new IllegalStateException("bundled fixture case " + name + " is missing from test resources");
+        }
+        return p;
+    }
+
     /** Every case folder holding a model.safetensors. */
     public static List<Path> modelCases() {
         try (Stream<Path> s = Files.list(root())) {
@@ -53,9 +73,22 @@ public final class CheckpointFixtures {
         }
     }
 
-    /** Case folders whose config.json is one of the decoders the engine supports. */
+    /**
+     * A sentence-embedding case (fixture.json {@code "kind": "qwen3_embedding"}): a decoder backbone with embedding
+     * expectations instead of logits, tested by the trainer's QwenEmbeddingFixtureTest, not by the decoder tests.
+     */
+    public static boolean isEmbeddingCase(Path dir) {
+        Path f = dir.resolve("fixture.json");
+        try {
+            return Files.isRegularFile(f) && JSON.readTree(f.toFile()).path("kind").asText().equals("qwen3_embedding");
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** Case folders whose config.json is one of the decoders the engine supports (embedding cases excluded). */
     public static List<Path> decoderCases() {
-        return modelCases().stream().filter(p -> {
+        return modelCases().stream().filter(p -> !isEmbeddingCase(p)).filter(p -> {
             try {
                 String type = JSON.readTree(p.resolve("config.json").toFile()).path("model_type").asText();
                 return type.equals("qwen2") || type.equals("qwen3") || type.equals("llama");

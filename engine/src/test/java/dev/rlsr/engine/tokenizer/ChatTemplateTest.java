@@ -5,6 +5,7 @@ import org.junit.jupiter.api.Test;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -49,6 +50,15 @@ class ChatTemplateTest {
 
     static final List<Message> ONE = List.of(Message.user("Hi"));
 
+    /** The chat_template of the bundled Qwen3 tokenizer_config.json (as published with the Qwen3 models). */
+    static String qwen3Template() {
+        try (var in = ChatTemplateTest.class.getClassLoader().getResourceAsStream("tokenizer/qwen3/tokenizer_config.json")) {
+            return new com.fasterxml.jackson.databind.ObjectMapper().readTree(in).get("chat_template").asText();
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
     @Test
     void chatMlWithoutDefaultSystem() {
         ChatTemplate t = ChatTemplate.detect(ChatTemplate.CHATML_JINJA, null, "<|im_end|>");
@@ -71,9 +81,7 @@ class ChatTemplateTest {
 
     @Test
     void qwen3KeepsThinkingOnlyAfterTheLastQuery() {
-        ChatTemplate t = ChatTemplate.detect(
-                "{%- if enable_thinking is defined and enable_thinking is false %}<think>\\n\\n</think>{% endif %}"
-                        + "<|im_start|><|im_end|>", null, "<|im_end|>");
+        ChatTemplate t = ChatTemplate.detect(qwen3Template(), null, "<|im_end|>");
         assertEquals(ChatTemplate.Format.QWEN3, t.format());
         List<Message> chat = List.of(Message.user("Q1"), Message.assistant("<think>\nr1\n</think>\n\nA1"),
                 Message.user("Q2"), Message.assistant("<think>\nr2\n</think>\n\nA2"));
@@ -118,6 +126,51 @@ class ChatTemplateTest {
                 () -> ChatTemplate.detect("{% for m in messages %}[INST] {{ m.content }} [/INST]{% endfor %}", "<s>", "</s>"));
         assertTrue(e.getMessage().contains("supported: ChatML"), e.getMessage());
         assertTrue(e.getMessage().contains("[INST]"), e.getMessage());
+    }
+
+    // Qwen2-Instruct's template (default system prompt inside the loop)
+    static final String QWEN2 = "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
+            + "{{ '<|im_start|>system\\nYou are a helpful assistant.<|im_end|>\\n' }}{% endif %}{{'<|im_start|>' + "
+            + "message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if "
+            + "add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+
+    @Test
+    void publishedChatMlTemplatesAreStillRecognised() {
+        assertEquals(ChatTemplate.Format.QWEN3, ChatTemplate.detect(qwen3Template(), null, "<|im_end|>").format());
+        ChatTemplate q2 = ChatTemplate.detect(QWEN2, null, "<|im_end|>");
+        assertEquals(ChatTemplate.Format.CHATML, q2.format());
+        assertEquals("You are a helpful assistant.", q2.defaultSystem());
+        assertEquals(ChatTemplate.Format.CHATML, ChatTemplate.detect(QWEN25, null, "<|im_end|>").format());
+        // the same template written with raw text between the tags instead of string literals
+        String raw = "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+                + "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
+        assertEquals(ChatTemplate.Format.CHATML, ChatTemplate.detect(raw, null, "<|im_end|>").format());
+    }
+
+    /** A template that uses the ChatML markers but renders something else must not be taken for ChatML. */
+    @Test
+    void customTemplatesWithChatMlMarkersAreRefused() {
+        String extraText = ChatTemplate.CHATML_JINJA.replace("'<|im_start|>assistant\\n'",
+                "'<|im_start|>assistant\\nSure! '");
+        var e1 = assertThrows(TokenizerException.class, () -> ChatTemplate.detect(extraText, null, "<|im_end|>"));
+        assertTrue(e1.getMessage().contains("Sure! "), e1.getMessage());
+        String upper = ChatTemplate.CHATML_JINJA.replace("message['content']", "message['content'] | upper");
+        var e2 = assertThrows(TokenizerException.class, () -> ChatTemplate.detect(upper, null, "<|im_end|>"));
+        assertTrue(e2.getMessage().contains("'upper'"), e2.getMessage());
+        String rawExtra = "{% for m in messages %}<|im_start|>{{ m['role'] }}\n### {{ m['content'] }}<|im_end|>\n"
+                + "{% endfor %}";
+        assertThrows(TokenizerException.class, () -> ChatTemplate.detect(rawExtra, null, "<|im_end|>"));
+        String reversed = ChatTemplate.CHATML_JINJA.replace("message['content']", "message['content'][::-1].title()");
+        var e3 = assertThrows(TokenizerException.class, () -> ChatTemplate.detect(reversed, null, "<|im_end|>"));
+        assertTrue(e3.getMessage().contains("'title'"), e3.getMessage());
+    }
+
+    @Test
+    void refusalTellsACliUserWhatToDoWithoutJava() {
+        var e = assertThrows(TokenizerException.class,
+                () -> ChatTemplate.detect("{% for m in messages %}[INST] {{ m.content }} [/INST]{% endfor %}", "<s>", "</s>"));
+        assertFalse(e.getMessage().contains("ChatTemplate.of"), e.getMessage());
+        assertTrue(e.getMessage().contains("tokenizer_config.json"), e.getMessage());
     }
 
     @Test

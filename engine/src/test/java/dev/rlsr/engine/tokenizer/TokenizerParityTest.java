@@ -30,6 +30,10 @@ class TokenizerParityTest {
 
     private static HfTokenizer tok;
     private static JsonNode fixture;
+    // the bundled Qwen3 tokenizer and its cases, for the tests about that tokenizer in particular (its special
+    // tokens, one case looked up by its text): RLSR_TOKENIZER_CASES / _DIR may point at another tokenizer
+    private static HfTokenizer bundledTok;
+    private static JsonNode bundledFixture;
 
     static Path resource(String name) {
         try {
@@ -47,12 +51,15 @@ class TokenizerParityTest {
         Path dir = dirEnv != null ? Path.of(dirEnv) : resource("tokenizer/qwen3");
         fixture = new ObjectMapper().readTree(Files.readString(cases));
         tok = HfTokenizer.load(dir);
+        bundledFixture = new ObjectMapper().readTree(Files.readString(resource("tokenizer/tokenizer_cases.json")));
+        bundledTok = HfTokenizer.load(resource("tokenizer/qwen3"));
     }
 
     @AfterAll
     static void close() {
         tok.close();
         tok.close(); // idempotent
+        bundledTok.close();
     }
 
     static int[] ints(JsonNode arr) {
@@ -135,7 +142,7 @@ class TokenizerParityTest {
 
     /** The ids of a case text that is a single special token, as HF tokenizers gave them. */
     static int idOfSingleTokenCase(String text) {
-        for (JsonNode c : fixture.get("cases")) {
+        for (JsonNode c : bundledFixture.get("cases")) {
             if (c.get("text").asText().equals(text) && c.get("ids").size() == 1) {
                 return c.get("ids").get(0).asInt();
             }
@@ -145,17 +152,22 @@ class TokenizerParityTest {
 
     @Test
     void specialTokensComeFromTokenizerConfig() {
-        SpecialTokens s = tok.specialTokens();
-        assertEquals(ChatTemplate.Format.QWEN3, tok.chatTemplate().format());
+        SpecialTokens s = bundledTok.specialTokens();
+        assertEquals(ChatTemplate.Format.QWEN3, bundledTok.chatTemplate().format());
         // tokenizer_config.json: eos <|im_end|>, pad <|endoftext|>, no bos
         assertEquals("<|im_end|>", s.eosToken());
-        assertEquals(tok.encode("<|im_end|>", false)[0], s.eosId());
+        assertEquals(bundledTok.encode("<|im_end|>", false)[0], s.eosId());
         assertEquals("<|endoftext|>", s.padToken());
         assertEquals(idOfSingleTokenCase("<|endoftext|>"), s.padId());
         assertFalse(s.hasBos());
         assertArrayEquals(new int[]{s.eosId()}, s.stopIds());
-        assertTrue(tok.isSpecial(s.eosId()));
-        assertEquals("<|endoftext|>", tok.idToToken(s.padId()));
+        assertTrue(bundledTok.isSpecial(s.eosId()));
+        assertEquals("<|endoftext|>", bundledTok.idToToken(s.padId()));
+    }
+
+    /** Every id of every case (from RLSR_TOKENIZER_CASES, or the bundled file) is a token of the tokenizer. */
+    @Test
+    void everyCaseIdIsAToken() {
         int maxId = 0;
         for (JsonNode group : List.of(fixture.get("cases"), fixture.get("chat"))) {
             for (JsonNode c : group) {
@@ -170,9 +182,9 @@ class TokenizerParityTest {
 
     @Test
     void skipSpecialTokensDropsThemOnDecode() {
-        for (JsonNode c : fixture.get("cases")) {
+        for (JsonNode c : bundledFixture.get("cases")) {
             if (c.get("text").asText().equals("<|im_start|>user\nHi<|im_end|>")) {
-                assertEquals("user\nHi", tok.decode(ints(c.get("ids")), true));
+                assertEquals("user\nHi", bundledTok.decode(ints(c.get("ids")), true));
                 return;
             }
         }

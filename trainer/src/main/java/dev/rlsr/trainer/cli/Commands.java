@@ -56,23 +56,40 @@ final class Commands {
             return "rlsr run";
         }
 
+        /**
+         * Everything that can be checked before the run directory is created or locked: config combinations, model
+         * directories, tokenizer against model, data files. A failure here leaves the file system untouched.
+         */
+        void preflight(RunConfig cfg) {
+        }
+
+        /** Releases what {@link #preflight} opened (a tokenizer); called once the command ends. */
+        void releasePreflight() {
+        }
+
         @Override
         public Integer call() {
             long t0 = System.nanoTime();
             RunConfig cfg = config();
-            RunDir run = RunDir.open(Path.of(cfg.getString("run.dir")));
-            try (RunListener listener = new RunListener(new MetricsLog(run.resolve(RunDir.METRICS)), System.err,
-                    common.quiet, Commands.isTerminal(), run.resolve(RunDir.LOG))) {
-                warnIfConfigChanged(run, cfg, listener);
-                RunDir.writeAtomically(run.resolve(RunDir.CONFIG), cfg.toYaml());
-                Backend backend = StageRunner.selectBackend(cfg.getString("run.device"), listener);
-                listener.log("run directory: " + run.root());
-                RunReport report = new RunReport(title(cfg));
-                body(cfg, run, listener, backend, report);
-                report.totalSeconds((System.nanoTime() - t0) / 1e9);
-                report.write(run, cfg.getInt("eval.samples_in_report"));
-                System.out.print(report.consoleTable());
-                System.out.println("report: " + run.resolve(RunDir.REPORT) + "   summary: " + run.resolve(RunDir.SUMMARY));
+            try {
+                preflight(cfg);
+                try (RunDir run = RunDir.open(Path.of(cfg.getString("run.dir")));
+                     RunListener listener = new RunListener(new MetricsLog(run.resolve(RunDir.METRICS)), System.err,
+                             common.quiet, Commands.isTerminal(), run.resolve(RunDir.LOG))) {
+                    warnIfConfigChanged(run, cfg, listener);
+                    RunDir.writeAtomically(run.resolve(RunDir.CONFIG), cfg.toYaml());
+                    Backend backend = StageRunner.selectBackend(cfg.getString("run.device"), listener);
+                    listener.log("run directory: " + run.root());
+                    RunReport report = new RunReport(title(cfg));
+                    body(cfg, run, listener, backend, report);
+                    report.totalSeconds((System.nanoTime() - t0) / 1e9);
+                    report.write(run, cfg.getInt("eval.samples_in_report"));
+                    System.out.print(report.consoleTable());
+                    System.out.println("report: " + run.resolve(RunDir.REPORT) + "   summary: "
+                            + run.resolve(RunDir.SUMMARY));
+                }
+            } finally {
+                releasePreflight();
             }
             return 0;
         }
@@ -121,7 +138,11 @@ final class Commands {
         }
     }
 
-    /** The initial model and tokenizer of a training command. */
+    /**
+     * The initial model directory of a training command and its tokenizer, checked before the run directory exists:
+     * a complete model directory whose config.json matches its weights' headers, and a tokenizer whose ids all have
+     * a row in the model's embedding.
+     */
     static final class Start implements AutoCloseable {
         final Path dir;
         final Tokenizer tokenizer;
@@ -131,6 +152,12 @@ final class Commands {
             dir = p.isBlank() ? null : Path.of(p);
             StageRunner.checkModelDir(dir, "model directory (model.path)");
             tokenizer = StageRunner.loadTokenizer(dir, "model directory");
+            try {
+                StageRunner.preflightModel(dir, "model directory (model.path)", tokenizer);
+            } catch (RuntimeException e) {
+                tokenizer.close();
+                throw e;
+            }
         }
 
         @Override
@@ -147,9 +174,31 @@ final class Commands {
         @Option(names = "--skip-eval", description = "Do not evaluate the models before and after training.")
         boolean skipEval;
 
+        /** The start model and tokenizer, from {@link #preflight}. */
+        Start start;
+
         @Override
         RunConfig config() {
             return common.resolve(RunConfig.defaults(), md.shorthand());
+        }
+
+        /** The trainer sections this command runs, built once so that their combined checks run now. */
+        abstract void checkSections(RunConfig cfg);
+
+        @Override
+        void preflight(RunConfig cfg) {
+            checkSections(cfg);
+            TrainerConfigs.sampling(cfg, "eval.sampling");
+            StageRunner.checkDataFiles(cfg);
+            start = new Start(cfg);
+        }
+
+        @Override
+        void releasePreflight() {
+            if (start != null) {
+                start.close();
+                start = null;
+            }
         }
     }
 
@@ -166,9 +215,14 @@ final class Commands {
         }
 
         @Override
+        void checkSections(RunConfig cfg) {
+            TrainerConfigs.sft(cfg);
+        }
+
+        @Override
         void body(RunConfig cfg, RunDir run, RunListener listener, Backend backend, RunReport report) {
-            try (Start s = new Start(cfg);
-                 StageRunner runner = new StageRunner(cfg, run, listener, backend, s.tokenizer, s.dir, report)) {
+            Start s = start;
+            try (StageRunner runner = new StageRunner(cfg, run, listener, backend, s.tokenizer, s.dir, report)) {
                 StageRunner.Data data = runner.loadData();
                 List<Example> eval = limit(data.eval(), cfg);
                 if (!skipEval && !eval.isEmpty()) {
@@ -201,10 +255,15 @@ final class Commands {
         }
 
         @Override
+        void checkSections(RunConfig cfg) {
+            TrainerConfigs.rl(cfg);
+        }
+
+        @Override
         void body(RunConfig cfg, RunDir run, RunListener listener, Backend backend, RunReport report) {
             String stage = StageRunner.rlStageName(cfg.getReward("rl.reward"));
-            try (Start s = new Start(cfg);
-                 StageRunner runner = new StageRunner(cfg, run, listener, backend, s.tokenizer, s.dir, report)) {
+            Start s = start;
+            try (StageRunner runner = new StageRunner(cfg, run, listener, backend, s.tokenizer, s.dir, report)) {
                 StageRunner.Data data = runner.loadData();
                 List<Example> eval = limit(data.eval(), cfg);
                 if (!skipEval && !eval.isEmpty()) {
@@ -237,10 +296,16 @@ final class Commands {
         }
 
         @Override
+        void checkSections(RunConfig cfg) {
+            TrainerConfigs.sft(cfg);
+            TrainerConfigs.rl(cfg);
+        }
+
+        @Override
         void body(RunConfig cfg, RunDir run, RunListener listener, Backend backend, RunReport report) {
             String rlStage = "sft+" + StageRunner.rlStageName(cfg.getReward("rl.reward"));
-            try (Start s = new Start(cfg);
-                 StageRunner runner = new StageRunner(cfg, run, listener, backend, s.tokenizer, s.dir, report)) {
+            Start s = start;
+            try (StageRunner runner = new StageRunner(cfg, run, listener, backend, s.tokenizer, s.dir, report)) {
                 StageRunner.Data data = runner.loadData();
                 List<Example> eval = limit(data.eval(), cfg);
                 boolean doEval = !skipEval && !eval.isEmpty();
@@ -301,24 +366,45 @@ final class Commands {
             return "Evaluation";
         }
 
+        /** Each model's own tokenizer (vocabulary and chat template), in the order of -m; from {@link #preflight}. */
+        final List<Tokenizer> tokenizers = new ArrayList<>();
+
         @Override
-        void body(RunConfig cfg, RunDir run, RunListener listener, Backend backend, RunReport report) {
+        void preflight(RunConfig cfg) {
+            TrainerConfigs.sampling(cfg, "eval.sampling");
+            StageRunner.checkDataFiles(cfg);
             for (Path m : models) {
                 StageRunner.checkModelDir(m, "model directory");
+                Tokenizer t = StageRunner.loadTokenizer(m, "model directory");
+                tokenizers.add(t);
+                StageRunner.preflightModel(m, "model directory", t);
             }
-            try (Tokenizer tok = StageRunner.loadTokenizer(models.getFirst(), "model directory");
-                 StageRunner runner = new StageRunner(cfg, run, listener, backend, tok, models.getFirst(), report)) {
-                List<Example> eval = limit(runner.loadEval(), cfg);
+        }
+
+        @Override
+        void releasePreflight() {
+            tokenizers.forEach(Tokenizer::close);
+            tokenizers.clear();
+        }
+
+        @Override
+        void body(RunConfig cfg, RunDir run, RunListener listener, Backend backend, RunReport report) {
+            try (StageRunner runner = new StageRunner(cfg, run, listener, backend, tokenizers.getFirst(),
+                    models.getFirst(), report)) {
+                // the same examples for every model (the differences are paired by prompt): those that fit the
+                // length limits under every model's tokenizer and chat template
+                List<Example> eval = limit(runner.loadEval(tokenizers), cfg);
                 if (eval.isEmpty()) {
                     throw new RunFailure(RunFailure.DATA, "no held-out examples to evaluate: set data.eval (or -d"
                             + " FILE), or a data.eval_fraction > 0 of data.train.");
                 }
                 List<String> names = new ArrayList<>();
-                for (Path m : models) {
+                for (int i = 0; i < models.size(); i++) {
+                    Path m = models.get(i);
                     String name = uniqueName(m, names);
                     names.add(name);
                     try (DecoderModel model = StageRunner.loadModel(m, backend, "model")) {
-                        runner.evaluate(name, model, eval);
+                        runner.evaluate(name, model, tokenizers.get(i), eval);
                     }
                 }
                 for (int i = 1; i < names.size(); i++) {
@@ -361,9 +447,13 @@ final class Commands {
         public Integer call() {
             long t0 = System.nanoTime();
             RunConfig cfg = config();
-            RunDir run = RunDir.open(Path.of(cfg.getString("run.dir")));
-            try (RunListener listener = new RunListener(new MetricsLog(run.resolve(RunDir.METRICS)), System.err,
-                    common.quiet, Commands.isTerminal(), run.resolve(RunDir.LOG))) {
+            TrainerConfigs.sft(cfg);
+            TrainerConfigs.rl(cfg);
+            TrainerConfigs.sampling(cfg, "eval.sampling");
+            StageRunner.demoModelConfig(cfg, dev.rlsr.engine.tokenizer.ByteLevelTokenizer.VOCAB_SIZE);
+            try (RunDir run = RunDir.open(Path.of(cfg.getString("run.dir")));
+                 RunListener listener = new RunListener(new MetricsLog(run.resolve(RunDir.METRICS)), System.err,
+                         common.quiet, Commands.isTerminal(), run.resolve(RunDir.LOG))) {
                 Backend backend = StageRunner.selectBackend(cfg.getString("run.device"), listener);
                 listener.log("run directory: " + run.root());
                 RunReport report = DemoPipeline.run(cfg, run, listener, backend);
@@ -443,35 +533,43 @@ final class Commands {
             Backend backend = StageRunner.selectBackend(cfg.getString("run.device"),
                     common.quiet ? new dev.rlsr.trainer.train.TrainListener() {} : quietLog);
             SamplingConfig sampling = TrainerConfigs.sampling(cfg, "eval.sampling");
-            try (DecoderModel m = StageRunner.loadModel(model, backend, "model");
-                 Tokenizer tok = StageRunner.loadTokenizer(model, "model")) {
-                RolloutEngine engine = RolloutEngine.of(m, tok);
-                int batch = cfg.getInt("eval.batch_size");
-                for (int start = 0; start < all.size(); start += batch) {
-                    List<String> chunk = all.subList(start, Math.min(all.size(), start + batch));
-                    List<int[]> ids = new ArrayList<>();
-                    for (String p : chunk) {
-                        List<Message> msgs = new ArrayList<>();
-                        if (system != null) {
-                            msgs.add(Message.system(system));
-                        }
-                        msgs.add(Message.user(p));
-                        ids.add(tok.encodeChat(msgs, true));
-                    }
-                    Rollouts r = engine.generate(ids, 1, sampling.isGreedy() ? sampling
-                            : sampling.withSeed(sampling.seed() * 1_000_003L + start));
-                    for (int i = 0; i < chunk.size(); i++) {
-                        if (all.size() > 1) {
-                            System.out.println("### " + chunk.get(i));
-                        }
-                        System.out.println(r.texts().get(i));
-                        if (all.size() > 1) {
-                            System.out.println();
-                        }
-                    }
+            StageRunner.checkModelDir(model, "model");
+            try (Tokenizer tok = StageRunner.loadTokenizer(model, "model")) {
+                StageRunner.preflightModel(model, "model", tok);
+                try (DecoderModel m = StageRunner.loadModel(model, backend, "model")) {
+                    generate(m, tok, all, cfg, sampling);
                 }
             }
             return 0;
+        }
+
+        private void generate(DecoderModel m, Tokenizer tok, List<String> all, RunConfig cfg,
+                              SamplingConfig sampling) {
+            RolloutEngine engine = RolloutEngine.of(m, tok);
+            int batch = cfg.getInt("eval.batch_size");
+            for (int start = 0; start < all.size(); start += batch) {
+                List<String> chunk = all.subList(start, Math.min(all.size(), start + batch));
+                List<int[]> ids = new ArrayList<>();
+                for (String p : chunk) {
+                    List<Message> msgs = new ArrayList<>();
+                    if (system != null) {
+                        msgs.add(Message.system(system));
+                    }
+                    msgs.add(Message.user(p));
+                    ids.add(tok.encodeChat(msgs, true));
+                }
+                Rollouts r = engine.generate(ids, 1, sampling.isGreedy() ? sampling
+                        : sampling.withSeed(sampling.seed() * 1_000_003L + start));
+                for (int i = 0; i < chunk.size(); i++) {
+                    if (all.size() > 1) {
+                        System.out.println("### " + chunk.get(i));
+                    }
+                    System.out.println(r.texts().get(i));
+                    if (all.size() > 1) {
+                        System.out.println();
+                    }
+                }
+            }
         }
 
         private static List<String> readPrompts(String file) {
@@ -480,7 +578,7 @@ final class Commands {
                     : Files.newBufferedReader(Path.of(file), StandardCharsets.UTF_8)) {
                 return r.lines().filter(l -> !l.isBlank()).toList();
             } catch (IOException e) {
-                throw new RunFailure(RunFailure.DATA, "cannot read prompts from " + file + ": " + e.getMessage(), e);
+                throw new RunFailure(RunFailure.DATA, "cannot read prompts from " + file + ": " + dev.rlsr.engine.io.IoMessages.describe(e), e);
             } catch (UncheckedIOException e) {
                 throw new RunFailure(RunFailure.DATA, "cannot read prompts from " + file + ": "
                         + e.getCause().getMessage(), e);

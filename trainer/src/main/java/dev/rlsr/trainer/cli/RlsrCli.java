@@ -5,6 +5,7 @@ import dev.rlsr.engine.tokenizer.TokenizerException;
 import dev.rlsr.trainer.config.ConfigException;
 import dev.rlsr.trainer.data.DatasetException;
 import dev.rlsr.trainer.run.RunFailure;
+import dev.rlsr.trainer.train.NonFiniteException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -26,7 +27,8 @@ import java.io.StringWriter;
         subcommands = {Commands.Demo.class, Commands.Sft.class, Commands.Rl.class, Commands.Pipeline.class,
                 Commands.Eval.class, Commands.Generate.class, Commands.Config.class, CommandLine.HelpCommand.class},
         footer = {"", "Exit codes: 0 ok, 1 unexpected error, 2 usage or config error, 3 data error, 4 model or"
-                + " checkpoint error, 5 out of memory, 6 device not available."})
+                + " checkpoint error, 5 out of memory, 6 device not available, 7 training diverged (a loss, gradient"
+                + " or weight that is not a finite number), 8 run directory in use by another run."})
 public final class RlsrCli implements Runnable {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
@@ -70,6 +72,15 @@ public final class RlsrCli implements Runnable {
                 code = RunFailure.MODEL;
                 msg = "tokenizer error: " + t.getMessage();
             }
+            case java.io.UncheckedIOException u -> {
+                code = 1;
+                msg = "file error: " + u.getMessage() + " (" + dev.rlsr.engine.io.IoMessages.describe(u.getCause())
+                        + ")";
+            }
+            case NonFiniteException n -> {
+                code = RunFailure.DIVERGED;
+                msg = "training diverged: " + n.getMessage();
+            }
             default -> {
                 code = 1;
                 msg = "unexpected error: " + ex + (verbose ? "" : " (run with --verbose for the stack trace)");
@@ -86,6 +97,26 @@ public final class RlsrCli implements Runnable {
         return code;
     }
 
+    /** What to change after running out of memory, for the command that ran (the first non-option argument). */
+    static String outOfMemoryAdvice(String[] args) {
+        String command = java.util.Arrays.stream(args).filter(a -> !a.startsWith("-")).findFirst().orElse("");
+        String heap = "give the JVM more heap (RLSR_JAVA_OPTS=-Xmx...)";
+        return switch (command) {
+            case "sft", "rl", "pipeline", "demo" -> "Lower the batch settings of the stage that ran (sft.batch_size,"
+                    + " rl.micro_batch, eval.batch_size) or " + heap + ". The last complete checkpoint is kept; rerun"
+                    + " to resume.";
+            case "eval" -> "Lower eval.batch_size (or eval.sampling.max_new_tokens) or " + heap + "; the models"
+                    + " themselves must fit in memory one at a time.";
+            case "generate" -> "Lower --max-new-tokens or eval.batch_size (prompts generated together), or " + heap
+                    + "; the model itself must fit in memory.";
+            default -> capitalize(heap) + ".";
+        };
+    }
+
+    private static String capitalize(String s) {
+        return Character.toUpperCase(s.charAt(0)) + s.substring(1);
+    }
+
     public static void main(String[] args) {
         // DJL and langchain4j log through SLF4J; without a provider it prints a three-line warning at start-up
         System.setProperty("slf4j.internal.verbosity", "ERROR");
@@ -93,9 +124,7 @@ public final class RlsrCli implements Runnable {
         try {
             code = commandLine().execute(args);
         } catch (OutOfMemoryError e) {
-            System.err.println("rlsr: out of memory (" + e.getMessage() + "). Lower the batch settings of the stage"
-                    + " that ran (sft.batch_size, rl.micro_batch, eval.batch_size) or give the JVM more heap"
-                    + " (RLSR_JAVA_OPTS=-Xmx...). The last complete checkpoint is kept; rerun to resume.");
+            System.err.println("rlsr: out of memory (" + e.getMessage() + "). " + outOfMemoryAdvice(args));
             code = RunFailure.RESOURCES;
         } catch (Throwable t) {
             // an Error picocli passes on (a broken installation: a missing class, a native library that fails)

@@ -37,12 +37,15 @@ public final class ConfigSchema {
     /**
      * One key.
      *
-     * @param min     inclusive lower bound of a number, or null
-     * @param max     inclusive upper bound of a number, or null
-     * @param choices allowed values of a string (lower case, matched case-insensitively), empty for any
+     * @param min          lower bound of a number (inclusive unless {@code minExclusive}), or null
+     * @param max          inclusive upper bound of a number, or null
+     * @param choices      allowed values of a string (lower case, matched case-insensitively), empty for any
+     * @param minExclusive the lower bound itself is not allowed (top_p &gt; 0)
+     * @param excluded     numbers not allowed although in range, with the reason ("" for none): GRPO's
+     *                     {@code top_k = 1} is greedy
      */
     public record Key(String path, Kind kind, JsonNode defaultValue, String doc, Double min, Double max,
-                      List<String> choices) {
+                      List<String> choices, boolean minExclusive, Double excluded, String excludedWhy) {
         public String section() {
             int i = path.lastIndexOf('.');
             return i < 0 ? "" : path.substring(0, i);
@@ -56,11 +59,14 @@ public final class ConfigSchema {
         public String expected() {
             String range = "";
             if (min != null && max != null) {
-                range = " in [" + fmt(min) + ", " + fmt(max) + "]";
+                range = " in " + (minExclusive ? "(" : "[") + fmt(min) + ", " + fmt(max) + "]";
             } else if (min != null) {
-                range = " >= " + fmt(min);
+                range = (minExclusive ? " > " : " >= ") + fmt(min);
             } else if (max != null) {
                 range = " <= " + fmt(max);
+            }
+            if (excluded != null) {
+                range += ", not " + fmt(excluded) + " (" + excludedWhy + ")";
             }
             return switch (kind) {
                 case INT, LONG -> "an integer" + range;
@@ -96,7 +102,21 @@ public final class ConfigSchema {
             }
             default -> throw new IllegalArgumentException(def.toString());
         };
-        KEYS.put(path, new Key(path, kind, d, doc, min, max, List.of(choices)));
+        KEYS.put(path, new Key(path, kind, d, doc, min, max, List.of(choices), false, null, ""));
+    }
+
+    /** Makes a key's lower bound exclusive ({@code top_p > 0}). */
+    private static void exclusiveMin(String path) {
+        Key k = KEYS.get(path);
+        KEYS.put(path, new Key(k.path(), k.kind(), k.defaultValue(), k.doc(), k.min(), k.max(), k.choices(), true,
+                k.excluded(), k.excludedWhy()));
+    }
+
+    /** Forbids one value of a numeric key, with the reason shown in the error. */
+    private static void exclude(String path, double value, String why) {
+        Key k = KEYS.get(path);
+        KEYS.put(path, new Key(k.path(), k.kind(), k.defaultValue(), k.doc(), k.min(), k.max(), k.choices(),
+                k.minExclusive(), value, why));
     }
 
     private static void i(String path, int def, double min, String doc) {
@@ -120,8 +140,10 @@ public final class ConfigSchema {
     }
 
     private static void sampling(String p, double temperature, int maxNewTokens, String what) {
-        d(p + ".temperature", temperature, 0.0, null, "sampling temperature of " + what + " (0 = greedy)");
+        d(p + ".temperature", temperature, 0.0, null, "sampling temperature of " + what + (temperature > 0
+                ? " (> 0: GRPO needs samples of a prompt that differ)" : " (0 = greedy)"));
         d(p + ".top_p", 1.0, 0.0, 1.0, "nucleus sampling mass (1 = off)");
+        exclusiveMin(p + ".top_p");
         i(p + ".top_k", 0, 0, "keep the k most likely tokens (0 = off)");
         i(p + ".max_new_tokens", maxNewTokens, 1, "longest response in tokens");
         key(p + ".stop_strings", Kind.STRING_LIST, List.of(), "extra strings that end a response (the model's"
@@ -187,6 +209,11 @@ public final class ConfigSchema {
         i("rl.checkpoint_every", 50, 0, "checkpoint every n steps (0 = only at the end)");
         l("rl.seed", 42, "seed of the RL prompt order and sampling");
         sampling("rl.sampling", 1.0, 256, "rollouts");
+        // GRPO learns from the differences between the G samples of a prompt: greedy samples are identical, every
+        // advantage is 0 and nothing is learned
+        exclusiveMin("rl.sampling.temperature");
+        exclude("rl.sampling.top_k", 1, "top_k = 1 is greedy: the G samples of a prompt would be identical and GRPO"
+                + " would learn nothing");
 
         s("reward.encoder", "minilm", "sentence encoder of the cosine reward: the bundled SentenceBERT"
                 + " all-MiniLM-L6-v2 (ONNX, CPU)", "minilm");
@@ -293,7 +320,8 @@ public final class ConfigSchema {
                 if (k.kind() != Kind.DOUBLE && x != Math.rint(x)) {
                     throw bad(k, v, where);
                 }
-                if ((k.min() != null && x < k.min()) || (k.max() != null && x > k.max())) {
+                if ((k.min() != null && (x < k.min() || (k.minExclusive() && x == k.min())))
+                        || (k.max() != null && x > k.max()) || (k.excluded() != null && x == k.excluded())) {
                     throw bad(k, v, where);
                 }
                 if (k.kind() == Kind.INT) {

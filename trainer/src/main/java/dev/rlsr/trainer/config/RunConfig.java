@@ -3,6 +3,7 @@ package dev.rlsr.trainer.config;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.StreamReadFeature;
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.MappingIterator;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.json.JsonMapper;
@@ -14,6 +15,7 @@ import dev.rlsr.trainer.reward.RewardSpec;
 
 import java.io.IOException;
 import java.io.InputStream;
+import java.nio.file.AccessDeniedException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -74,8 +76,11 @@ public final class RunConfig {
             text = Files.readString(file);
         } catch (NoSuchFileException e) {
             throw new ConfigException(null, "config file " + name + " does not exist");
+        } catch (AccessDeniedException e) {
+            throw new ConfigException(null, "cannot read config file " + name + ": permission denied");
         } catch (IOException e) {
-            throw new ConfigException(null, "cannot read config file " + name + ": " + e.getMessage(), e);
+            throw new ConfigException(null, "cannot read config file " + name + ": "
+                    + dev.rlsr.engine.io.IoMessages.describe(e), e);
         }
         return withText(text, name, name.toLowerCase().endsWith(".json"));
     }
@@ -96,12 +101,29 @@ public final class RunConfig {
     public RunConfig withText(String text, String source, boolean json) {
         JsonNode node;
         try {
-            node = (json ? JSON : YAML).readTree(text);
+            if (json) {
+                node = JSON.readTree(text);
+            } else {
+                // a second document (after "---") would otherwise be dropped without a word
+                List<JsonNode> docs;
+                try (MappingIterator<JsonNode> it = YAML.readerFor(JsonNode.class).readValues(text)) {
+                    docs = it.readAll();
+                }
+                docs.removeIf(d -> d == null || d.isNull() || d.isMissingNode());
+                if (docs.size() > 1) {
+                    throw new ConfigException(null, "config file " + source + " holds " + docs.size() + " YAML"
+                            + " documents (separated by ---); only one is read, so put every section into a single"
+                            + " document");
+                }
+                node = docs.isEmpty() ? null : docs.getFirst();
+            }
         } catch (JsonProcessingException e) {
             String where = e.getLocation() == null ? ""
                     : " at line " + e.getLocation().getLineNr() + ", column " + e.getLocation().getColumnNr();
             throw new ConfigException(null, "config file " + source + " is not valid " + (json ? "JSON" : "YAML")
                     + where + ": " + e.getOriginalMessage());
+        } catch (IOException e) {
+            throw new ConfigException(null, "cannot read config file " + source + ": " + e.getMessage(), e);
         }
         if (node == null || node.isMissingNode() || node.isNull()) {
             return this; // an empty file changes nothing

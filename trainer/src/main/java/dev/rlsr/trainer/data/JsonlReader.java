@@ -6,17 +6,25 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.rlsr.engine.tokenizer.Message;
 
+import dev.rlsr.engine.io.IoMessages;
+
 import java.io.BufferedReader;
+import java.io.InputStream;
 import java.io.IOException;
 import java.io.Reader;
 import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
 import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CharsetDecoder;
+import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Iterator;
 import java.util.List;
+import java.util.Locale;
 import java.util.NoSuchElementException;
 import java.util.Objects;
 import java.util.Spliterator;
@@ -55,18 +63,113 @@ public final class JsonlReader implements Iterator<Example>, AutoCloseable {
 
     private final String name;
     private final String idPrefix;
-    private final BufferedReader in;
+    private final LineSource in;
     private final Options options;
     private DatasetFormat format;
     private long lineNumber;
     private long examples;
     private long skipped;
     private final List<String> skipReasons = new ArrayList<>();
+    private final List<Long> skippedLines = new ArrayList<>();
     private Example next;
     private boolean eof;
     private boolean closed;
 
-    private JsonlReader(String name, String idPrefix, BufferedReader in, Options options) {
+    /** One line at a time, without its terminator; null at the end. */
+    private interface LineSource extends AutoCloseable {
+        String readLine() throws IOException, BadLine;
+
+        @Override
+        void close() throws IOException;
+    }
+
+    /**
+     * Lines of a file split on bytes and decoded one by one, so that invalid UTF-8 is reported at its own line: a
+     * decoding reader decodes ahead in blocks and fails lines (or dozens of lines) before the bad byte.
+     */
+    private static final class Utf8Lines implements LineSource {
+        private final InputStream in;
+        private final byte[] buf = new byte[1 << 16];
+        private int pos, end;
+        private byte[] line = new byte[256];
+        private final CharsetDecoder decoder = StandardCharsets.UTF_8.newDecoder()
+                .onMalformedInput(CodingErrorAction.REPORT).onUnmappableCharacter(CodingErrorAction.REPORT);
+
+        Utf8Lines(InputStream in) {
+            this.in = in;
+        }
+
+        @Override
+        public String readLine() throws IOException, BadLine {
+            int len = 0;
+            boolean any = false;
+            while (true) {
+                if (pos == end) {
+                    end = in.read(buf);
+                    pos = 0;
+                    if (end <= 0) {
+                        end = 0;
+                        if (!any) {
+                            return null;
+                        }
+                        break;
+                    }
+                }
+                any = true;
+                int nl = -1;
+                for (int i = pos; i < end; i++) {
+                    if (buf[i] == '\n') {
+                        nl = i;
+                        break;
+                    }
+                }
+                int stop = nl < 0 ? end : nl;
+                int n = stop - pos;
+                if (len + n > line.length) {
+                    line = Arrays.copyOf(line, Math.max(len + n, line.length * 2));
+                }
+                System.arraycopy(buf, pos, line, len, n);
+                len += n;
+                pos = stop;
+                if (nl >= 0) {
+                    pos++;
+                    break;
+                }
+            }
+            if (len > 0 && line[len - 1] == '\r') {
+                len--;
+            }
+            ByteBuffer bytes = ByteBuffer.wrap(line, 0, len);
+            try {
+                return decoder.reset().decode(bytes).toString();
+            } catch (CharacterCodingException e) {
+                int at = bytes.position();
+                throw new BadLine(String.format(Locale.ROOT, "not valid UTF-8 text: byte 0x%02X at byte %d of the"
+                        + " line (the file is not UTF-8 text there; save it as UTF-8)", line[at] & 0xFF, at + 1), true);
+            }
+        }
+
+        @Override
+        public void close() throws IOException {
+            in.close();
+        }
+    }
+
+    private static LineSource lines(BufferedReader r) {
+        return new LineSource() {
+            @Override
+            public String readLine() throws IOException {
+                return r.readLine();
+            }
+
+            @Override
+            public void close() throws IOException {
+                r.close();
+            }
+        };
+    }
+
+    private JsonlReader(String name, String idPrefix, LineSource in, Options options) {
         this.name = name;
         this.idPrefix = idPrefix;
         this.in = in;
@@ -77,18 +180,18 @@ public final class JsonlReader implements Iterator<Example>, AutoCloseable {
     /** Opens {@code file}; errors name it as given. */
     public static JsonlReader open(Path file, Options options) {
         try {
-            BufferedReader r = Files.newBufferedReader(file, StandardCharsets.UTF_8);
+            LineSource r = new Utf8Lines(Files.newInputStream(file));
             Path fileName = file.getFileName();
             return new JsonlReader(file.toString(), fileName == null ? file.toString() : fileName.toString(), r, options);
         } catch (IOException e) {
-            throw new DatasetException(file.toString(), "cannot open: " + e, e);
+            throw new DatasetException(file.toString(), "cannot open: " + IoMessages.describe(e), e);
         }
     }
 
     /** Reads from {@code reader} (a class path resource, a decompressing stream); {@code name} appears in errors. */
     public static JsonlReader open(Reader reader, String name, Options options) {
         BufferedReader r = reader instanceof BufferedReader b ? b : new BufferedReader(reader);
-        return new JsonlReader(name, name, r, options);
+        return new JsonlReader(name, name, lines(r), options);
     }
 
     /** A lazy stream over {@code file}; close it (try-with-resources) to close the file. */
@@ -142,34 +245,39 @@ public final class JsonlReader implements Iterator<Example>, AutoCloseable {
         while (true) {
             String line;
             try {
-                line = in.readLine();
-            } catch (CharacterCodingException e) {
-                throw new DatasetException(name, lineNumber + 1, "the file is not UTF-8 text (" + e + ")");
-            } catch (IOException e) {
-                throw new UncheckedIOException(name + ":" + (lineNumber + 1) + ": cannot read", e);
-            }
-            if (line == null) {
-                eof = true;
-                return null;
-            }
-            lineNumber++;
-            if (lineNumber == 1 && line.startsWith("\uFEFF")) {
-                line = line.substring(1);
-            }
-            if (line.isBlank()) {
-                continue;
-            }
-            try {
+                try {
+                    line = in.readLine();
+                } catch (CharacterCodingException e) {
+                    // a Reader source (not a file): its decoder cannot tell the line
+                    throw new DatasetException(name, lineNumber + 1, "the text is not valid UTF-8 (" + e + ")");
+                } catch (IOException e) {
+                    throw new DatasetException(name, lineNumber + 1, "cannot read: " + IoMessages.describe(e));
+                }
+                if (line == null) {
+                    eof = true;
+                    return null;
+                }
+                lineNumber++;
+                if (lineNumber == 1 && line.startsWith("\uFEFF")) {
+                    line = line.substring(1);
+                }
+                if (line.isBlank()) {
+                    continue;
+                }
                 Example e = parse(line);
                 examples++;
                 return e;
             } catch (BadLine bad) {
+                if (bad.beforeCount) {
+                    lineNumber++;
+                }
                 if (options.onBadLine() == OnBadLine.FAIL) {
                     throw new DatasetException(name, lineNumber, bad.getMessage());
                 }
                 skipped++;
                 if (skipReasons.size() < MAX_REASONS) {
                     skipReasons.add(name + ":" + lineNumber + ": " + bad.getMessage());
+                    skippedLines.add(lineNumber);
                 }
             }
         }
@@ -177,8 +285,16 @@ public final class JsonlReader implements Iterator<Example>, AutoCloseable {
 
     /** What is wrong with one line; becomes a DatasetException or a skip. */
     private static final class BadLine extends Exception {
+        /** Thrown while reading the line (bad UTF-8), before it was counted. */
+        final boolean beforeCount;
+
         BadLine(String what) {
+            this(what, false);
+        }
+
+        BadLine(String what, boolean beforeCount) {
             super(what, null, false, false);
+            this.beforeCount = beforeCount;
         }
     }
 
@@ -338,6 +454,11 @@ public final class JsonlReader implements Iterator<Example>, AutoCloseable {
 
     public long skipped() {
         return skipped;
+    }
+
+    /** The line numbers (1-based) of the first {@link #MAX_REASONS} skipped lines. */
+    public List<Long> skippedLines() {
+        return List.copyOf(skippedLines);
     }
 
     /** The first {@link #MAX_REASONS} skipped lines as {@code <file>:<line>: <what is wrong>}. */

@@ -1,5 +1,6 @@
 package dev.rlsr.trainer.rl;
 
+import dev.rlsr.engine.generate.NonFiniteLogitsException;
 import dev.rlsr.engine.generate.RolloutEngine;
 import dev.rlsr.engine.generate.Rollouts;
 import dev.rlsr.engine.generate.SamplingConfig;
@@ -15,6 +16,7 @@ import dev.rlsr.trainer.data.Example;
 import dev.rlsr.trainer.reward.RewardInput;
 import dev.rlsr.trainer.train.Checkpointer;
 import dev.rlsr.trainer.train.LrSchedule;
+import dev.rlsr.trainer.train.NonFiniteException;
 import dev.rlsr.trainer.train.TrainListener;
 import dev.rlsr.trainer.train.TrainState;
 
@@ -134,7 +136,17 @@ public final class GrpoTrainer implements AutoCloseable {
                 prompts.add(encoded.get(i));
             }
             SamplingConfig sampling = cfg.sampling().withSeed(stepSeed(cfg.sampling().seed(), step));
-            Rollouts ro = engine.generate(prompts, cfg.groupSize(), sampling);
+            Rollouts ro;
+            try {
+                ro = engine.generate(prompts, cfg.groupSize(), sampling);
+            } catch (NonFiniteLogitsException e) {
+                // weights that overflow in the forward (after a diverged update) give NaN logits: stop here, before
+                // anything is saved
+                throw new NonFiniteException(STAGE, step + 1, "rl step " + (step + 1) + ": the policy's logits are"
+                        + " not finite numbers during the rollout (the weights have diverged);"
+                        + " training stopped and nothing of this step was saved. Lower the learning rate or enable"
+                        + " gradient clipping (rl.lr, rl.max_grad_norm > 0).");
+            }
             long tRollout = System.nanoTime();
 
             // ---- reward (one call for the whole batch)
@@ -156,7 +168,7 @@ public final class GrpoTrainer implements AutoCloseable {
 
             // ---- update
             RlBatch batch = RlBatch.of(ro, engine.padId());
-            Update u = update(batch, adv, loss);
+            Update u = update(step, batch, adv, loss);
             long tUpdate = System.nanoTime();
 
             // ---- log
@@ -182,8 +194,8 @@ public final class GrpoTrainer implements AutoCloseable {
 
     private record Update(double loss, double kl, double clipFraction, double gradNorm, double lr) {}
 
-    /** mu optimizer steps on one rollout batch. */
-    private Update update(RlBatch b, float[] adv, GrpoLoss loss) {
+    /** mu optimizer steps on one rollout batch ({@code step}: the 0-based RL step, for messages). */
+    private Update update(long step, RlBatch b, float[] adv, GrpoLoss loss) {
         int R = b.rows(), mb = cfg.microBatch() == 0 ? R : Math.min(cfg.microBatch(), R);
         int chunks = (R + mb - 1) / mb, T = b.len();
         Backend be = policy.backend();
@@ -241,15 +253,20 @@ public final class GrpoTrainer implements AutoCloseable {
                             ref[c], advT[c], scaled, temperature, stats.view(4L * c, 4));
                 }
                 GradClip.clipScale(policy, (float) cfg.maxGradNorm(), gradNorm, clipScale);
-                optimizer.step(policy, cfg.maxGradNorm() > 0 ? clipScale : null);
-                // host-device sync: the one read of this optimizer step (loss, KL, clip fraction, grad norm)
+                // host-device sync: the one read of this optimizer step (loss, KL, clip fraction, grad norm), taken
+                // before the update so that a NaN loss or gradient is never written into the weights
                 float[] st = be.download(stats);
+                double stepLoss = 0;
                 for (int c = 0; c < chunks; c++) {
-                    lossSum += st[4 * c];
+                    stepLoss += st[4 * c];
                     klSum += st[4 * c + 3] * tokenShare[c];
                     clipSum += st[4 * c + 2] * tokenShare[c];
                 }
-                normSum += Math.sqrt(st[4 * chunks]);
+                double norm = Math.sqrt(st[4 * chunks]);
+                NonFiniteException.checkStep(STAGE, step + 1, stepLoss, norm, "rl.lr, rl.max_grad_norm > 0");
+                optimizer.step(policy, cfg.maxGradNorm() > 0 ? clipScale : null);
+                lossSum += stepLoss;
+                normSum += norm;
             }
             int mu = cfg.mu();
             return new Update(lossSum / mu, klSum / mu, clipSum / mu, normSum / mu, lr);

@@ -45,8 +45,9 @@ public record RlConfig(int promptsPerStep, int groupSize, int steps, int mu, dou
         if (mu < 1) {
             throw new IllegalArgumentException("mu (updates per rollout batch) must be >= 1, got " + mu);
         }
-        if (!(lr >= 0) || Double.isInfinite(lr)) {
-            throw new IllegalArgumentException("learning rate must be a finite number >= 0, got " + lr);
+        // the optimizer computes in fp32: a larger rate would become infinity there
+        if (!(lr >= 0) || !(lr <= Float.MAX_VALUE)) {
+            throw new IllegalArgumentException("learning rate must be a number in [0, 3.4e38] (fp32), got " + lr);
         }
         if (warmupSteps < 0) {
             throw new IllegalArgumentException("warmup steps must be >= 0, got " + warmupSteps);

@@ -3,10 +3,12 @@ package dev.rlsr.trainer.run;
 import dev.rlsr.engine.io.CheckpointException;
 import dev.rlsr.engine.io.SafeTensors;
 import dev.rlsr.engine.io.SafeTensorsWriter;
+import dev.rlsr.engine.io.TempFiles;
 import dev.rlsr.engine.model.DecoderModel;
 import dev.rlsr.engine.optim.AdamW;
 import dev.rlsr.engine.tokenizer.Tokenizer;
 import dev.rlsr.trainer.train.Checkpointer;
+import dev.rlsr.trainer.train.NonFiniteException;
 import dev.rlsr.trainer.train.TrainState;
 
 import java.io.IOException;
@@ -21,12 +23,14 @@ import java.util.Map;
  * Face directory (config.json, model.safetensors, the tokenizer files), {@code optimizer.safetensors} (AdamW moments
  * {@code <param>.exp_avg}, {@code <param>.exp_avg_sq}, step count in the metadata) and {@code trainer_state.json}.
  *
- * <p>Order of a save, each step safe to crash in: write everything into {@code checkpoints/.tmp-<name>-<nanos>}
+ * <p>A model with a NaN or infinite weight is never written ({@link NonFiniteException}). Order of a save, each step
+ * safe to crash in: write everything into {@code checkpoints/.<name>.rlsr-tmp-<n>}
  * (trainer_state.json last), rename it to its final name, point {@code latest} at it (atomic rename), then delete
  * checkpoints of the stage beyond the newest {@code keep}. Until the pointer moves, {@code latest} names the previous
  * complete checkpoint.
  */
 public final class RunCheckpointer implements Checkpointer {
+    private static final String DIVERGED_SETTINGS = "sft.lr / rl.lr, max_grad_norm > 0";
     private final RunDir run;
     private final Path tokenizerDir;
     private final int keep;
@@ -54,7 +58,8 @@ public final class RunCheckpointer implements Checkpointer {
     public void save(String stage, TrainState state, DecoderModel model, AdamW optimizer) {
         String name = RunDir.checkpointName(stage, state.step());
         Path target = run.checkpoints().resolve(name);
-        Path tmp = run.checkpoints().resolve(".tmp-" + name + "-" + System.nanoTime());
+        NonFiniteException.checkWeights(stage, state.step(), model, DIVERGED_SETTINGS);
+        Path tmp = run.checkpoints().resolve(TempFiles.name(name));
         try {
             writeModelDir(tmp, model, tokenizerDir);
             if (optimizer != null) {
@@ -71,7 +76,8 @@ public final class RunCheckpointer implements Checkpointer {
             if (e instanceof CheckpointException ce) {
                 throw ce;
             }
-            throw new CheckpointException("cannot write checkpoint " + target + ": " + e.getMessage(), e);
+            throw new CheckpointException("cannot write checkpoint " + target + ": " + (e instanceof IOException io
+                    ? dev.rlsr.engine.io.IoMessages.describe(io) : e.getMessage()), e);
         }
         run.setLatest(name);
         saves++;
@@ -109,13 +115,19 @@ public final class RunCheckpointer implements Checkpointer {
      */
     public static Path saveStageModel(RunDir run, String stage, DecoderModel model, Path tokenizerDir) {
         Path target = run.stageModel(stage);
-        Path tmp = target.resolveSibling(".tmp-" + stage + "-" + System.nanoTime());
+        String bad = NonFiniteException.firstNonFiniteParameter(model.parameters());
+        if (bad != null) {
+            throw new NonFiniteException(stage, -1, "the final " + stage + " model holds values that are not finite"
+                    + " numbers (weight '" + bad + "'); it was not saved. Lower the learning rate or enable gradient"
+                    + " clipping (" + DIVERGED_SETTINGS + ").");
+        }
+        Path tmp = target.resolveSibling(TempFiles.name(stage));
         try {
             writeModelDir(tmp, model, tokenizerDir);
             RunDir.publish(tmp, target);
         } catch (IOException e) {
             throw new CheckpointException("cannot write the " + stage + " model to " + target + ": "
-                    + e.getMessage(), e);
+                    + dev.rlsr.engine.io.IoMessages.describe(e), e);
         }
         return target;
     }

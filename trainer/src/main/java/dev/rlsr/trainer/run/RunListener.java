@@ -67,7 +67,7 @@ public final class RunListener implements TrainListener, AutoCloseable {
                 w = Files.newBufferedWriter(logFile, StandardCharsets.UTF_8, StandardOpenOption.CREATE,
                         StandardOpenOption.APPEND);
             } catch (IOException e) {
-                console.println("warning: cannot write " + logFile + ": " + e.getMessage());
+                console.println("warning: cannot write " + logFile + ": " + dev.rlsr.engine.io.IoMessages.describe(e));
             }
         }
         this.logFile = w;
@@ -195,8 +195,12 @@ public final class RunListener implements TrainListener, AutoCloseable {
 
     @Override
     public synchronized void close() {
+        // phases still open here were cut short by an error; quiet mode draws no bars, not even then
         while (!bars.isEmpty()) {
-            bars.poll().finish(bars.isEmpty());
+            ProgressBar b = bars.poll();
+            if (!quiet) {
+                b.finish(bars.isEmpty());
+            }
         }
         if (metrics != null) {
             metrics.close();

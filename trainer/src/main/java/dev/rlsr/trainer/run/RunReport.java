@@ -23,7 +23,8 @@ import java.util.Map;
  * {"stages": {"sft": {"reward_mean": m, "reward_ci95": [lo, hi], "rougeL": r, "bleu": b, "eval_loss": l,
  *                     "response_tokens": t, "n": n}, ...},
  *  "deltas": {"sft+rlsr - sft": {"mean": d, "ci95": [lo, hi]}, ...},
- *  "phases_s": {"pretrain": s, ...}, "total_s": s, "info": {...}}
+ *  "phases_s": {"pretrain": s, ...}, "total_s": s, "info": {...},
+ *  "data": {"skipped_lines": n, "skipped_by_file": {"train.jsonl": {"count": n, "first_lines": [3, 7]}}}}
  * }</pre>
  */
 public final class RunReport {
@@ -33,6 +34,7 @@ public final class RunReport {
     private final Map<String, Double> phases = new LinkedHashMap<>();
     private final Map<String, String> info = new LinkedHashMap<>();
     private final List<String> notes = new ArrayList<>();
+    private final Map<String, SkippedLines> skipped = new LinkedHashMap<>();
     private double totalSeconds = Double.NaN;
 
     public RunReport(String title) {
@@ -82,6 +84,30 @@ public final class RunReport {
         return this;
     }
 
+    /** Malformed lines of one data file that {@code data.on_bad_line: skip} left out. */
+    public record SkippedLines(long count, List<Long> firstLines) {
+        public SkippedLines {
+            firstLines = List.copyOf(firstLines);
+        }
+    }
+
+    /**
+     * Records the lines of a data file that were skipped as malformed.
+     *
+     * @param file       the data file as configured
+     * @param count      how many lines were skipped
+     * @param firstLines the line numbers (1-based) of the first ones
+     * @return this report
+     */
+    public RunReport skippedLines(String file, long count, List<Long> firstLines) {
+        skipped.put(file, new SkippedLines(count, firstLines));
+        return this;
+    }
+
+    public Map<String, SkippedLines> skippedLines() {
+        return skipped;
+    }
+
     public RunReport totalSeconds(double s) {
         totalSeconds = s;
         return this;
@@ -119,6 +145,16 @@ public final class RunReport {
         }
         ObjectNode i = root.putObject("info");
         info.forEach(i::put);
+        // always present, so that a script can tell "nothing skipped" from an older summary
+        ObjectNode data = root.putObject("data");
+        data.put("skipped_lines", skipped.values().stream().mapToLong(SkippedLines::count).sum());
+        ObjectNode files = data.putObject("skipped_by_file");
+        skipped.forEach((f, sk) -> {
+            ObjectNode o = files.putObject(f);
+            o.put("count", sk.count());
+            ArrayNode a = o.putArray("first_lines");
+            sk.firstLines().forEach(a::add);
+        });
         return root;
     }
 

@@ -2,7 +2,9 @@ package dev.rlsr.trainer.run;
 
 import dev.rlsr.engine.config.ModelConfig;
 import dev.rlsr.engine.cpu.CpuBackend;
+import dev.rlsr.engine.io.CheckpointChecks;
 import dev.rlsr.engine.io.CheckpointException;
+import dev.rlsr.engine.io.SafeTensors;
 import dev.rlsr.engine.model.DecoderModel;
 import dev.rlsr.engine.optim.AdamW;
 import dev.rlsr.engine.tensor.Backend;
@@ -30,6 +32,7 @@ import dev.rlsr.trainer.sft.SftData;
 import dev.rlsr.trainer.sft.SftTrainer;
 import dev.rlsr.trainer.train.Batcher;
 import dev.rlsr.trainer.train.Checkpointer;
+import dev.rlsr.trainer.train.NonFiniteException;
 import dev.rlsr.trainer.train.TrainListener;
 import dev.rlsr.trainer.train.TrainState;
 
@@ -41,6 +44,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.function.Supplier;
+import java.util.stream.Collectors;
 
 /**
  * Runs the stages of a run inside its {@link RunDir}, each resumable: a stage whose final model exists
@@ -150,13 +154,29 @@ public final class StageRunner implements AutoCloseable {
         }
     }
 
-    /** Loads a model directory (checked first), turning format errors into a {@link RunFailure}. */
+    /**
+     * Loads a model directory (checked first), turning format errors into a {@link RunFailure} ({@link
+     * RunFailure#MODEL}) and a model too large for the memory into one ({@link RunFailure#RESOURCES}) that says so,
+     * rather than giving batch-size advice.
+     */
     public static DecoderModel loadModel(Path dir, Backend backend, String what) {
         checkModelDir(dir, what);
         try {
             return DecoderModel.load(dir, backend);
         } catch (CheckpointException | IllegalArgumentException e) {
             throw new RunFailure(RunFailure.MODEL, "cannot load the " + what + " " + dir + ": " + e.getMessage(), e);
+        } catch (OutOfMemoryError e) {
+            String size = "";
+            try {
+                long n = ModelConfig.load(dir).numParameters();
+                size = String.format(Locale.ROOT, " (%,d parameters: %.1f GB of fp32 weights and as much again for"
+                        + " their gradients)", n, n * 4.0 / 1e9);
+            } catch (RuntimeException | OutOfMemoryError ignored) {
+                // the size is only a hint
+            }
+            throw new RunFailure(RunFailure.RESOURCES, "not enough memory to load the " + what + " " + dir + size
+                    + ": give the JVM more heap (RLSR_JAVA_OPTS=-Xmx...), or use a smaller model. Nothing was"
+                    + " changed on disk.", e);
         }
     }
 
@@ -230,36 +250,135 @@ public final class StageRunner implements AutoCloseable {
      * {@code data.train}; token-length filtered like {@link #loadData}.
      */
     public List<Example> loadEval() {
+        return loadEval(List.of(tokenizer));
+    }
+
+    /**
+     * As {@link #loadEval()}, keeping only the examples that fit the token limits under every one of
+     * {@code tokenizers} (each model's own vocabulary and chat template), so that several models are evaluated on
+     * the same examples.
+     */
+    public List<Example> loadEval(List<Tokenizer> tokenizers) {
         String evalSpec = config.getString("data.eval");
         if (evalSpec.isBlank()) {
             if (config.getString("data.train").isBlank()) {
                 throw new ConfigException("data.eval", "no held-out data given: set data.eval to a JSONL file (or"
                         + " 'demo'), or data.train with a data.eval_fraction > 0");
             }
-            return loadData().eval();
+            List<Example> eval = loadData().eval();
+            for (Tokenizer t : tokenizers) {
+                if (t != tokenizer) {
+                    eval = eval.stream().filter(new TokenLengthFilter(t, config.getInt("data.max_prompt_tokens"),
+                            config.getInt("data.max_response_tokens"), Integer.MAX_VALUE)).toList();
+                }
+            }
+            return eval;
         }
         JsonlReader.Options opts = new JsonlReader.Options(
                 DatasetFormat.valueOf(config.getString("data.format").toUpperCase(Locale.ROOT)),
                 JsonlReader.OnBadLine.valueOf(config.getString("data.on_bad_line").toUpperCase(Locale.ROOT)));
         List<Example> eval = evalSpec.equals("demo") ? DemoDataset.load(DemoDataset.EVAL_RESOURCE)
                 : read(evalSpec, opts, "data.eval");
-        TokenLengthFilter filter = new TokenLengthFilter(tokenizer, config.getInt("data.max_prompt_tokens"),
-                config.getInt("data.max_response_tokens"), Integer.MAX_VALUE);
-        eval = eval.stream().filter(filter).toList();
-        if (filter.dropped() > 0) {
-            listener.log("dropped " + filter.dropped() + " held-out examples longer than data.max_prompt_tokens /"
-                    + " data.max_response_tokens");
+        int before = eval.size();
+        for (Tokenizer t : tokenizers) {
+            eval = eval.stream().filter(new TokenLengthFilter(t, config.getInt("data.max_prompt_tokens"),
+                    config.getInt("data.max_response_tokens"), Integer.MAX_VALUE)).toList();
+        }
+        if (eval.size() < before) {
+            listener.log("dropped " + (before - eval.size()) + " held-out examples longer than data.max_prompt_tokens"
+                    + " / data.max_response_tokens" + (tokenizers.size() > 1 ? " under some model's tokenizer" : ""));
         }
         return eval;
     }
 
-    private static List<Example> read(String file, JsonlReader.Options opts, String key) {
+    /**
+     * Reads a JSONL file; with {@code data.on_bad_line: skip} the malformed lines it left out are logged (count,
+     * first line numbers and reasons) and recorded in the report (summary.json {@code data.skipped_lines}).
+     */
+    private List<Example> read(String file, JsonlReader.Options opts, String key) {
+        checkDataFile(file, key);
+        List<Example> out = new ArrayList<>();
+        try (JsonlReader r = JsonlReader.open(Path.of(file), opts)) {
+            while (r.hasNext()) {
+                out.add(r.next());
+            }
+            if (r.skipped() > 0) {
+                List<Long> lines = r.skippedLines();
+                String first = lines.stream().limit(10).map(String::valueOf).collect(Collectors.joining(", "));
+                listener.log(String.format(Locale.ROOT, "%s: skipped %d malformed line%s of %s (data.on_bad_line ="
+                                + " skip; %d examples read), at line%s %s%s", key, r.skipped(),
+                        r.skipped() == 1 ? "" : "s", file, out.size(), lines.size() == 1 ? "" : "s", first,
+                        r.skipped() > 10 ? ", ..." : ""));
+                r.skipReasons().stream().limit(3).forEach(reason -> listener.log("  " + reason));
+                report.skippedLines(file, r.skipped(), lines);
+                report.note(key + ": " + r.skipped() + " malformed line" + (r.skipped() == 1 ? " was" : "s were")
+                        + " skipped in " + file + " (data.on_bad_line = skip), first at line" + (lines.size() == 1
+                        ? " " : "s ") + first + (r.skipped() > 10 ? ", ..." : "") + ".");
+            }
+        }
+        return out;
+    }
+
+    private static void checkDataFile(String file, String key) {
         Path p = Path.of(file);
         if (!Files.isRegularFile(p)) {
             throw new RunFailure(RunFailure.DATA, key + ": the data file " + file + (Files.isDirectory(p)
                     ? " is a directory; give a JSONL file." : " does not exist."));
         }
-        return JsonlReader.readAll(p, opts);
+        if (!Files.isReadable(p)) {
+            throw new RunFailure(RunFailure.DATA, key + ": the data file " + file + " cannot be read: permission"
+                    + " denied.");
+        }
+    }
+
+    /**
+     * Checks, before the run directory exists, that the data files the config names are there ({@code demo} needs
+     * none). The training commands need {@code data.train}; eval needs {@code data.eval} or {@code data.train}.
+     */
+    public static void checkDataFiles(RunConfig config) {
+        for (String key : List.of("data.train", "data.eval")) {
+            String f = config.getString(key);
+            if (!f.isBlank() && !f.equals("demo")) {
+                checkDataFile(f, key);
+            }
+        }
+    }
+
+    /**
+     * The checks of a model directory that need no weights, run before the run directory is created: the
+     * directory is complete, config.json matches the tensor headers (an absurd num_hidden_layers fails here, not
+     * after minutes of allocation), and every id of {@code tokenizer} has a row in the model's embedding.
+     *
+     * @param tokenizer the model's tokenizer, or null to skip that check
+     * @return the model's config
+     */
+    public static ModelConfig preflightModel(Path dir, String what, Tokenizer tokenizer) {
+        checkModelDir(dir, what);
+        ModelConfig mc;
+        try {
+            mc = ModelConfig.load(dir);
+            try (SafeTensors st = SafeTensors.open(dir)) {
+                CheckpointChecks.configMatchesHeaders(mc, st, dir, false);
+            }
+        } catch (CheckpointException | IllegalArgumentException e) {
+            throw new RunFailure(RunFailure.MODEL, "cannot load the " + what + " " + dir + ": " + e.getMessage(), e);
+        }
+        if (tokenizer != null) {
+            checkTokenizerFits(dir, tokenizer, mc);
+        }
+        return mc;
+    }
+
+    /** Every token id of the tokenizer must index a row of the embedding (vocab_size rows). */
+    static void checkTokenizerFits(Path dir, Tokenizer tokenizer, ModelConfig mc) {
+        if (tokenizer.vocabSize() > mc.vocabSize()) {
+            Path tok = tokenizer.directory().resolve("tokenizer.json");
+            throw new RunFailure(RunFailure.MODEL, "the tokenizer and the model of " + dir + " do not belong"
+                    + " together: " + tok + " has token ids up to " + (tokenizer.vocabSize() - 1) + " (with its"
+                    + " added tokens), but " + dir.resolve("config.json") + " sets vocab_size = " + mc.vocabSize()
+                    + ", so ids from " + mc.vocabSize() + " on have no embedding row. Use the tokenizer files that"
+                    + " came with the model.");
+        }
     }
 
     // ------------------------------------------------------------------ rewards
@@ -370,7 +489,7 @@ public final class StageRunner implements AutoCloseable {
         if (d != null) {
             return d;
         }
-        return timed(stage, "demo.pretrain.batch_size (or demo.pretrain.seq_len)", () -> {
+        return timed(stage, "demo.pretrain.batch_size (or demo.pretrain.seq_len)", true, () -> {
             Start s = start(stage, init);
             List<Batcher.Sequence> seqs = SftData.fromTexts(tokenizer, texts, cfg.maxSeqLen());
             try (SftTrainer t = new SftTrainer(cfg, s.model(), padId(), listener, checkpointer(stage), stage)) {
@@ -388,7 +507,8 @@ public final class StageRunner implements AutoCloseable {
             return d;
         }
         SftConfig cfg = TrainerConfigs.sft(config);
-        return timed(stage, "sft.batch_size (or sft.max_seq_len; keep the effective batch with sft.grad_accum)", () -> {
+        return timed(stage, "sft.batch_size (or sft.max_seq_len; keep the effective batch with sft.grad_accum)", true,
+                () -> {
             Start s = start(stage, init);
             List<Batcher.Sequence> tr = SftData.fromExamples(tokenizer, train, cfg.promptMasking(), cfg.maxSeqLen());
             List<Batcher.Sequence> ev = SftData.fromExamples(tokenizer, eval, true, cfg.maxSeqLen());
@@ -412,7 +532,7 @@ public final class StageRunner implements AutoCloseable {
         }
         RlConfig cfg = TrainerConfigs.rl(config);
         return timed(stage, "rl.micro_batch (or rl.prompts_per_step x rl.group_size, rl.sampling.max_new_tokens)",
-                () -> {
+                true, () -> {
                     Start s = start(stage, init);
                     DecoderModel reference = null;
                     if (cfg.beta() > 0 && s.state() != null && initDir != null) {
@@ -434,8 +554,16 @@ public final class StageRunner implements AutoCloseable {
                 });
     }
 
-    /** Evaluates a model on the held-out examples and records the result in the report. */
+    /** Evaluates a model that uses the run's tokenizer on the held-out examples; see the overload. */
     public Evaluator.Result evaluate(String stage, DecoderModel model, List<Example> eval) {
+        return evaluate(stage, model, tokenizer, eval);
+    }
+
+    /**
+     * Evaluates a model on the held-out examples with its own tokenizer (vocabulary and chat template) and records
+     * the result in the report.
+     */
+    public Evaluator.Result evaluate(String stage, DecoderModel model, Tokenizer modelTokenizer, List<Example> eval) {
         if (evalReward == null) {
             evalReward = reward(config.getReward("eval.reward"));
         }
@@ -443,8 +571,8 @@ public final class StageRunner implements AutoCloseable {
                 config.getInt("eval.batch_size"), config.getInt("eval.bootstrap_samples"),
                 config.getDouble("eval.confidence"), config.getLong("eval.bootstrap_seed"),
                 config.getInt("sft.max_seq_len"));
-        Evaluator.Result r = timed("eval " + stage, "eval.batch_size",
-                () -> Evaluator.evaluate(stage, model, tokenizer, eval, evalReward, opt, listener));
+        Evaluator.Result r = timed("eval " + stage, "eval.batch_size", false,
+                () -> Evaluator.evaluate(stage, model, modelTokenizer, eval, evalReward, opt, listener));
         report.eval(r);
         listener.log(String.format(Locale.ROOT, "eval %s: reward %.4f [%.4f, %.4f], rougeL %.4f, eval loss %.4f",
                 stage, r.reward().mean(), r.reward().lo(), r.reward().hi(), r.rougeL(), r.evalLoss()));
@@ -456,16 +584,28 @@ public final class StageRunner implements AutoCloseable {
         return sp.hasPad() ? sp.padId() : Math.max(0, sp.eosId());
     }
 
-    /** Runs a phase, records its wall time, and turns running out of memory into advice. */
-    private <T> T timed(String phase, String batchKeys, Supplier<T> body) {
+    /**
+     * Runs a phase, records its wall time, and turns running out of memory into advice and a diverged step into a
+     * {@link RunFailure} naming the stage, the step and the checkpoint that stays the latest.
+     *
+     * @param training the phase trains (and checkpoints): the advice then mentions resuming
+     */
+    private <T> T timed(String phase, String batchKeys, boolean training, Supplier<T> body) {
         long t0 = System.nanoTime();
         try {
             return body.get();
         } catch (OutOfMemoryError e) {
-            throw outOfMemory(phase, batchKeys, e);
+            throw outOfMemory(phase, batchKeys, training, e);
+        } catch (NonFiniteException e) {
+            String latest = run.latestCheckpoint().map(c -> "the latest checkpoint is still "
+                    + run.root().relativize(c.dir()) + " (step " + c.step() + " of stage " + c.stage() + ")")
+                    .orElse("no checkpoint was written");
+            throw new RunFailure(RunFailure.DIVERGED, "training diverged in stage " + phase + ": " + e.getMessage()
+                    + " Nothing non-finite was saved; " + latest + ". Rerunning the same command resumes from it"
+                    + " with the same settings, so change them first.", e);
         } catch (RuntimeException e) {
-            if (looksLikeDeviceOom(e)) {
-                throw outOfMemory(phase, batchKeys, e);
+            if (!(e instanceof RunFailure) && looksLikeDeviceOom(e)) {
+                throw outOfMemory(phase, batchKeys, training, e);
             }
             throw e;
         } finally {
@@ -484,11 +624,12 @@ public final class StageRunner implements AutoCloseable {
         return false;
     }
 
-    static RunFailure outOfMemory(String phase, String batchKeys, Throwable e) {
+    static RunFailure outOfMemory(String phase, String batchKeys, boolean training, Throwable e) {
         return new RunFailure(RunFailure.RESOURCES, "out of memory during " + phase + " (" + e.getMessage()
                 + "). Lower " + batchKeys + ", e.g. --set " + batchKeys.split(" ")[0] + "=<half the current value>;"
-                + " on the CPU you can also give the JVM more heap (RLSR_JAVA_OPTS=-Xmx...). The last complete"
-                + " checkpoint is kept; rerun the same command to resume from it.", e);
+                + " on the CPU you can also give the JVM more heap (RLSR_JAVA_OPTS=-Xmx...)."
+                + (training ? " The last complete checkpoint is kept; rerun the same command to resume from it." : ""),
+                e);
     }
 
     // ------------------------------------------------------------------ models from scratch

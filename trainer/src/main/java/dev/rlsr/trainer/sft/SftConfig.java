@@ -32,8 +32,9 @@ public record SftConfig(int epochs, int batchSize, int gradAccum, double lr, int
         if (gradAccum < 1) {
             throw new IllegalArgumentException("gradient accumulation steps must be >= 1, got " + gradAccum);
         }
-        if (!(lr >= 0) || Double.isInfinite(lr)) {
-            throw new IllegalArgumentException("learning rate must be a finite number >= 0, got " + lr);
+        // the optimizer computes in fp32: a larger rate would become infinity there
+        if (!(lr >= 0) || !(lr <= Float.MAX_VALUE)) {
+            throw new IllegalArgumentException("learning rate must be a number in [0, 3.4e38] (fp32), got " + lr);
         }
         if (warmupSteps < 0) {
             throw new IllegalArgumentException("warmup steps must be >= 0, got " + warmupSteps);

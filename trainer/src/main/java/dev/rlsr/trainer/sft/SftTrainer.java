@@ -11,6 +11,7 @@ import dev.rlsr.trainer.train.Batcher.Batch;
 import dev.rlsr.trainer.train.Batcher.Sequence;
 import dev.rlsr.trainer.train.Checkpointer;
 import dev.rlsr.trainer.train.LrSchedule;
+import dev.rlsr.trainer.train.NonFiniteException;
 import dev.rlsr.trainer.train.TrainListener;
 import dev.rlsr.trainer.train.TrainState;
 
@@ -133,12 +134,15 @@ public final class SftTrainer implements AutoCloseable {
                     }
                     boolean clip = cfg.maxGradNorm() > 0;
                     GradClip.clipScale(model, (float) cfg.maxGradNorm(), gradNormT, clipScale);
-                    optimizer.setLr((float) lr);
-                    optimizer.step(model, clip ? clipScale : null);
-                    // host-device sync: the one read of this optimizer step (loss sum and gradient norm, for logging)
+                    // host-device sync: the one read of this optimizer step (loss sum and squared gradient norm), taken
+                    // before the update so that a NaN loss or gradient is never written into the weights
                     float[] st = be.download(stats);
                     loss = st[0] / (double) labelTokens;
                     gradNorm = Math.sqrt(st[1]);
+                    NonFiniteException.checkStep(stage, step + 1, loss, gradNorm, stage.equals("sft")
+                            ? "sft.lr, sft.max_grad_norm > 0" : "the learning rate, max_grad_norm > 0");
+                    optimizer.setLr((float) lr);
+                    optimizer.step(model, clip ? clipScale : null);
                 }
                 step++;
                 examplesSeen += micro.stream().mapToInt(Batch::rows).sum();

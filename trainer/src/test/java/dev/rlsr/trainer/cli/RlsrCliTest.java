@@ -116,7 +116,7 @@ class RlsrCliTest {
         Result r = run("sft", "-m", model.toString(), "-d", data.toString(), "-o", runDir.toString(),
                 "--skip-eval");
         assertOneParagraph(r, RunFailure.DATA, "data error", "bad.jsonl:1");
-        assertTrue(RunDir.open(runDir).latestCheckpoint().isEmpty(), "nothing marked as latest");
+        assertTrue(RunDir.inspect(runDir).latestCheckpoint().isEmpty(), "nothing marked as latest");
         Result missing = run("sft", "-m", model.toString(), "-d", tmp.resolve("none.jsonl").toString(), "-o",
                 runDir.toString());
         assertOneParagraph(missing, RunFailure.DATA, "none.jsonl does not exist");
@@ -163,7 +163,7 @@ class RlsrCliTest {
         Path runDir = tmp.resolve("run");
         Result r = run(args("pipeline", "-m", model.toString(), "-d", "demo", "-o", runDir.toString()));
         assertEquals(0, r.code(), r.err());
-        RunDir rd = RunDir.open(runDir);
+        RunDir rd = RunDir.inspect(runDir);
         assertTrue(rd.stageDone("sft") && rd.stageDone("sft+rl"), "both final models written");
         var summary = new com.fasterxml.jackson.databind.ObjectMapper().readTree(rd.resolve(RunDir.SUMMARY).toFile());
         for (String st : new String[]{"start", "sft", "sft+rl"}) {

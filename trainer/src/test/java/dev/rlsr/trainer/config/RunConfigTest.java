@@ -102,7 +102,7 @@ class RunConfigTest {
                 new Case("rl.steps=abc", "rl.steps", "bad value 'abc'"),
                 new Case("rl.steps=2.5", "rl.steps", "an integer"),
                 new Case("rl.group_size=1", "rl.group_size", ">= 2"),
-                new Case("rl.sampling.top_p=1.5", "rl.sampling.top_p", "in [0, 1]"),
+                new Case("rl.sampling.top_p=1.5", "rl.sampling.top_p", "in (0, 1]"),
                 new Case("sft.packing=maybe", "sft.packing", "true or false"),
                 new Case("run.device=tpu", "run.device", "one of auto, cpu, cuda"),
                 new Case("rl.loss_level=mean", "rl.loss_level", "one of token, sequence, dr_grpo"),
@@ -179,11 +179,43 @@ class RunConfigTest {
 
     @Test
     void recordChecksBecomeSectionErrors() {
-        // top_p = 0 passes the key's range [0, 1] but not SamplingConfig's (0, 1]
+        // clip_low = 1 passes the key's range [0, 1] but not RlConfig's 0 <= clip_low < 1
         ConfigException e = assertThrows(ConfigException.class,
-                () -> TrainerConfigs.rl(RunConfig.defaults().withOverrides(List.of("rl.sampling.top_p=0"))));
-        assertEquals("rl.sampling", e.key());
-        assertTrue(e.getMessage().contains("top_p"), e.getMessage());
+                () -> TrainerConfigs.rl(RunConfig.defaults().withOverrides(List.of("rl.clip_low=1"))));
+        assertEquals("rl", e.key());
+        assertTrue(e.getMessage().contains("clip_low"), e.getMessage());
+    }
+
+    /** Settings under which GRPO cannot learn, or sampling is undefined, fail when the config is read. */
+    @Test
+    void greedyRolloutsAndEmptyNucleusAreRefusedWhenRead() {
+        record Case(String override, String key, String fragment) {}
+        for (Case c : List.of(
+                new Case("rl.sampling.temperature=0", "rl.sampling.temperature", "> 0"),
+                new Case("rl.sampling.top_k=1", "rl.sampling.top_k", "greedy"),
+                new Case("rl.sampling.top_p=0", "rl.sampling.top_p", "in (0, 1]"),
+                new Case("eval.sampling.top_p=0", "eval.sampling.top_p", "in (0, 1]"))) {
+            ConfigException e = assertThrows(ConfigException.class,
+                    () -> RunConfig.defaults().withOverrides(List.of(c.override())), c.override());
+            assertEquals(c.key(), e.key(), c.override());
+            assertTrue(e.getMessage().contains(c.fragment()), c.override() + " -> " + e.getMessage());
+        }
+        // greedy evaluation stays the default and allowed
+        assertEquals(0.0, RunConfig.defaults().withOverrides(List.of("eval.sampling.temperature=0"))
+                .getDouble("eval.sampling.temperature"));
+        assertEquals(1, RunConfig.defaults().withOverrides(List.of("eval.sampling.top_k=1"))
+                .getInt("eval.sampling.top_k"));
+    }
+
+    @Test
+    void multiDocumentYamlIsRefused() throws Exception {
+        Path f = tmp.resolve("two.yaml");
+        Files.writeString(f, "rl:\n  steps: 5\n---\nrl:\n  steps: 50\n");
+        ConfigException e = assertThrows(ConfigException.class, () -> RunConfig.defaults().withFile(f));
+        assertTrue(e.getMessage().contains("2 YAML documents"), e.getMessage());
+        // a single document with the optional start marker is fine
+        Files.writeString(f, "---\nrl:\n  steps: 5\n");
+        assertEquals(5, RunConfig.defaults().withFile(f).getInt("rl.steps"));
     }
 
     @Test

@@ -173,7 +173,54 @@ class JsonlReaderTest {
         Path f = dir.resolve("latin1.jsonl");
         Files.write(f, "{\"prompt\": \"caf\u00e9\", \"response\": \"r\"}\n".getBytes(StandardCharsets.ISO_8859_1));
         var e = failure(f);
-        assertTrue(e.getMessage().contains(":1: the file is not UTF-8 text"), e.getMessage());
+        assertEquals(1, e.line());
+        // the byte is 0xE9 ('e' with acute accent in Latin-1), the 16th byte of the line
+        assertTrue(e.getMessage().contains(":1: not valid UTF-8 text: byte 0xE9 at byte 16"), e.getMessage());
+    }
+
+    /**
+     * A decoding reader decodes ahead in blocks and fails on an earlier line; the line of the bad byte must be named,
+     * also deep into a file with long lines.
+     */
+    @Test
+    void invalidUtf8IsReportedAtItsOwnLine() throws IOException {
+        for (int badLine : new int[]{10, 150}) {
+            java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+            String filler = "x".repeat(300);
+            for (int line = 1; line <= 200; line++) {
+                String text = "{\"prompt\": \"p" + line + " " + filler + "\", \"response\": \"r\"}\n";
+                byte[] b = text.getBytes(StandardCharsets.UTF_8);
+                if (line == badLine) {
+                    b[14] = (byte) 0xFF; // never valid in UTF-8
+                }
+                bytes.writeBytes(b);
+            }
+            Path f = dir.resolve("bad" + badLine + ".jsonl");
+            Files.write(f, bytes.toByteArray());
+            DatasetException e = failure(f);
+            assertEquals(badLine, e.line(), e.getMessage());
+            assertTrue(e.getMessage().contains("byte 0xFF at byte 15"), e.getMessage());
+            // skipped like any other malformed line, and counted at its line
+            try (JsonlReader r = JsonlReader.open(f, new JsonlReader.Options(DatasetFormat.AUTO,
+                    JsonlReader.OnBadLine.SKIP))) {
+                int n = 0;
+                while (r.hasNext()) {
+                    r.next();
+                    n++;
+                }
+                assertEquals(199, n);
+                assertEquals(List.of((long) badLine), r.skippedLines());
+            }
+        }
+    }
+
+    @Test
+    void windowsLineEndingsAndNoFinalNewline() throws IOException {
+        Path f = dir.resolve("crlf.jsonl");
+        Files.write(f, ("{\"prompt\": \"a\", \"response\": \"b\"}\r\n{\"prompt\": \"c\", \"response\": \"d\u00e9\"}")
+                .getBytes(StandardCharsets.UTF_8));
+        List<Example> all = JsonlReader.readAll(f, JsonlReader.Options.DEFAULT);
+        assertEquals(List.of("b", "d\u00e9"), all.stream().map(Example::response).toList());
     }
 
     @Test

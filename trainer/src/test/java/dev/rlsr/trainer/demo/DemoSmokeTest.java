@@ -70,7 +70,7 @@ class DemoSmokeTest {
         assertTrue(Files.readString(run.resolve(RunDir.REPORT)).contains("sft+rlsr - sft"));
         assertTrue(Files.size(run.resolve(RunDir.METRICS)) > 0);
         assertTrue(Files.isRegularFile(run.resolve(RunDir.CONFIG)));
-        assertTrue(RunDir.open(run).latestCheckpoint().isPresent());
+        assertTrue(RunDir.inspect(run).latestCheckpoint().isPresent());
         for (String png : new String[]{"pretrain.png", "sft.png", "rlsr.png", "sft+rlsr.png", "eval_reward.png"}) {
             assertNotNull(ImageIO.read(run.resolve(RunDir.PLOTS).resolve(png).toFile()), png + " is a readable PNG");
         }

@@ -28,6 +28,15 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * truncation.
  */
 class BertEncoderMiniLmParityTest {
+    /*
+     * fp32 on both sides, the same weights, different summation orders (ONNX Runtime's MLAS kernels against the
+     * engine's GEMM) through 6 layers: measured min cosine 0.999999893 and max |diff| 2.2e-7 per component of the unit
+     * vectors (components are ~0.05). Rewards of one group differ by ~1e-3, so the bounds must sit far below that:
+     * cosine within 1e-6 of 1, every component within 1e-6.
+     */
+    static final double MIN_COSINE = 1 - 1e-6;
+    static final double MAX_ABS = 1e-6;
+
     static BertEncoder engine;
     static MiniLmOnnxEncoder onnx;
 
@@ -127,10 +136,14 @@ class BertEncoderMiniLmParityTest {
             }
             double cos = dot(a[i], b[i]);
             worstCos = Math.min(worstCos, cos);
+            double abs = 0;
             for (int c = 0; c < a[i].length; c++) {
-                worstAbs = Math.max(worstAbs, Math.abs(a[i][c] - b[i][c]));
+                abs = Math.max(abs, Math.abs(a[i][c] - b[i][c]));
             }
-            assertTrue(cos >= 0.9999, "text " + i + " '" + texts.get(i) + "': cosine(engine, ONNX Runtime) = " + cos);
+            worstAbs = Math.max(worstAbs, abs);
+            assertTrue(cos >= MIN_COSINE, "text " + i + " '" + texts.get(i) + "': cosine(engine, ONNX Runtime) = "
+                    + cos);
+            assertTrue(abs <= MAX_ABS, "text " + i + " '" + texts.get(i) + "': max |engine - ONNX Runtime| = " + abs);
             assertEquals(1.0, dot(a[i], a[i]), 1e-5, "unit norm, text " + i);
         }
         assertTrue(truncated >= 2, "the set must exercise truncation, " + truncated + " texts reached 256 pieces");
@@ -203,7 +216,10 @@ class BertEncoderMiniLmParityTest {
             float[][] b = onnx.embed(texts);
             for (int i = 0; i < texts.size(); i++) {
                 double cos = dot(a[i], b[i]);
-                assertTrue(cos >= 0.9999, "text " + i + ": cosine " + cos);
+                assertTrue(cos >= MIN_COSINE, "text " + i + ": cosine " + cos);
+                for (int c = 0; c < a[i].length; c++) {
+                    assertEquals(b[i][c], a[i][c], MAX_ABS, "text " + i + " dim " + c);
+                }
             }
         }
     }

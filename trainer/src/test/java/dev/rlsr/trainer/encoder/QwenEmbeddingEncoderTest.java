@@ -20,8 +20,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Properties of the Qwen-EM encoder on the qwen3_tiny HF fixture (test resources {@code fixtures/qwen3_tiny}, or
- * {@code RLSR_FIXTURES}) with the engine's byte-level tokenizer (259 ids, {@code <|endoftext|>} = 256, within the
+ * Properties of the Qwen-EM encoder on the bundled qwen3_tiny HF fixture (test resources {@code fixtures/qwen3_tiny})
+ * with the engine's byte-level tokenizer (259 ids, {@code <|endoftext|>} = 256, within the
  * fixture's 448-row embedding). That the pooled hidden state itself is HF's is checked in the engine
  * ({@code DecoderEmbeddingParityTest}: hidden state at the last position times the tied embedding = HF logits).
  */
@@ -34,9 +34,10 @@ class QwenEmbeddingEncoderTest {
 
     @BeforeAll
     static void setUp() throws IOException, URISyntaxException {
-        String env = System.getenv("RLSR_FIXTURES");
-        Path fixture = env != null && !env.isBlank() ? Path.of(env).resolve("qwen3_tiny")
-                : Path.of(QwenEmbeddingEncoderTest.class.getClassLoader().getResource("fixtures/qwen3_tiny").toURI());
+        // this particular case (its 448-row embedding holds the byte-level ids): the bundled copy, never the folder
+        // of RLSR_FIXTURES, whose cases may have other names and shapes
+        Path fixture = Path.of(QwenEmbeddingEncoderTest.class.getClassLoader().getResource("fixtures/qwen3_tiny")
+                .toURI());
         dir = Files.createTempDirectory("qwen-em-test");
         Files.copy(fixture.resolve("config.json"), dir.resolve("config.json"));
         Files.copy(fixture.resolve("model.safetensors"), dir.resolve("model.safetensors"));

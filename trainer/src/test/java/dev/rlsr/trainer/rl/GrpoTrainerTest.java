@@ -72,6 +72,21 @@ class GrpoTrainerTest {
         return sum / EXAMPLES.size();
     }
 
+    /** A diverging update stops the stage at the step whose loss or gradient is not finite, before applying it. */
+    @Test
+    void divergenceStopsBeforeTheUpdateIsApplied() {
+        // lr 1e30 without clipping: the first update throws the weights to ~1e30, the next gradient is not finite
+        try (DecoderModel m = Tiny.model(7);
+             GrpoTrainer t = new GrpoTrainer(cfg(3, 8, 20, 1, 1e30, 0.0, GrpoLoss.Level.TOKEN, 0, 0), m, tok,
+                     GrpoTrainerTest::preferA, null, null)) {
+            var e = org.junit.jupiter.api.Assertions.assertThrows(dev.rlsr.trainer.train.NonFiniteException.class,
+                    () -> t.train(EXAMPLES, null, null, null));
+            assertEquals("rl", e.stage());
+            assertTrue(e.step() >= 2 && e.getMessage().startsWith("rl step " + e.step() + ":"), e.getMessage());
+            assertTrue(e.getMessage().contains("rl.lr"), e.getMessage());
+        }
+    }
+
     @Test
     void rewardPreferringATokenRaisesItsProbability() {
         try (DecoderModel m = Tiny.model(7);

@@ -46,9 +46,9 @@ class ResumeTest {
     /** Runs one stage in {@code runDir}; with {@code killAt > 0} the run "dies" when that step is logged. */
     private void runStage(Path runDir, RunConfig cfg, Path modelDir, long killAt, String stage,
                           BiFunction<StageRunner, List<Example>, DecoderModel> body) {
-        RunDir run = RunDir.open(runDir);
-        try (RunListener listener = new RunListener(new MetricsLog(run.resolve(RunDir.METRICS)), SILENT, true, false,
-                null);
+        try (RunDir run = RunDir.open(runDir);
+             RunListener listener = new RunListener(new MetricsLog(run.resolve(RunDir.METRICS)), SILENT, true, false,
+                     null);
              Tokenizer tok = Tokenizer.load(modelDir);
              StageRunner runner = new StageRunner(cfg, run, listener, CpuBackend.INSTANCE, tok, modelDir,
                      new RunReport("t"))) {
@@ -95,9 +95,9 @@ class ResumeTest {
                 }
             }
         }
-        RunDir rb = RunDir.open(b);
+        RunDir rb = RunDir.inspect(b);
         assertEquals(steps, rb.latestCheckpoint().orElseThrow().step(), "same step count");
-        try (DecoderModel x = DecoderModel.load(RunDir.open(a).stageModel(stage), CpuBackend.INSTANCE);
+        try (DecoderModel x = DecoderModel.load(RunDir.inspect(a).stageModel(stage), CpuBackend.INSTANCE);
              DecoderModel y = DecoderModel.load(rb.stageModel(stage), CpuBackend.INSTANCE)) {
             for (var e : x.parameters().entrySet()) {
                 float[] wx = CpuBackend.INSTANCE.download(e.getValue());
@@ -119,7 +119,7 @@ class ResumeTest {
         runStage(a, cfg, modelDir, 0, "sft", sft);
         // 24 examples / 4 = 6 steps per epoch, 12 in all; killed at step 8 (in epoch 2), after the checkpoint of 6
         assertThrows(Killed.class, () -> runStage(b, cfg, modelDir, 8, "sft", sft));
-        assertEquals(6, RunDir.open(b).latestCheckpoint().orElseThrow().step());
+        assertEquals(6, RunDir.inspect(b).latestCheckpoint().orElseThrow().step());
         assertEquals(8, MetricsLog.read(b.resolve(RunDir.METRICS)).size(), "the killed run logged 8 steps");
         runStage(b, cfg, modelDir, 0, "sft", sft);
         assertSameRun(a, b, "sft", 12);
@@ -136,7 +136,7 @@ class ResumeTest {
         Path a = tmp.resolve("a"), b = tmp.resolve("b");
         runStage(a, cfg, modelDir, 0, "sft+rl", rl);
         assertThrows(Killed.class, () -> runStage(b, cfg, modelDir, 3, "sft+rl", rl));
-        assertEquals(2, RunDir.open(b).latestCheckpoint().orElseThrow().step());
+        assertEquals(2, RunDir.inspect(b).latestCheckpoint().orElseThrow().step());
         runStage(b, cfg, modelDir, 0, "sft+rl", rl);
         assertSameRun(a, b, "sft+rl", 5);
         List<JsonNode> lines = MetricsLog.read(b.resolve(RunDir.METRICS));

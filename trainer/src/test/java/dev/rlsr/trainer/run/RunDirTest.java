@@ -105,7 +105,7 @@ class RunDirTest {
         try (DecoderModel m = TinyModels.model(1)) {
             new RunCheckpointer(run, tokenizerDir(), 3).save("sft", state("sft", 5), m, null);
             // a crash in the middle of the next save: weights written into the temporary directory, no rename
-            Path partial = run.checkpoints().resolve(".tmp-sft-step-000010-123");
+            Path partial = run.checkpoints().resolve(".sft-step-000010.rlsr-tmp-123");
             m.save(partial);
             // a checkpoint directory that somehow lacks its trainer state is not complete either
             Path noState = run.checkpoints().resolve("sft-step-000011");
@@ -114,8 +114,11 @@ class RunDirTest {
         Optional<RunDir.Checkpoint> c = run.latestCheckpoint();
         assertEquals(5, c.orElseThrow().step());
         assertEquals(1, run.listCheckpoints().size());
+        run.close();
         RunDir reopened = RunDir.open(run.root());
-        assertFalse(Files.exists(run.checkpoints().resolve(".tmp-sft-step-000010-123")), "reopen removes temporaries");
+        assertFalse(Files.exists(run.checkpoints().resolve(".sft-step-000010.rlsr-tmp-123")),
+                "reopen removes temporaries");
+        reopened.close();
         assertEquals(5, reopened.latestCheckpoint().orElseThrow().step());
     }
 
@@ -145,6 +148,30 @@ class RunDirTest {
                 .map(RunDir.Checkpoint::step).toList());
         assertEquals("rl", run.latestCheckpoint().orElseThrow().stage());
         assertEquals(4, run.latestCheckpoint("sft").orElseThrow().step());
+    }
+
+    /** A model holding a NaN or an infinity is never written, and latest keeps naming the last good checkpoint. */
+    @Test
+    void nonFiniteWeightsAreNeverSaved() throws Exception {
+        try (RunDir run = RunDir.open(tmp.resolve("nan-run")); DecoderModel m = TinyModels.model(1)) {
+            RunCheckpointer ck = new RunCheckpointer(run, tokenizerDir(), 3);
+            ck.save("sft", state("sft", 1), m, null);
+            Tensor w = m.parameters().get("model.layers.0.mlp.down_proj.weight");
+            float[] v = CpuBackend.INSTANCE.download(w);
+            v[3] = Float.POSITIVE_INFINITY;
+            CpuBackend.INSTANCE.upload(v, w);
+            var e = assertThrows(dev.rlsr.trainer.train.NonFiniteException.class,
+                    () -> ck.save("sft", state("sft", 2), m, null));
+            assertTrue(e.getMessage().contains("'model.layers.0.mlp.down_proj.weight'"), e.getMessage());
+            assertThrows(dev.rlsr.trainer.train.NonFiniteException.class,
+                    () -> RunCheckpointer.saveStageModel(run, "sft", m, tokenizerDir()));
+            assertEquals(1, run.latestCheckpoint().orElseThrow().step());
+            assertFalse(Files.exists(run.checkpoints().resolve("sft-step-000002")));
+            assertFalse(run.stageDone("sft"));
+            try (var s = Files.list(run.checkpoints())) {
+                assertTrue(s.noneMatch(p -> p.getFileName().toString().startsWith(".")), "no temporary left");
+            }
+        }
     }
 
     @Test

@@ -28,10 +28,10 @@ class StageRunnerTest {
 
     private RunFailure failing(String stage, Supplier<DecoderModel> init) {
         Path modelDir = TinyModels.writeModelDir(tmp.resolve("m"), 1);
-        RunDir run = RunDir.open(tmp.resolve("run"));
         List<Example> train = DemoDataset.load(DemoDataset.TRAIN_RESOURCE).subList(0, 8);
         RunConfig cfg = RunConfig.defaults().withOverrides(List.of("rl.reward=rougeL"));
-        try (RunListener l = new RunListener(new MetricsLog(run.resolve(RunDir.METRICS)),
+        try (RunDir run = RunDir.open(tmp.resolve("run" + stage));
+             RunListener l = new RunListener(new MetricsLog(run.resolve(RunDir.METRICS)),
                 new PrintStream(OutputStream.nullOutputStream()), true, false, null);
              Tokenizer tok = Tokenizer.load(modelDir);
              StageRunner r = new StageRunner(cfg, run, l, CpuBackend.INSTANCE, tok, modelDir, new RunReport("t"))) {
