@@ -90,7 +90,7 @@ public final class Sgemm {
         }
     }
 
-    /** Checks sizes, leading dimensions and array extents; shared with {@link OpenBlas}, whose native code cannot. */
+    /** Checks sizes, leading dimensions and array extents; shared with the engine's {@code OpenBlas}, whose native code cannot. */
     public static void validate(boolean transA, boolean transB, int m, int n, int k, float[] a, int aOff,
                          int lda, float[] b, int bOff, int ldb, float[] c, int cOff, int ldc) {
         if (m < 0 || n < 0 || k < 0) {
