@@ -20,13 +20,20 @@ import java.lang.foreign.SymbolLookup;
 @SuppressWarnings("restricted") // FFM downcalls and reinterpret are the point of this class
 public final class CublasLt implements AutoCloseable {
     // cublasLtMatmulDescAttributes_t
+    /** {@code cublasLtMatmulDescAttributes_t}: the compute type. */
     public static final int CUBLASLT_MATMUL_DESC_COMPUTE_TYPE = 0;
+    /** {@code cublasLtMatmulDescAttributes_t}: the type of alpha and beta. */
     public static final int CUBLASLT_MATMUL_DESC_SCALE_TYPE = 1;
+    /** {@code cublasLtMatmulDescAttributes_t}: whether alpha and beta are host or device pointers. */
     public static final int CUBLASLT_MATMUL_DESC_POINTER_MODE = 2;
+    /** {@code cublasLtMatmulDescAttributes_t}: op(A), a {@code cublasOperation_t}. */
     public static final int CUBLASLT_MATMUL_DESC_TRANSA = 3;
+    /** {@code cublasLtMatmulDescAttributes_t}: op(B), a {@code cublasOperation_t}. */
     public static final int CUBLASLT_MATMUL_DESC_TRANSB = 4;
     // cublasLtMatmulPreferenceAttributes_t
+    /** {@code cublasLtMatmulPreferenceAttributes_t}: the heuristic's search mode. */
     public static final int CUBLASLT_MATMUL_PREF_SEARCH_MODE = 0;
+    /** {@code cublasLtMatmulPreferenceAttributes_t}: the most workspace an algorithm may use. */
     public static final int CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES = 1;
 
     /**
@@ -108,7 +115,7 @@ public final class CublasLt implements AutoCloseable {
             JAVA_LONG, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG,
             ADDRESS), "cublasLtMatmul");
 
-    /** True when libcublasLt loads; never throws. */
+    /** {@return true when libcublasLt loads}; never throws. */
     public static boolean isAvailable() {
         return NativeLibrary.isLoadable(LIB, "rlsr.lib.cublaslt", "libcublasLt.so.13", "libcublasLt.so.12");
     }
@@ -121,7 +128,7 @@ public final class CublasLt implements AutoCloseable {
         }
     }
 
-    /** cuBLASLt version, e.g. 130000 + ... for 13.0. */
+    /** {@return the cuBLASLt version, e.g. 130000 + ... for 13.0} */
     public static long version() {
         try {
             return (long) cublasLtGetVersion.handle().invokeExact();
@@ -137,6 +144,11 @@ public final class CublasLt implements AutoCloseable {
         this.handle = handle;
     }
 
+    /**
+     * A cuBLASLt handle ({@code cublasLtCreate}), made with the context of the calling thread current.
+     *
+     * @return the handle; close it when done
+     */
     public static CublasLt create() {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment out = arena.allocate(ADDRESS);
@@ -147,13 +159,19 @@ public final class CublasLt implements AutoCloseable {
         }
     }
 
-    /** The cublasLtHandle_t. */
+    /** {@return the {@code cublasLtHandle_t}} */
     public long handle() {
         return handle;
     }
 
     // ---- descriptor primitives (each returns the handle as a long; destroy with the matching call) ----------
-    /** A matmul descriptor with the given compute type (e.g. CUBLAS_COMPUTE_32F) and scale type (CUDA_R_32F). */
+    /**
+     * A matmul descriptor; destroy it with {@link #matmulDescDestroy}.
+     *
+     * @param computeType e.g. {@code Cublas.CUBLAS_COMPUTE_32F}
+     * @param scaleType   the type of alpha and beta, e.g. {@code Cublas.CUDA_R_32F}
+     * @return the {@code cublasLtMatmulDesc_t}
+     */
     public static long matmulDescCreate(int computeType, int scaleType) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment out = arena.allocate(ADDRESS);
@@ -165,7 +183,13 @@ public final class CublasLt implements AutoCloseable {
         }
     }
 
-    /** Sets an int32 attribute, e.g. {@link #CUBLASLT_MATMUL_DESC_TRANSA} to {@code Cublas.CUBLAS_OP_T}. */
+    /**
+     * Sets an int32 attribute, e.g. {@link #CUBLASLT_MATMUL_DESC_TRANSA} to {@code Cublas.CUBLAS_OP_T}.
+     *
+     * @param desc  a matmul descriptor
+     * @param attr  a {@code CUBLASLT_MATMUL_DESC_*} constant
+     * @param value the attribute's value
+     */
     public static void matmulDescSetAttribute(long desc, int attr, int value) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment v = arena.allocateFrom(JAVA_INT, value);
@@ -176,6 +200,11 @@ public final class CublasLt implements AutoCloseable {
         }
     }
 
+    /**
+     * Destroys a matmul descriptor.
+     *
+     * @param desc a descriptor from {@link #matmulDescCreate}
+     */
     public static void matmulDescDestroy(long desc) {
         try {
             check(cublasLtMatmulDescDestroy,
@@ -185,7 +214,16 @@ public final class CublasLt implements AutoCloseable {
         }
     }
 
-    /** A column-major matrix layout of {@code rows x cols} with leading dimension {@code ld}. */
+    /**
+     * A column-major matrix layout of {@code rows x cols} with leading dimension {@code ld}; destroy it with
+     * {@link #matrixLayoutDestroy}.
+     *
+     * @param dataType a {@code cudaDataType_t}, e.g. {@code Cublas.CUDA_R_16BF}
+     * @param rows     rows
+     * @param cols     columns
+     * @param ld       leading dimension (&gt;= rows)
+     * @return the {@code cublasLtMatrixLayout_t}
+     */
     public static long matrixLayoutCreate(int dataType, long rows, long cols, long ld) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment out = arena.allocate(ADDRESS);
@@ -197,6 +235,11 @@ public final class CublasLt implements AutoCloseable {
         }
     }
 
+    /**
+     * Destroys a matrix layout.
+     *
+     * @param layout a layout from {@link #matrixLayoutCreate}
+     */
     public static void matrixLayoutDestroy(long layout) {
         try {
             check(cublasLtMatrixLayoutDestroy,
@@ -207,12 +250,29 @@ public final class CublasLt implements AutoCloseable {
     }
 
     /**
-     * {@code D = C = alpha op(A) op(B) + beta C} with fp32 compute and fp32 scalars.
+     * {@code D = C = alpha op(A) op(B) + beta C} with fp32 compute and fp32 scalars, column-major, asynchronous on
+     * {@code stream}.
      *
-     * @param aType     CUDA_R_32F or CUDA_R_16BF (B the same)
-     * @param cType     type of C/D (CUDA_R_32F, or CUDA_R_16BF with bf16 inputs)
-     * @param workspace device buffer for the algorithm (0 with {@code workspaceBytes} 0 is allowed; 32 MiB
-     *                  lets the heuristic pick the fastest kernels on Hopper)
+     * @param transa         {@code Cublas.CUBLAS_OP_N} or {@code CUBLAS_OP_T}: op(A)
+     * @param transb         {@code Cublas.CUBLAS_OP_N} or {@code CUBLAS_OP_T}: op(B)
+     * @param m              rows of op(A) and C
+     * @param n              columns of op(B) and C
+     * @param k              columns of op(A), rows of op(B)
+     * @param alpha          scale of the product
+     * @param a              device address of A
+     * @param aType          CUDA_R_32F or CUDA_R_16BF (B the same)
+     * @param lda            leading dimension of A
+     * @param b              device address of B
+     * @param bType          B's type, equal to {@code aType}
+     * @param ldb            leading dimension of B
+     * @param beta           scale of the old C
+     * @param c              device address of C, also the output D
+     * @param cType          type of C/D (CUDA_R_32F, or CUDA_R_16BF with bf16 inputs)
+     * @param ldc            leading dimension of C
+     * @param workspace      device buffer for the algorithm (0 with {@code workspaceBytes} 0 is allowed; 32 MiB
+     *                       lets the heuristic pick the fastest kernels on Hopper)
+     * @param workspaceBytes size of the workspace
+     * @param stream         a CUstream, 0 for the legacy default stream
      */
     public void matmul(int transa, int transb, int m, int n, int k, float alpha, long a, int aType, long lda, long b,
             int bType, long ldb, float beta, long c, int cType, long ldc, long workspace, long workspaceBytes,
