@@ -33,6 +33,7 @@ public final class CpuBackend implements Backend {
 
     private final ThreadLocal<float[]> scratch = ThreadLocal.withInitial(() -> new float[256]);
 
+    /** A backend; all instances share the worker pool of {@code CpuParallel}, so {@link #INSTANCE} is usually enough. */
     public CpuBackend() {}
 
     @Override

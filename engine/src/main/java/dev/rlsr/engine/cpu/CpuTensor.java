@@ -20,6 +20,8 @@ public final class CpuTensor implements Tensor {
     /**
      * The storage itself (not a copy), for CPU-only code that wants zero-copy access (e.g. tests, interop).
      * Model code goes through {@link Backend} ops instead.
+     *
+     * @return the row-major values
      */
     public float[] array() {
         if (data == null) {

@@ -125,7 +125,14 @@ public final class DecoderModel implements Parameterized, AutoCloseable {
 
     // ================================================================== creation, loading, saving
 
-    /** Loads an HF model directory (config.json + model.safetensors or a sharded index); weights become fp32. */
+    /**
+     * Loads an HF model directory (config.json + model.safetensors or a sharded index); weights become fp32.
+     *
+     * @param hfDir   the model directory
+     * @param backend where the parameters live
+     * @return the model; close it to free the parameters
+     * @throws CheckpointException naming the file or tensor when the directory is incomplete or inconsistent
+     */
     public static DecoderModel load(Path hfDir, Backend backend) {
         ModelConfig cfg = ModelConfig.load(hfDir);
         Map<String, float[]> values = new HashMap<>();
@@ -145,6 +152,11 @@ public final class DecoderModel implements Parameterized, AutoCloseable {
     /**
      * A fresh model initialised like HF {@code _init_weights}: linear and embedding weights ~ N(0, 0.02), biases 0,
      * norm weights 1; deterministic for a seed.
+     *
+     * @param cfg     the architecture
+     * @param seed    random seed of the initialisation
+     * @param backend where the parameters live
+     * @return the model
      */
     public static DecoderModel init(ModelConfig cfg, long seed, Backend backend) {
         SplittableRandom rng = new SplittableRandom(seed);
@@ -173,6 +185,9 @@ public final class DecoderModel implements Parameterized, AutoCloseable {
      * directory unchanged. Atomic: both files are written into a temporary sibling directory first; a new
      * directory is then renamed into place, an existing one gets each file renamed over the old one (other files
      * there, e.g. tokenizer files, are kept; a stale sharded index is removed so it cannot shadow the new weights).
+     *
+     * @param dir the model directory (created if missing)
+     * @throws CheckpointException when the files cannot be written
      */
     public void save(Path dir) {
         checkOpen();
@@ -215,10 +230,12 @@ public final class DecoderModel implements Parameterized, AutoCloseable {
 
     // ================================================================== accessors
 
+    /** {@return the architecture} */
     public ModelConfig config() {
         return config;
     }
 
+    /** {@return the backend that holds the parameters} */
     public Backend backend() {
         return backend;
     }
@@ -240,7 +257,11 @@ public final class DecoderModel implements Parameterized, AutoCloseable {
         }
     }
 
-    /** Copies every parameter from another model of the same architecture (e.g. to make a reference model). */
+    /**
+     * Copies every parameter from another model of the same architecture (e.g. to make a reference model).
+     *
+     * @param other a model with the same parameter names and shapes
+     */
     public void copyParametersFrom(DecoderModel other) {
         for (Map.Entry<String, Tensor> e : params.entrySet()) {
             Tensor src = other.params.get(e.getKey());
@@ -255,7 +276,13 @@ public final class DecoderModel implements Parameterized, AutoCloseable {
         }
     }
 
-    /** An empty KV cache for {@code batch} rows and up to {@code capacity} positions (prompt + generated). */
+    /**
+     * An empty KV cache.
+     *
+     * @param batch    rows (sequences)
+     * @param capacity positions per row (prompt + generated)
+     * @return the cache; close it to free its buffers
+     */
     public KvCache newKvCache(int batch, int capacity) {
         return new KvCache(backend, L, batch, capacity, KH * D);
     }
@@ -432,9 +459,11 @@ public final class DecoderModel implements Parameterized, AutoCloseable {
      * Full forward, saving activations for {@link #backward}. Returns logits (B,T,V) as a model-owned buffer, valid
      * until the next forward of the same shape (and overwritten by the fused losses).
      *
+     * @param batch         B (T = inputIds.length / B)
      * @param inputIds      (B,T)
      * @param positionIds   (B,T) or null for 0..T-1 in every row (as HF without explicit position ids)
      * @param attentionMask (B,T) 1 = token, 0 = padding (never attended to), or null for none
+     * @return the logits (B,T,V)
      */
     public Tensor forward(int batch, int[] inputIds, int[] positionIds, int[] attentionMask) {
         return forward(batch, inputIds, positionIds, attentionMask, true);
@@ -532,8 +561,9 @@ public final class DecoderModel implements Parameterized, AutoCloseable {
     // ================================================================== backward
 
     /**
-     * Backward of the last {@link #forward}: accumulates d loss / d parameter into {@link #grads()} given
-     * dlogits (B,T,V) (which may be the logits buffer itself).
+     * Backward of the last {@link #forward}: accumulates d loss / d parameter into {@link #grads()}.
+     *
+     * @param dlogits (B,T,V), the gradient of the loss with respect to the logits (may be the logits buffer itself)
      */
     public void backward(Tensor dlogits) {
         checkOpen();
@@ -598,7 +628,13 @@ public final class DecoderModel implements Parameterized, AutoCloseable {
      * ignored) and, with {@code backward}, its gradient accumulated into {@link #grads()}.
      * Returns 0 and touches no gradient when no label counts.
      *
-     * @param labels (B,T) usually the input ids with prompt and padding positions set to -100
+     * @param batch         B
+     * @param inputIds      (B,T)
+     * @param labels        (B,T) usually the input ids with prompt and padding positions set to -100
+     * @param positionIds   (B,T) or null for 0..T-1
+     * @param attentionMask (B,T) or null for none
+     * @param backward      also accumulate the gradient
+     * @return the mean loss
      */
     public float sftLoss(int batch, int[] inputIds, int[] labels, int[] positionIds, int[] attentionMask,
                          boolean backward) {
@@ -610,7 +646,13 @@ public final class DecoderModel implements Parameterized, AutoCloseable {
         return (float) (sum / count);
     }
 
-    /** Number of shifted label positions that count in the SFT loss (label >= 0 at t+1). */
+    /**
+     * Number of shifted label positions that count in the SFT loss (label &gt;= 0 at t+1).
+     *
+     * @param batch  B
+     * @param labels (B,T)
+     * @return the count
+     */
     public static int countTargets(int batch, int[] labels) {
         int T = labels.length / batch, count = 0;
         for (int b = 0; b < batch; b++) {
@@ -628,6 +670,14 @@ public final class DecoderModel implements Parameterized, AutoCloseable {
      * {@code gradScale * d(sum)} into {@link #grads()}. For gradient accumulation over micro-batches pass
      * {@code gradScale = 1 / (label tokens in the whole batch)} so the accumulated gradient is that of the global
      * mean. {@code gradScale == 0} evaluates only (no activations are kept).
+     *
+     * @param batch         B
+     * @param inputIds      (B,T)
+     * @param labels        (B,T), negative = not counted
+     * @param positionIds   (B,T) or null for 0..T-1
+     * @param attentionMask (B,T) or null for none
+     * @param gradScale     factor of the accumulated gradient, 0 for none
+     * @return the summed loss
      */
     public double sftLossSum(int batch, int[] inputIds, int[] labels, int[] positionIds, int[] attentionMask,
                              float gradScale) {
@@ -646,7 +696,14 @@ public final class DecoderModel implements Parameterized, AutoCloseable {
         return sum;
     }
 
-    /** {@link #sftLoss(int, int[], int[], int[], int[], boolean)} with backward, no padding, default positions. */
+    /**
+     * {@link #sftLoss(int, int[], int[], int[], int[], boolean)} with backward, no padding, default positions.
+     *
+     * @param batch    B
+     * @param inputIds (B,T)
+     * @param labels   (B,T), negative = not counted
+     * @return the mean loss
+     */
     public float sftLoss(int batch, int[] inputIds, int[] labels) {
         return sftLoss(batch, inputIds, labels, null, null, true);
     }
@@ -654,6 +711,12 @@ public final class DecoderModel implements Parameterized, AutoCloseable {
     /**
      * Log-probabilities of each next token, (B, T-1): {@code logp[b,t] = log_softmax(logits[b,t])[ids[b,t+1]]}.
      * Forward only (no activations kept for a backward), e.g. for the old-policy and reference log-probs of GRPO.
+     *
+     * @param batch         B
+     * @param inputIds      (B,T)
+     * @param positionIds   (B,T) or null for 0..T-1
+     * @param attentionMask (B,T) or null for none
+     * @return (B, T-1) log-probabilities
      */
     public float[] logProbs(int batch, int[] inputIds, int[] positionIds, int[] attentionMask) {
         Tensor logits = forward(batch, inputIds, positionIds, attentionMask, false);
@@ -672,8 +735,14 @@ public final class DecoderModel implements Parameterized, AutoCloseable {
         return out;
     }
 
-    /** A GRPO loss evaluation: the loss result and the current policy's log-probs (B, T-1). */
+    /**
+     * A GRPO loss evaluation: the loss result and the current policy's log-probs (B, T-1).
+     *
+     * @param result the loss and its statistics
+     * @param logp   (B, T-1) log-probabilities of the current policy
+     */
     public record GrpoStep(GrpoLoss.Result result, float[] logp) {
+        /** {@return the loss value} */
         public double loss() {
             return result.loss();
         }
@@ -683,10 +752,16 @@ public final class DecoderModel implements Parameterized, AutoCloseable {
      * GRPO step: forward, per-token log-probs of the next tokens, {@link GrpoLoss} on them, and the gradient back
      * through the log-prob gather into every parameter (accumulated into {@link #grads()}).
      *
+     * @param batch          B
+     * @param inputIds       (B,T) prompt and completion tokens
+     * @param positionIds    (B,T) or null for 0..T-1
+     * @param attentionMask  (B,T) or null for none
      * @param completionMask (B, T-1) aligned with the log-probs (for HF-style masks (B,T) pass {@code mask[:,1:]})
      * @param oldLogp        (B, T-1), or null for on-policy (r = 1 with the gradient of r)
      * @param refLogp        (B, T-1), or null when the loss has beta = 0
      * @param advantages     (B)
+     * @param loss           the loss settings (clipping, beta, level)
+     * @return the loss result and the policy's log-probs
      */
     public GrpoStep grpoLoss(int batch, int[] inputIds, int[] positionIds, int[] attentionMask,
                              float[] completionMask, float[] oldLogp, float[] refLogp, float[] advantages,
@@ -717,8 +792,11 @@ public final class DecoderModel implements Parameterized, AutoCloseable {
      * of each row's last position (B, V) (a model-owned buffer valid until the next call). Prefill passes the
      * left-padded prompts with their mask and positions; decoding passes one token per row (T = 1, mask null).
      *
-     * @param positionIds (B,T), or null for cache.length + t
+     * @param cache         the KV cache of the B rows
+     * @param ids           (B,T) new tokens
+     * @param positionIds   (B,T), or null for cache.length + t
      * @param attentionMask (B,T) or null (all tokens real)
+     * @return the last position's logits (B, V)
      */
     public Tensor forwardCached(KvCache cache, int[] ids, int[] positionIds, int[] attentionMask) {
         int B = cache.batch;
@@ -742,6 +820,12 @@ public final class DecoderModel implements Parameterized, AutoCloseable {
     /**
      * Prefill: runs the left-padded prompts (B, Tp) into an empty cache and returns each row's last logits (B, V).
      * Position ids default to HF's {@code clamp(cumsum(mask) - 1, 0)}.
+     *
+     * @param cache         an empty cache of B rows
+     * @param promptIds     (B, Tp) left-padded prompts
+     * @param attentionMask (B, Tp) 1 = token, 0 = padding
+     * @param positionIds   (B, Tp) or null for the default
+     * @return the last position's logits (B, V)
      */
     public Tensor prefill(KvCache cache, int[] promptIds, int[] attentionMask, int[] positionIds) {
         if (cache.length != 0) {
@@ -753,7 +837,14 @@ public final class DecoderModel implements Parameterized, AutoCloseable {
         return forwardCached(cache, promptIds, pos, attentionMask);
     }
 
-    /** Decode: one new token per row (B) at the given positions (B); returns the next-token logits (B, V). */
+    /**
+     * Decode: one new token per row at the given positions.
+     *
+     * @param cache       the cache after prefill
+     * @param tokens      (B) one token per row
+     * @param positionIds (B) their positions
+     * @return the next-token logits (B, V)
+     */
     public Tensor decode(KvCache cache, int[] tokens, int[] positionIds) {
         if (tokens.length != cache.batch) {
             throw new IllegalArgumentException("decode takes one token per row: " + tokens.length + " tokens for "
@@ -789,8 +880,11 @@ public final class DecoderModel implements Parameterized, AutoCloseable {
      * without the logits: the backbone of decoder embedding models. Forward only (nothing kept for a backward); a
      * model-owned buffer valid until the next forward of the same shape.
      *
+     * @param batch         B
+     * @param inputIds      (B,T)
      * @param positionIds   (B,T) or null for 0..T-1 in every row
      * @param attentionMask (B,T) 1 = token, 0 = padding, or null for none
+     * @return the hidden states (B,T,C)
      */
     public Tensor hiddenStates(int batch, int[] inputIds, int[] positionIds, int[] attentionMask) {
         checkInputs(batch, inputIds, positionIds, attentionMask);
@@ -807,6 +901,10 @@ public final class DecoderModel implements Parameterized, AutoCloseable {
      * no {@code lm_head.weight} is needed. An untied checkpoint without one gets the input embedding as its output
      * projection, so such a model's logits are not the checkpoint's: use {@link #hiddenStates}, and do not train or
      * save it as a causal LM.
+     *
+     * @param hfDir   the model directory
+     * @param backend where the parameters live
+     * @return the model
      */
     public static DecoderModel loadBackbone(Path hfDir, Backend backend) {
         ModelConfig cfg = ModelConfig.load(hfDir);

@@ -36,15 +36,17 @@ public final class KvCache implements AutoCloseable {
         this.keyMask = new int[batch * capacity];
     }
 
+    /** {@return the rows (sequences)} */
     public int batch() {
         return batch;
     }
 
+    /** {@return the positions each row can hold} */
     public int capacity() {
         return capacity;
     }
 
-    /** Positions written so far (the same for every row). */
+    /** {@return the positions written so far (the same for every row)} */
     public int length() {
         return length;
     }
@@ -54,6 +56,9 @@ public final class KvCache implements AutoCloseable {
      * gets src row b's keys, values and key mask, and the length becomes src's. This is how a prompt is prefilled
      * once and shared by the G samples of its group: the model's arithmetic is unchanged, the copied rows are
      * bit-identical to a prefill of each copy. Needs {@code batch == src.batch * copies} and room for src's length.
+     *
+     * @param src    a prefilled cache
+     * @param copies copies of each row
      */
     public void replicateFrom(KvCache src, int copies) {
         if (copies < 1 || batch != src.batch * copies) {

@@ -20,8 +20,17 @@ import java.util.function.Predicate;
  */
 public final class AdamW implements AutoCloseable {
 
-    /** torch defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, weight decay 0.01. */
+    /**
+     * Hyper-parameters; torch defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, weight decay 0.01.
+     *
+     * @param lr          learning rate, finite and &gt;= 0
+     * @param beta1       decay of the first moment, in [0, 1)
+     * @param beta2       decay of the second moment, in [0, 1)
+     * @param eps         added to the denominator, &gt; 0
+     * @param weightDecay decoupled weight decay, &gt;= 0
+     */
     public record Config(float lr, float beta1, float beta2, float eps, float weightDecay) {
+        /** Checks every value, naming the bad one. */
         public Config {
             if (!(lr >= 0) || !Float.isFinite(lr)) {
                 throw new IllegalArgumentException("learning rate must be a finite number >= 0, got " + lr);
@@ -37,10 +46,17 @@ public final class AdamW implements AutoCloseable {
             }
         }
 
+        /** {@return torch's defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, weight decay 0.01} */
         public static Config defaults() {
             return new Config(1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f);
         }
 
+        /**
+         * This config with another learning rate.
+         *
+         * @param newLr the learning rate
+         * @return the new config
+         */
         public Config withLr(float newLr) {
             return new Config(newLr, beta1, beta2, eps, weightDecay);
         }
@@ -54,35 +70,57 @@ public final class AdamW implements AutoCloseable {
     private final Map<String, Tensor[]> state = new LinkedHashMap<>();
     private long step;
 
+    /**
+     * An optimizer that decays every parameter but biases and norm weights ({@link #DEFAULT_DECAY}).
+     *
+     * @param config the hyper-parameters
+     */
     public AdamW(Config config) {
         this(config, DEFAULT_DECAY);
     }
 
+    /**
+     * An optimizer with a custom choice of decayed parameters.
+     *
+     * @param config      the hyper-parameters
+     * @param decayFilter true for the parameter names that get weight decay
+     */
     public AdamW(Config config, Predicate<String> decayFilter) {
         this.config = config;
         this.decay = decayFilter;
     }
 
+    /** {@return the current hyper-parameters} */
     public Config config() {
         return config;
     }
 
-    /** Changes the learning rate from the next step on (schedules). */
+    /**
+     * Changes the learning rate from the next step on (schedules).
+     *
+     * @param lr the learning rate
+     */
     public void setLr(float lr) {
         config = config.withLr(lr);
     }
 
-    /** Number of steps taken. */
+    /** {@return the number of steps taken} */
     public long stepCount() {
         return step;
     }
 
-    /** The moments (m, v) of one parameter, or null before its first step. */
+    /**
+     * The moments of one parameter.
+     *
+     * @param name the parameter's name
+     * @return {m, v}, or null before its first step
+     */
     public Tensor[] state(String name) {
         Tensor[] s = state.get(name);
         return s == null ? null : s.clone();
     }
 
+    /** {@return the moments {m, v} of every parameter that has taken a step, by name (read-only view)} */
     public Map<String, Tensor[]> states() {
         return Collections.unmodifiableMap(state);
     }
@@ -90,8 +128,13 @@ public final class AdamW implements AutoCloseable {
     /**
      * Everything needed to continue optimisation identically after a restart: the step count (bias correction) and
      * the moments m, v of every parameter that has taken a step, as host copies keyed by parameter name.
+     *
+     * @param step steps taken, &gt;= 0
+     * @param m    first moments by parameter name
+     * @param v    second moments, the same names
      */
     public record State(long step, Map<String, float[]> m, Map<String, float[]> v) {
+        /** Checks the step count and that m and v name the same parameters; copies the maps. */
         public State {
             if (step < 0) {
                 throw new IllegalArgumentException("AdamW step count must be >= 0, got " + step);
@@ -105,7 +148,7 @@ public final class AdamW implements AutoCloseable {
         }
     }
 
-    /** A host copy of the optimizer state (see {@link State}); the learning rate is the schedule's business. */
+    /** {@return a host copy of the optimizer state} (see {@link State}); the learning rate is the schedule's business. */
     public State state() {
         Map<String, float[]> m = new LinkedHashMap<>(), v = new LinkedHashMap<>();
         for (Map.Entry<String, Tensor[]> e : state.entrySet()) {
@@ -119,6 +162,9 @@ public final class AdamW implements AutoCloseable {
     /**
      * Replaces the state with a saved one; moments are uploaded to the backend of the same-named parameter of
      * {@code model} and must match its size.
+     *
+     * @param saved the state from {@link #state()}
+     * @param model the model being optimised
      */
     public void loadState(State saved, Parameterized model) {
         Map<String, Tensor> params = model.parameters();
@@ -145,11 +191,21 @@ public final class AdamW implements AutoCloseable {
         step = saved.step();
     }
 
-    /** One update of every parameter of the model from its current gradients. */
+    /**
+     * One update of every parameter of the model from its current gradients.
+     *
+     * @param model the parameters and their gradients
+     */
     public void step(Parameterized model) {
         step(model.parameters(), model.grads());
     }
 
+    /**
+     * One update of every parameter from its same-named gradient.
+     *
+     * @param params parameters by name, updated in place
+     * @param grads  gradients, the same names
+     */
     public void step(Map<String, Tensor> params, Map<String, Tensor> grads) {
         step++;
         double bc1 = 1.0 - Math.pow(config.beta1(), step);

@@ -9,7 +9,12 @@ import java.util.Map;
 public final class GradClip {
     private GradClip() {}
 
-    /** The L2 norm of all gradients together, without changing them. */
+    /**
+     * The L2 norm of all gradients together, without changing them.
+     *
+     * @param grads the gradients
+     * @return {@code sqrt(sum of squares)}
+     */
     public static float globalNorm(Collection<Tensor> grads) {
         double ss = 0;
         for (Tensor g : grads) {
@@ -21,6 +26,10 @@ public final class GradClip {
     /**
      * Scales every gradient by {@code min(1, maxNorm / (totalNorm + 1e-6))} and returns the total norm before
      * clipping (what torch returns and trainers log).
+     *
+     * @param grads   the gradients, scaled in place
+     * @param maxNorm the largest allowed norm
+     * @return the norm before clipping
      */
     public static float clipGlobalNorm(Collection<Tensor> grads, float maxNorm) {
         if (!(maxNorm > 0)) {
@@ -36,7 +45,13 @@ public final class GradClip {
         return total;
     }
 
-    /** {@link #clipGlobalNorm(Collection, float)} over a model's gradient map. */
+    /**
+     * {@link #clipGlobalNorm(Collection, float)} over a model's gradient map.
+     *
+     * @param grads   gradients by name, scaled in place
+     * @param maxNorm the largest allowed norm
+     * @return the norm before clipping
+     */
     public static float clipGlobalNorm(Map<String, Tensor> grads, float maxNorm) {
         return clipGlobalNorm(grads.values(), maxNorm);
     }

@@ -6,9 +6,9 @@ import java.util.Map;
 
 /** Something with named trainable parameters and same-named gradient tensors (same shapes, same backend). */
 public interface Parameterized {
-    /** Parameters in a stable order (HF {@code named_parameters()} order for models). */
+    /** {@return the parameters in a stable order (HF {@code named_parameters()} order for models)} */
     Map<String, Tensor> parameters();
 
-    /** Gradients, keyed like {@link #parameters()}. */
+    /** {@return the gradients, keyed like {@link #parameters()}} */
     Map<String, Tensor> grads();
 }

@@ -11,20 +11,23 @@ import java.util.Arrays;
  */
 public interface Tensor extends AutoCloseable {
 
-    /** The shape, e.g. {@code (B,T,V)}; a copy. */
+    /** {@return the shape, e.g. {@code (B,T,V)}; a copy} */
     long[] shape();
 
+    /** {@return the element type} */
     DType dtype();
 
-    /** The backend that owns the storage; every op must receive tensors of its own backend. */
+    /** {@return the backend that owns the storage}; every op must receive tensors of its own backend. */
     Backend backend();
 
+    /** {@return whether {@link #close()} was called} */
     boolean isClosed();
 
+    /** Releases the storage; idempotent. */
     @Override
     void close();
 
-    /** Number of elements. */
+    /** {@return the number of elements} */
     default long numel() {
         long n = 1;
         for (long d : shape()) {
@@ -33,16 +36,28 @@ public interface Tensor extends AutoCloseable {
         return n;
     }
 
+    /** {@return the number of dimensions} */
     default int rank() {
         return shape().length;
     }
 
-    /** Size of dimension {@code i}; negative counts from the end. */
+    /**
+     * Size of one dimension.
+     *
+     * @param i the dimension; negative counts from the end
+     * @return its size
+     */
     default long dim(int i) {
         long[] s = shape();
         return s[i < 0 ? s.length + i : i];
     }
 
+    /**
+     * A shape as text for messages.
+     *
+     * @param shape the dimensions
+     * @return e.g. {@code (2, 16, 64)}
+     */
     static String describe(long[] shape) {
         return Arrays.toString(shape).replace('[', '(').replace(']', ')');
     }
