@@ -60,7 +60,7 @@ public record SamplingConfig(double temperature, double topP, int topK, int maxN
         return new SamplingConfig(0.0, 1.0, 0, maxNewTokens, List.of(), 0);
     }
 
-    /** {@return whether the temperature is 0 (argmax decoding)} */
+    /** {@return whether decoding is greedy: temperature 0 or top-k 1 (argmax, lowest id on ties)} */
     public boolean isGreedy() {
         return temperature == 0 || topK == 1;
     }
