@@ -80,7 +80,7 @@ class KernelsJCudaExampleTest {
     void jcudaMemoryGivesTheReferenceResults() {
         // JCuda's native library links the real libcuda.so.1; the emulator stands in for libcuda only inside
         // dev.rlsr.bindings, so JCuda cannot see its device (onRlsrBindingsMemory covers the emulator)
-        Assumptions.assumeTrue(System.getProperty("rlsr.cuda.emulator") == null,
+        Assumptions.assumeFalse(CudaDriver.isEmulator(),
                 "JCuda links the real libcuda and cannot use the RLSR CUDA emulator");
         Assumptions.assumeTrue(CudaDriver.isAvailable(), () -> "no CUDA device: " + CudaDriver.unavailableReason());
         try {
