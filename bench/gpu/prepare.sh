@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Prepares the GPU check HERE (JDK 25 + Maven + network), for bench/gpu/run.sh on a GPU machine without them.
-#   bash bench/gpu/prepare.sh          # SHARED_DIR=... overrides ../shared (make-jre.sh lives in its tools/)
+#   bash bench/gpu/prepare.sh          # JAVA_HOME=... picks the JDK 25 (default /usr/lib/jvm/temurin-25-jdk-amd64)
 # Builds the project, then refills the git-ignored .gpu/ at the repository root:
-#   .gpu/jre.tgz           a jlinked Java 25 runtime (shared tools/make-jre.sh)
+#   .gpu/jre.tgz           a jlinked Java 25 runtime (bench/gpu/make-jre.sh)
 #   .gpu/benchmarks.jar    the self-contained JMH jar (bench/target/benchmarks.jar)
 #   .gpu/test-classes/M/   test classes + test resources of the modules with GPU tests (bindings, kernels)
 #   .gpu/lib/              their runtime class path: the modules' jars, rlsr-native (the .cu sources), jcuda + natives
@@ -12,25 +12,28 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
 export JAVA_HOME=${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}
-SHARED=${SHARED_DIR:-$ROOT/../shared}
+# the jlink script: bench/gpu/make-jre.sh, or SHARED_DIR/tools/make-jre.sh when SHARED_DIR is set
+MAKE_JRE=$ROOT/bench/gpu/make-jre.sh
+[ -n "${SHARED_DIR:-}" ] && MAKE_JRE=$SHARED_DIR/tools/make-jre.sh
 GPU=$ROOT/.gpu
 LIMIT_MIB=40
 TEST_MODULES=(bindings kernels)
 step() { echo "=== [prepare] $*"; }
 
 [ -x "$JAVA_HOME/bin/java" ] || { echo "JAVA_HOME=$JAVA_HOME has no bin/java: set JAVA_HOME to a JDK 25" >&2; exit 1; }
-[ -f "$SHARED/tools/make-jre.sh" ] || { echo "no $SHARED/tools/make-jre.sh: set SHARED_DIR to the shared folder" >&2; exit 1; }
+[ -f "$MAKE_JRE" ] || { echo "no $MAKE_JRE (SHARED_DIR=${SHARED_DIR:-unset})" >&2; exit 1; }
 
-step "build: ./mvnw -B -q -DskipTests package (compiles the tests too)"
+step "build: ./mvnw -B -q -DskipTests package (compiles the tests too; no javadoc or sources jars)"
 rm -rf "$GPU/jmh-jars"
 # the same reactor also copies JMH and its two dependencies (versions as resolved for the bench module)
 JMH_JARS=(dependency:copy-dependencies -DincludeArtifactIds=jmh-core,jopt-simple,commons-math3
           -DoutputDirectory="$GPU/jmh-jars")
-if ! ./mvnw -B -q -DskipTests package "${JMH_JARS[@]}"; then
+NO_DOCS=(-Dmaven.javadoc.skip=true -Dmaven.source.skip=true)
+if ! ./mvnw -B -q -DskipTests "${NO_DOCS[@]}" package "${JMH_JARS[@]}"; then
   # a module's tests that do not compile must not block the GPU check: the GPU tests' own modules are built
   # (tests included) below, and fail there if they are the broken ones
   echo "WARNING: the full build failed (output above); retrying with -Dmaven.test.skip=true for all modules"
-  ./mvnw -B -q -Dmaven.test.skip=true package "${JMH_JARS[@]}"
+  ./mvnw -B -q -Dmaven.test.skip=true "${NO_DOCS[@]}" package "${JMH_JARS[@]}"
 fi
 
 step "runtime class path of the GPU tests"
@@ -39,7 +42,7 @@ mkdir -p "$GPU/lib" "$GPU/test-classes" "$GPU/junit"
 # copy-dependencies in the same reactor as package, so sibling modules resolve to their fresh jars; JUnit itself
 # comes from the console-standalone jar below, so its pieces are left out here
 pl=$(IFS=,; echo "${TEST_MODULES[*]}")
-./mvnw -B -q -pl "$pl" -am -DskipTests package dependency:copy-dependencies \
+./mvnw -B -q -pl "$pl" -am -DskipTests "${NO_DOCS[@]}" package dependency:copy-dependencies \
   -DincludeScope=test -DoutputDirectory="$GPU/lib" \
   -DexcludeGroupIds=org.junit.jupiter,org.junit.platform,org.opentest4j,org.apiguardian
 for m in "${TEST_MODULES[@]}"; do
@@ -95,10 +98,10 @@ echo "benchmarks.jar: $nb GPU benchmark methods, $(du -h "$GPU/benchmarks.jar" |
 rm -rf "$GPU/jmh-jars"
 
 step "jre.tgz (jlink)"
-if [ -f "$GPU/jre.tgz" ] && [ "$GPU/jre.tgz" -nt "$SHARED/tools/make-jre.sh" ] && [ -z "${REBUILD_JRE:-}" ]; then
+if [ -f "$GPU/jre.tgz" ] && [ "$GPU/jre.tgz" -nt "$MAKE_JRE" ] && [ -z "${REBUILD_JRE:-}" ]; then
   echo "kept $GPU/jre.tgz (REBUILD_JRE=1 rebuilds it)"
 else
-  bash "$SHARED/tools/make-jre.sh" "$GPU/jre.tgz"
+  bash "$MAKE_JRE" "$GPU/jre.tgz"
 fi
 
 {
@@ -118,4 +121,4 @@ if (( bytes >= LIMIT_MIB * 1048576 )); then
   exit 1
 fi
 git check-ignore -q .gpu/ || echo "WARNING: .gpu/ is not git-ignored"
-echo "ready: on the GPU machine run  bash bench/gpu/run.sh"
+echo "ready: copy bench/gpu/ and .gpu/ to the GPU machine (see bench/gpu/README.md), run  bash bench/gpu/run.sh  there"

@@ -24,29 +24,48 @@ import java.lang.foreign.SymbolLookup;
 @SuppressWarnings("restricted") // FFM downcalls and reinterpret are the point of this class
 public final class Cublas implements AutoCloseable {
     // cublasOperation_t
+    /** {@code cublasOperation_t}: op(X) = X. */
     public static final int CUBLAS_OP_N = 0;
+    /** {@code cublasOperation_t}: op(X) = X transposed. */
     public static final int CUBLAS_OP_T = 1;
+    /** {@code cublasOperation_t}: op(X) = X conjugate-transposed (= transposed for real types). */
     public static final int CUBLAS_OP_C = 2;
     // cudaDataType_t (library_types.h)
+    /** {@code cudaDataType_t}: fp32. */
     public static final int CUDA_R_32F = 0;
+    /** {@code cudaDataType_t}: fp16. */
     public static final int CUDA_R_16F = 2;
+    /** {@code cudaDataType_t}: int8. */
     public static final int CUDA_R_8I = 3;
+    /** {@code cudaDataType_t}: int32. */
     public static final int CUDA_R_32I = 10;
+    /** {@code cudaDataType_t}: bf16. */
     public static final int CUDA_R_16BF = 14;
     // cublasComputeType_t
+    /** {@code cublasComputeType_t}: fp16 accumulation. */
     public static final int CUBLAS_COMPUTE_16F = 64;
+    /** {@code cublasComputeType_t}: fp32 accumulation (tensor cores allowed for 16-bit inputs). */
     public static final int CUBLAS_COMPUTE_32F = 68;
+    /** {@code cublasComputeType_t}: fp32 accumulation, no reduced-precision shortcuts. */
     public static final int CUBLAS_COMPUTE_32F_PEDANTIC = 69;
+    /** {@code cublasComputeType_t}: fp32 accumulation, fp32 inputs rounded to fp16 for tensor cores. */
     public static final int CUBLAS_COMPUTE_32F_FAST_16F = 74;
+    /** {@code cublasComputeType_t}: fp32 accumulation, fp32 inputs rounded to bf16 for tensor cores. */
     public static final int CUBLAS_COMPUTE_32F_FAST_16BF = 75;
+    /** {@code cublasComputeType_t}: fp32 accumulation, fp32 inputs rounded to tf32 for tensor cores. */
     public static final int CUBLAS_COMPUTE_32F_FAST_TF32 = 77;
     // cublasGemmAlgo_t
+    /** {@code cublasGemmAlgo_t}: let cuBLAS choose. */
     public static final int CUBLAS_GEMM_DEFAULT = -1;
     // cublasMath_t
+    /** {@code cublasMath_t}: the default math mode. */
     public static final int CUBLAS_DEFAULT_MATH = 0;
+    /** {@code cublasMath_t}: no reduced-precision shortcuts. */
     public static final int CUBLAS_PEDANTIC_MATH = 2;
+    /** {@code cublasMath_t}: fp32 products may use tf32 tensor cores. */
     public static final int CUBLAS_TF32_TENSOR_OP_MATH = 3;
     // cublasStatus_t
+    /** {@code cublasStatus_t}: success. */
     public static final int CUBLAS_STATUS_SUCCESS = 0;
 
     private static final String LIB = "cublas";
@@ -108,7 +127,7 @@ public final class Cublas implements AutoCloseable {
             JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT),
             "cublasGemmStridedBatchedEx");
 
-    /** True when libcublas loads; never throws. */
+    /** {@return true when libcublas loads}; never throws. */
     public static boolean isAvailable() {
         return NativeLibrary.isLoadable(LIB, "rlsr.lib.cublas", "libcublas.so.13", "libcublas.so.12");
     }
@@ -143,7 +162,11 @@ public final class Cublas implements AutoCloseable {
         this.handle = handle;
     }
 
-    /** A cuBLAS handle for the current context (make a {@link CudaContext} current first). */
+    /**
+     * A cuBLAS handle for the current context (make a {@link CudaContext} current first).
+     *
+     * @return the handle; close it when done
+     */
     public static Cublas create() {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment out = arena.allocate(ADDRESS);
@@ -154,12 +177,12 @@ public final class Cublas implements AutoCloseable {
         }
     }
 
-    /** The cublasHandle_t. */
+    /** {@return the {@code cublasHandle_t}} */
     public long handle() {
         return handle;
     }
 
-    /** cuBLAS version, e.g. 130000 + ... for 13.0. */
+    /** {@return the cuBLAS version, e.g. 130000 + ... for 13.0} */
     public int version() {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment out = arena.allocate(JAVA_INT);
@@ -177,7 +200,11 @@ public final class Cublas implements AutoCloseable {
         return MemorySegment.ofAddress(handle);
     }
 
-    /** Subsequent calls on this handle run on {@code stream} (0 = legacy default stream). */
+    /**
+     * Subsequent calls on this handle run on {@code stream}.
+     *
+     * @param stream a CUstream, 0 for the legacy default stream
+     */
     public void setStream(long stream) {
         try {
             check(cublasSetStream, (int) cublasSetStream.handle().invokeExact(h(), MemorySegment.ofAddress(stream)));
@@ -189,6 +216,9 @@ public final class Cublas implements AutoCloseable {
     /**
      * A user-owned workspace; set one before CUDA graph capture so cuBLAS does not allocate during capture.
      * The buffer must outlive every call that uses it.
+     *
+     * @param devicePtr device address of the workspace
+     * @param bytes     its size
      */
     public void setWorkspace(long devicePtr, long bytes) {
         try {
@@ -199,7 +229,11 @@ public final class Cublas implements AutoCloseable {
         }
     }
 
-    /** e.g. {@link #CUBLAS_DEFAULT_MATH}, {@link #CUBLAS_PEDANTIC_MATH}, {@link #CUBLAS_TF32_TENSOR_OP_MATH}. */
+    /**
+     * Sets the math mode of this handle.
+     *
+     * @param mode {@link #CUBLAS_DEFAULT_MATH}, {@link #CUBLAS_PEDANTIC_MATH} or {@link #CUBLAS_TF32_TENSOR_OP_MATH}
+     */
     public void setMathMode(int mode) {
         try {
             check(cublasSetMathMode, (int) cublasSetMathMode.handle().invokeExact(h(), mode));
@@ -220,7 +254,23 @@ public final class Cublas implements AutoCloseable {
         }
     }
 
-    /** fp32 {@code C (m,n) = alpha op(A) op(B) + beta C}, column-major, device pointers. */
+    /**
+     * fp32 {@code C (m,n) = alpha op(A) op(B) + beta C}, column-major, device pointers, on this handle's stream.
+     *
+     * @param transa      {@link #CUBLAS_OP_N} or {@link #CUBLAS_OP_T}: op(A)
+     * @param transb      {@link #CUBLAS_OP_N} or {@link #CUBLAS_OP_T}: op(B)
+     * @param m           rows of op(A) and C
+     * @param n           columns of op(B) and C
+     * @param k           columns of op(A), rows of op(B)
+     * @param alpha       scale of the product
+     * @param a           device address of A, fp32
+     * @param lda         leading dimension of A
+     * @param b           device address of B, fp32
+     * @param ldb         leading dimension of B
+     * @param beta        scale of the old C (0: C is not read)
+     * @param c           device address of C, fp32
+     * @param ldc         leading dimension of C
+     */
     public void sgemm(int transa, int transb, int m, int n, int k, float alpha, long a, int lda, long b, int ldb,
             float beta, long c, int ldc) {
         checkDims(m, n, k, lda, ldb, ldc, transa, transb);
@@ -236,7 +286,25 @@ public final class Cublas implements AutoCloseable {
 
     /**
      * Mixed-precision GEMM, e.g. bf16 inputs ({@link #CUDA_R_16BF}) with fp32 or bf16 output and
-     * {@link #CUBLAS_COMPUTE_32F}; alpha/beta are floats (valid for the 32F compute types).
+     * {@link #CUBLAS_COMPUTE_32F}; alpha/beta are floats (valid for the 32F compute types). Column-major.
+     *
+     * @param transa      {@link #CUBLAS_OP_N} or {@link #CUBLAS_OP_T}: op(A)
+     * @param transb      {@link #CUBLAS_OP_N} or {@link #CUBLAS_OP_T}: op(B)
+     * @param m           rows of op(A) and C
+     * @param n           columns of op(B) and C
+     * @param k           columns of op(A), rows of op(B)
+     * @param alpha       scale of the product
+     * @param a           device address of A
+     * @param aType       A's {@code cudaDataType_t}
+     * @param lda         leading dimension of A
+     * @param b           device address of B
+     * @param bType       B's {@code cudaDataType_t}
+     * @param ldb         leading dimension of B
+     * @param beta        scale of the old C (0: C is not read)
+     * @param c           device address of C
+     * @param cType       C's {@code cudaDataType_t}
+     * @param ldc         leading dimension of C
+     * @param computeType a {@code CUBLAS_COMPUTE_32F*} constant
      */
     public void gemmEx(int transa, int transb, int m, int n, int k, float alpha, long a, int aType, int lda, long b,
             int bType, int ldb, float beta, long c, int cType, int ldc, int computeType) {
@@ -254,7 +322,29 @@ public final class Cublas implements AutoCloseable {
 
     /**
      * {@code batchCount} independent GEMMs; matrix i of A starts at {@code a + i*strideA} elements (strides are
-     * in elements, not bytes, as in cuBLAS).
+     * in elements, not bytes, as in cuBLAS). Column-major.
+     *
+     * @param transa      {@link #CUBLAS_OP_N} or {@link #CUBLAS_OP_T}: op(A)
+     * @param transb      {@link #CUBLAS_OP_N} or {@link #CUBLAS_OP_T}: op(B)
+     * @param m           rows of op(A) and C
+     * @param n           columns of op(B) and C
+     * @param k           columns of op(A), rows of op(B)
+     * @param alpha       scale of the product
+     * @param a           device address of the first A
+     * @param aType       A's {@code cudaDataType_t}
+     * @param lda         leading dimension of A
+     * @param strideA     elements from one A to the next
+     * @param b           device address of the first B
+     * @param bType       B's {@code cudaDataType_t}
+     * @param ldb         leading dimension of B
+     * @param strideB     elements from one B to the next
+     * @param beta        scale of the old C (0: C is not read)
+     * @param c           device address of the first C
+     * @param cType       C's {@code cudaDataType_t}
+     * @param ldc         leading dimension of C
+     * @param strideC     elements from one C to the next
+     * @param batchCount  number of products
+     * @param computeType a {@code CUBLAS_COMPUTE_32F*} constant
      */
     public void gemmStridedBatchedEx(int transa, int transb, int m, int n, int k, float alpha, long a, int aType,
             int lda, long strideA, long b, int bType, int ldb, long strideB, float beta, long c, int cType, int ldc,

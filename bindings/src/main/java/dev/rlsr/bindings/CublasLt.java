@@ -31,10 +31,15 @@ import java.lang.foreign.SymbolLookup;
 @SuppressWarnings("restricted") // FFM downcalls and reinterpret are the point of this class
 public final class CublasLt implements AutoCloseable {
     // cublasLtMatmulDescAttributes_t
+    /** {@code cublasLtMatmulDescAttributes_t}: the compute type. */
     public static final int CUBLASLT_MATMUL_DESC_COMPUTE_TYPE = 0;
+    /** {@code cublasLtMatmulDescAttributes_t}: the type of alpha and beta. */
     public static final int CUBLASLT_MATMUL_DESC_SCALE_TYPE = 1;
+    /** {@code cublasLtMatmulDescAttributes_t}: whether alpha and beta are host or device pointers. */
     public static final int CUBLASLT_MATMUL_DESC_POINTER_MODE = 2;
+    /** {@code cublasLtMatmulDescAttributes_t}: op(A), a {@code cublasOperation_t}. */
     public static final int CUBLASLT_MATMUL_DESC_TRANSA = 3;
+    /** {@code cublasLtMatmulDescAttributes_t}: op(B), a {@code cublasOperation_t}. */
     public static final int CUBLASLT_MATMUL_DESC_TRANSB = 4;
     /** uint32_t cublasLtEpilogue_t, default {@link #CUBLASLT_EPILOGUE_DEFAULT}. */
     public static final int CUBLASLT_MATMUL_DESC_EPILOGUE = 7;
@@ -43,8 +48,10 @@ public final class CublasLt implements AutoCloseable {
     /** int32_t cudaDataType_t of the bias; default: the type of D. */
     public static final int CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE = 26;
     // cublasLtPointerMode_t
+    /** {@code cublasLtPointerMode_t}: alpha and beta are host values. */
     public static final int CUBLASLT_POINTER_MODE_HOST = 0;
     // cublasLtEpilogue_t
+    /** {@code cublasLtEpilogue_t}: no epilogue. */
     public static final int CUBLASLT_EPILOGUE_DEFAULT = 1;
     /** D += bias broadcast over the columns of the column-major D (bias length = rows of D). */
     public static final int CUBLASLT_EPILOGUE_BIAS = 4;
@@ -56,6 +63,7 @@ public final class CublasLt implements AutoCloseable {
     /** int64_t, in elements, default 0. */
     public static final int CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET = 6;
     // cublasLtMatmulPreferenceAttributes_t
+    /** {@code cublasLtMatmulPreferenceAttributes_t}: the heuristic's search mode. */
     public static final int CUBLASLT_MATMUL_PREF_SEARCH_MODE = 0;
     /** uint64_t, default 0 (no workspace). */
     public static final int CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES = 1;
@@ -63,10 +71,14 @@ public final class CublasLt implements AutoCloseable {
     public static final int CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK = 3;
     /** uint32_t; the heuristic assumes 256-byte aligned A unless told otherwise (same for B, C, D below). */
     public static final int CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES = 5;
+    /** {@code cublasLtMatmulPreferenceAttributes_t}: the guaranteed alignment of B, in bytes. */
     public static final int CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES = 6;
+    /** {@code cublasLtMatmulPreferenceAttributes_t}: the guaranteed alignment of C, in bytes. */
     public static final int CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES = 7;
+    /** {@code cublasLtMatmulPreferenceAttributes_t}: the guaranteed alignment of D, in bytes. */
     public static final int CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES = 8;
     // cublasLtReductionScheme_t (split-K): NONE is 0, so a mask always allows it
+    /** {@code cublasLtReductionScheme_t}: no split-K reduction. */
     public static final int CUBLASLT_REDUCTION_SCHEME_NONE = 0;
     /** split-K partial sums reduced in the output buffer, in the output type. */
     public static final int CUBLASLT_REDUCTION_SCHEME_INPLACE = 1;

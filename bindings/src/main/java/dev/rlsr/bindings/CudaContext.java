@@ -17,6 +17,14 @@ public final class CudaContext implements AutoCloseable {
         this.handle = handle;
     }
 
+    /**
+     * Retains device {@code ordinal}'s primary context and makes it current on the calling thread.
+     *
+     * @param ordinal 0 .. {@link CudaDriver#deviceCount()} - 1
+     * @return the open context; close it to release the retain
+     * @throws IllegalArgumentException for an ordinal out of range
+     * @throws CudaException when the driver fails (no driver, no device)
+     */
     public static CudaContext open(int ordinal) {
         CudaDriver.init();
         int count = CudaDriver.deviceCount();
@@ -40,37 +48,42 @@ public final class CudaContext implements AutoCloseable {
         CudaDriver.contextSetCurrent(handle);
     }
 
+    /** Waits until all work of this context finished (it must be current); an earlier asynchronous failure is thrown here. */
     public void synchronize() {
         CudaDriver.contextSynchronize();
     }
 
+    /** {@return the device ordinal this context was opened for} */
     public int ordinal() {
         return ordinal;
     }
 
-    /** The CUdevice. */
+    /** {@return the CUdevice} */
     public int device() {
         return device;
     }
 
-    /** The CUcontext. */
+    /** {@return the CUcontext}, for code that sets it current itself or hands it to another CUDA binding. */
     public long handle() {
         return handle;
     }
 
+    /** {@return the device's name, e.g. "NVIDIA H200"} */
     public String name() {
         return CudaDriver.deviceName(device);
     }
 
+    /** {@return {major, minor} of the device, e.g. {9, 0}} */
     public int[] computeCapability() {
         return CudaDriver.computeCapability(device);
     }
 
-    /** e.g. "sm_90", the architecture to compile kernels for. */
+    /** {@return the architecture to compile kernels for, e.g. "sm_90"} */
     public String arch() {
         return CudaDriver.arch(device);
     }
 
+    /** {@return the device memory in bytes} */
     public long totalMem() {
         return CudaDriver.totalMem(device);
     }

@@ -28,43 +28,75 @@ public final class CudaDriver {
     private CudaDriver() {}
 
     // ---- CUdevice_attribute (cuda.h, CUDA 13.0) --------------------------------------------------------
+    /** {@code CUdevice_attribute}: maximum threads per block. */
     public static final int CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK = 1;
+    /** {@code CUdevice_attribute}: maximum x dimension of a block. */
     public static final int CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_X = 2;
+    /** {@code CUdevice_attribute}: maximum x dimension of a grid. */
     public static final int CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X = 5;
+    /** {@code CUdevice_attribute}: shared memory per block without opting in, in bytes. */
     public static final int CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK = 8;
+    /** {@code CUdevice_attribute}: threads per warp. */
     public static final int CU_DEVICE_ATTRIBUTE_WARP_SIZE = 10;
+    /** {@code CUdevice_attribute}: 32-bit registers per block. */
     public static final int CU_DEVICE_ATTRIBUTE_MAX_REGISTERS_PER_BLOCK = 12;
+    /** {@code CUdevice_attribute}: peak SM clock in kHz. */
     public static final int CU_DEVICE_ATTRIBUTE_CLOCK_RATE = 13;
+    /** {@code CUdevice_attribute}: streaming multiprocessors. */
     public static final int CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT = 16;
+    /** {@code CUdevice_attribute}: PCI bus id. */
     public static final int CU_DEVICE_ATTRIBUTE_PCI_BUS_ID = 33;
+    /** {@code CUdevice_attribute}: peak memory clock in kHz. */
     public static final int CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE = 36;
+    /** {@code CUdevice_attribute}: global memory bus width in bits. */
     public static final int CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH = 37;
+    /** {@code CUdevice_attribute}: L2 cache size in bytes. */
     public static final int CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE = 38;
+    /** {@code CUdevice_attribute}: maximum resident threads per SM. */
     public static final int CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_MULTIPROCESSOR = 39;
+    /** {@code CUdevice_attribute}: 1 if the device shares a unified address space with the host. */
     public static final int CU_DEVICE_ATTRIBUTE_UNIFIED_ADDRESSING = 41;
+    /** {@code CUdevice_attribute}: compute capability, major. */
     public static final int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75;
+    /** {@code CUdevice_attribute}: compute capability, minor. */
     public static final int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76;
+    /** {@code CUdevice_attribute}: shared memory per block after opting in with {@link #funcSetAttribute}, in bytes. */
     public static final int CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN = 97;
 
     // ---- CUfunction_attribute ---------------------------------------------------------------------------
+    /** {@code CUfunction_attribute}: the most threads a block of this function may have. */
     public static final int CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK = 0;
+    /** {@code CUfunction_attribute}: registers per thread. */
     public static final int CU_FUNC_ATTRIBUTE_NUM_REGS = 4;
+    /** {@code CUfunction_attribute}: the dynamic shared memory a launch may request. */
     public static final int CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8;
+    /** {@code CUfunction_attribute}: preferred shared memory share of L1, in percent. */
     public static final int CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT = 9;
 
     // ---- flags and modes -------------------------------------------------------------------------------
+    /** Stream flag: the stream synchronises with the legacy default stream. */
     public static final int CU_STREAM_DEFAULT = 0x0;
+    /** Stream flag: the stream does not synchronise with the legacy default stream. */
     public static final int CU_STREAM_NON_BLOCKING = 0x1;
+    /** Event flag: timing enabled, busy-wait synchronisation. */
     public static final int CU_EVENT_DEFAULT = 0x0;
+    /** Event flag: {@link #eventSynchronize} blocks the thread instead of spinning. */
     public static final int CU_EVENT_BLOCKING_SYNC = 0x1;
+    /** Event flag: no timing (cheaper, for ordering only). */
     public static final int CU_EVENT_DISABLE_TIMING = 0x2;
+    /** Capture mode: unsafe CUDA calls of any thread invalidate the capture. */
     public static final int CU_STREAM_CAPTURE_MODE_GLOBAL = 0;
+    /** Capture mode: only this thread's unsafe calls invalidate the capture. */
     public static final int CU_STREAM_CAPTURE_MODE_THREAD_LOCAL = 1;
+    /** Capture mode: no call is checked. */
     public static final int CU_STREAM_CAPTURE_MODE_RELAXED = 2;
 
     // ---- CUresult values the Java side reacts to -------------------------------------------------------
+    /** {@code CUresult}: success. */
     public static final int CUDA_SUCCESS = 0;
+    /** {@code CUresult}: {@code cuInit} was not called. */
     public static final int CUDA_ERROR_NOT_INITIALIZED = 3;
+    /** {@code CUresult}: no CUDA device is present. */
     public static final int CUDA_ERROR_NO_DEVICE = 100;
 
     private static final String LIB = "cuda";
@@ -208,7 +240,7 @@ public final class CudaDriver {
     private static volatile String unavailable; // null until probed; "" when available
     private static volatile boolean initialized;
 
-    /** True when libcuda loads, cuInit succeeds and at least one device exists. Never throws. */
+    /** {@return true when libcuda loads, {@code cuInit} succeeds and at least one device exists}; never throws. */
     public static boolean isAvailable() {
         return probe().isEmpty();
     }
@@ -228,7 +260,7 @@ public final class CudaDriver {
         }
     }
 
-    /** Why CUDA is not usable ("" when it is), e.g. the library search or CUDA_ERROR_NO_DEVICE. Never throws. */
+    /** {@return why CUDA is not usable ("" when it is), e.g. the library search or CUDA_ERROR_NO_DEVICE}; never throws. */
     public static String unavailableReason() {
         return probe();
     }
@@ -261,12 +293,22 @@ public final class CudaDriver {
         }
     }
 
-    /** {@code cuGetErrorName}, e.g. "CUDA_ERROR_OUT_OF_MEMORY"; "CUresult N" if the driver does not know it. */
+    /**
+     * {@code cuGetErrorName}.
+     *
+     * @param result a {@code CUresult}
+     * @return its name, e.g. "CUDA_ERROR_OUT_OF_MEMORY"; "CUresult N" if the driver does not know it
+     */
     public static String errorName(int result) {
         return describe(cuGetErrorName, result, "CUresult " + result);
     }
 
-    /** {@code cuGetErrorString}, e.g. "out of memory"; "" if the driver does not know it. */
+    /**
+     * {@code cuGetErrorString}.
+     *
+     * @param result a {@code CUresult}
+     * @return its description, e.g. "out of memory"; "" if the driver does not know it
+     */
     public static String errorString(int result) {
         return describe(cuGetErrorString, result, "");
     }
@@ -318,11 +360,12 @@ public final class CudaDriver {
         }
     }
 
-    /** Driver version as 1000*major + 10*minor, e.g. 13000 for CUDA 13.0. */
+    /** {@return the driver's CUDA version as 1000*major + 10*minor, e.g. 13000 for CUDA 13.0} */
     public static int driverVersion() {
         return intOut(cuDriverGetVersion);
     }
 
+    /** {@return the number of CUDA devices ({@code cuDeviceGetCount})} */
     public static int deviceCount() {
         init();
         return intOut(cuDeviceGetCount);
@@ -338,7 +381,12 @@ public final class CudaDriver {
         }
     }
 
-    /** The CUdevice of the given ordinal. */
+    /**
+     * {@code cuDeviceGet}.
+     *
+     * @param ordinal 0 .. {@link #deviceCount()} - 1
+     * @return the CUdevice of that ordinal
+     */
     public static int device(int ordinal) {
         init();
         try (Arena arena = Arena.ofConfined()) {
@@ -350,6 +398,12 @@ public final class CudaDriver {
         }
     }
 
+    /**
+     * {@code cuDeviceGetName}.
+     *
+     * @param dev a CUdevice
+     * @return its name, e.g. "NVIDIA H200"
+     */
     public static String deviceName(int dev) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment buf = arena.allocate(256);
@@ -360,7 +414,13 @@ public final class CudaDriver {
         }
     }
 
-    /** {@code cuDeviceGetAttribute}; see the CU_DEVICE_ATTRIBUTE_* constants. */
+    /**
+     * {@code cuDeviceGetAttribute}.
+     *
+     * @param dev  a CUdevice
+     * @param attr one of the {@code CU_DEVICE_ATTRIBUTE_*} constants
+     * @return the attribute's value
+     */
     public static int attribute(int dev, int attr) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment out = arena.allocate(JAVA_INT);
@@ -371,7 +431,12 @@ public final class CudaDriver {
         }
     }
 
-    /** {major, minor}, e.g. {9, 0} for H100/H200. */
+    /**
+     * The compute capability.
+     *
+     * @param dev a CUdevice
+     * @return {major, minor}, e.g. {9, 0} for H100/H200
+     */
     public static int[] computeCapability(int dev) {
         return new int[] {
             attribute(dev, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR),
@@ -379,12 +444,23 @@ public final class CudaDriver {
         };
     }
 
-    /** The NVRTC architecture name of the device, e.g. "sm_90". */
+    /**
+     * The NVRTC architecture name of the device.
+     *
+     * @param dev a CUdevice
+     * @return e.g. "sm_90"
+     */
     public static String arch(int dev) {
         int[] cc = computeCapability(dev);
         return "sm_" + cc[0] + cc[1];
     }
 
+    /**
+     * {@code cuDeviceTotalMem_v2}.
+     *
+     * @param dev a CUdevice
+     * @return the device memory in bytes
+     */
     public static long totalMem(int dev) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment out = arena.allocate(JAVA_LONG);
@@ -395,7 +471,7 @@ public final class CudaDriver {
         }
     }
 
-    /** {free, total} bytes of the current context's device ({@code cuMemGetInfo_v2}). */
+    /** {@return {free, total} bytes of the current context's device ({@code cuMemGetInfo_v2})} */
     public static long[] memInfo() {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment free = arena.allocate(JAVA_LONG);
@@ -408,7 +484,13 @@ public final class CudaDriver {
     }
 
     // ---- contexts -------------------------------------------------------------------------------------
-    /** Retains the device's primary context (the one the CUDA runtime and cuBLAS use) and returns it. */
+    /**
+     * Retains the device's primary context (the one the CUDA runtime and cuBLAS use); release it with
+     * {@link #primaryContextRelease}.
+     *
+     * @param dev a CUdevice
+     * @return the CUcontext
+     */
     public static long primaryContextRetain(int dev) {
         init();
         try (Arena arena = Arena.ofConfined()) {
@@ -420,6 +502,11 @@ public final class CudaDriver {
         }
     }
 
+    /**
+     * Releases one retain of the device's primary context; the last release destroys it.
+     *
+     * @param dev a CUdevice
+     */
     public static void primaryContextRelease(int dev) {
         try {
             check(cuDevicePrimaryCtxRelease, (int) cuDevicePrimaryCtxRelease.handle().invokeExact(dev));
@@ -428,7 +515,11 @@ public final class CudaDriver {
         }
     }
 
-    /** Binds the context to the calling thread (per-thread state: call it on every thread that uses CUDA). */
+    /**
+     * Binds the context to the calling thread (per-thread state: call it on every thread that uses CUDA).
+     *
+     * @param ctx a CUcontext, or 0 to unbind
+     */
     public static void contextSetCurrent(long ctx) {
         try {
             check(cuCtxSetCurrent, (int) cuCtxSetCurrent.handle().invokeExact(ptr(ctx)));
@@ -437,7 +528,7 @@ public final class CudaDriver {
         }
     }
 
-    /** The calling thread's current context, 0 when none. */
+    /** {@return the calling thread's current CUcontext, 0 when none} */
     public static long contextGetCurrent() {
         // a per-thread out-parameter: this runs before every kernel launch, so it must not allocate
         MemorySegment out = OUT_ADDRESS.get();
@@ -461,6 +552,7 @@ public final class CudaDriver {
     private static final ThreadLocal<MemorySegment> OUT_ADDRESS =
             ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(ADDRESS));
 
+    /** Waits until all work of the current context finished; an earlier asynchronous failure is thrown here. */
     public static void contextSynchronize() {
         try {
             check(cuCtxSynchronize, (int) cuCtxSynchronize.handle().invokeExact());
@@ -470,6 +562,12 @@ public final class CudaDriver {
     }
 
     // ---- memory ---------------------------------------------------------------------------------------
+    /**
+     * {@code cuMemAlloc_v2} in the current context.
+     *
+     * @param bytes size in bytes, &gt; 0
+     * @return the device address (CUdeviceptr), aligned for any element type
+     */
     public static long memAlloc(long bytes) {
         if (bytes <= 0) {
             throw new IllegalArgumentException("memAlloc needs a positive byte count, got " + bytes);
@@ -483,6 +581,11 @@ public final class CudaDriver {
         }
     }
 
+    /**
+     * {@code cuMemFree_v2}.
+     *
+     * @param dptr an address from {@link #memAlloc}
+     */
     public static void memFree(long dptr) {
         try {
             check(cuMemFree, (int) cuMemFree.handle().invokeExact(dptr));
@@ -494,6 +597,9 @@ public final class CudaDriver {
     /**
      * Page-locked host memory, needed for truly asynchronous copies. View it with
      * {@code MemorySegment.ofAddress(p).reinterpret(bytes)}; free with {@link #memFreeHost}.
+     *
+     * @param bytes size in bytes
+     * @return the host address
      */
     public static long memAllocHost(long bytes) {
         if (bytes <= 0) {
@@ -508,6 +614,11 @@ public final class CudaDriver {
         }
     }
 
+    /**
+     * Frees page-locked host memory.
+     *
+     * @param hostPtr an address from {@link #memAllocHost}
+     */
     public static void memFreeHost(long hostPtr) {
         try {
             check(cuMemFreeHost, (int) cuMemFreeHost.handle().invokeExact(ptr(hostPtr)));
@@ -526,6 +637,10 @@ public final class CudaDriver {
     /**
      * Synchronous host-to-device copy. A heap segment (e.g. {@code MemorySegment.ofArray(float[])}) is staged
      * through a temporary native buffer, because plain downcalls accept only native memory.
+     *
+     * @param dst   device address
+     * @param src   host memory, native or heap
+     * @param bytes bytes to copy
      */
     public static void memcpyHtoD(long dst, MemorySegment src, long bytes) {
         checkRange(src, bytes, "memcpyHtoD");
@@ -541,7 +656,13 @@ public final class CudaDriver {
         }
     }
 
-    /** Synchronous device-to-host copy; a heap destination is staged like in {@link #memcpyHtoD}. */
+    /**
+     * Synchronous device-to-host copy; a heap destination is staged like in {@link #memcpyHtoD}.
+     *
+     * @param dst   host memory, native or heap
+     * @param src   device address
+     * @param bytes bytes to copy
+     */
     public static void memcpyDtoH(MemorySegment dst, long src, long bytes) {
         checkRange(dst, bytes, "memcpyDtoH");
         try (Arena arena = Arena.ofConfined()) {
@@ -555,6 +676,14 @@ public final class CudaDriver {
         }
     }
 
+    /**
+     * Device-to-device copy on the legacy default stream (as CUDA specifies for this direction, the host may
+     * return before the copy finished).
+     *
+     * @param dst   device address
+     * @param src   device address
+     * @param bytes bytes to copy
+     */
     public static void memcpyDtoD(long dst, long src, long bytes) {
         try {
             check(cuMemcpyDtoD, (int) cuMemcpyDtoD.handle().invokeExact(dst, src, bytes));
@@ -570,7 +699,14 @@ public final class CudaDriver {
         }
     }
 
-    /** Asynchronous copy on {@code stream}; {@code src} must stay alive until the stream reaches the copy. */
+    /**
+     * Asynchronous copy on {@code stream}; {@code src} must stay alive until the stream reaches the copy.
+     *
+     * @param dst    device address
+     * @param src    native host memory, ideally page-locked ({@link #memAllocHost}); a heap segment is rejected
+     * @param bytes  bytes to copy
+     * @param stream a CUstream, 0 for the legacy default stream
+     */
     public static void memcpyHtoDAsync(long dst, MemorySegment src, long bytes, long stream) {
         checkRange(src, bytes, "memcpyHtoDAsync");
         requireNative(src, "memcpyHtoDAsync");
@@ -581,7 +717,14 @@ public final class CudaDriver {
         }
     }
 
-    /** Asynchronous copy on {@code stream}; read {@code dst} only after synchronizing the stream. */
+    /**
+     * Asynchronous copy on {@code stream}; read {@code dst} only after synchronizing the stream.
+     *
+     * @param dst    native host memory, ideally page-locked ({@link #memAllocHost}); a heap segment is rejected
+     * @param src    device address
+     * @param bytes  bytes to copy
+     * @param stream a CUstream, 0 for the legacy default stream
+     */
     public static void memcpyDtoHAsync(MemorySegment dst, long src, long bytes, long stream) {
         checkRange(dst, bytes, "memcpyDtoHAsync");
         requireNative(dst, "memcpyDtoHAsync");
@@ -592,6 +735,14 @@ public final class CudaDriver {
         }
     }
 
+    /**
+     * Asynchronous device-to-device copy on {@code stream}.
+     *
+     * @param dst    device address
+     * @param src    device address
+     * @param bytes  bytes to copy
+     * @param stream a CUstream, 0 for the legacy default stream
+     */
     public static void memcpyDtoDAsync(long dst, long src, long bytes, long stream) {
         try {
             check(cuMemcpyDtoDAsync, (int) cuMemcpyDtoDAsync.handle().invokeExact(dst, src, bytes, ptr(stream)));
@@ -600,7 +751,13 @@ public final class CudaDriver {
         }
     }
 
-    /** Sets {@code n} bytes to {@code v}. */
+    /**
+     * Sets {@code n} bytes to {@code v}.
+     *
+     * @param dptr device address
+     * @param v    the byte value
+     * @param n    bytes to set
+     */
     public static void memsetD8(long dptr, byte v, long n) {
         try {
             check(cuMemsetD8, (int) cuMemsetD8.handle().invokeExact(dptr, v & 0xFF, n));
@@ -609,6 +766,14 @@ public final class CudaDriver {
         }
     }
 
+    /**
+     * Sets {@code n} bytes to {@code v}, asynchronously on {@code stream}.
+     *
+     * @param dptr   device address
+     * @param v      the byte value
+     * @param n      bytes to set
+     * @param stream a CUstream, 0 for the legacy default stream
+     */
     public static void memsetD8Async(long dptr, byte v, long n, long stream) {
         try {
             check(cuMemsetD8Async, (int) cuMemsetD8Async.handle().invokeExact(dptr, v & 0xFF, n, ptr(stream)));
@@ -617,7 +782,13 @@ public final class CudaDriver {
         }
     }
 
-    /** Sets {@code n} 32-bit words to {@code v} (use {@code Float.floatToRawIntBits} for floats, e.g. a NaN poison). */
+    /**
+     * Sets {@code n} 32-bit words to {@code v} (use {@code Float.floatToRawIntBits} for floats, e.g. a NaN poison).
+     *
+     * @param dptr device address, 4-byte aligned
+     * @param v    the word's bits
+     * @param n    words to set
+     */
     public static void memsetD32(long dptr, int v, long n) {
         try {
             check(cuMemsetD32, (int) cuMemsetD32.handle().invokeExact(dptr, v, n));
@@ -626,6 +797,14 @@ public final class CudaDriver {
         }
     }
 
+    /**
+     * Sets {@code n} 32-bit words to {@code v}, asynchronously on {@code stream}.
+     *
+     * @param dptr   device address, 4-byte aligned
+     * @param v      the word's bits
+     * @param n      words to set
+     * @param stream a CUstream, 0 for the legacy default stream
+     */
     public static void memsetD32Async(long dptr, int v, long n, long stream) {
         try {
             check(cuMemsetD32Async, (int) cuMemsetD32Async.handle().invokeExact(dptr, v, n, ptr(stream)));
@@ -638,11 +817,19 @@ public final class CudaDriver {
     /**
      * A new stream with {@code CU_STREAM_DEFAULT}: it synchronizes with the legacy default stream, so the
      * synchronous copies above stay ordered with kernels on it.
+     *
+     * @return the CUstream
      */
     public static long streamCreate() {
         return streamCreate(CU_STREAM_DEFAULT);
     }
 
+    /**
+     * A new stream in the current context.
+     *
+     * @param flags {@link #CU_STREAM_DEFAULT} or {@link #CU_STREAM_NON_BLOCKING}
+     * @return the CUstream
+     */
     public static long streamCreate(int flags) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment out = arena.allocate(ADDRESS);
@@ -653,6 +840,11 @@ public final class CudaDriver {
         }
     }
 
+    /**
+     * Destroys a stream (work already queued still completes).
+     *
+     * @param stream a CUstream from {@link #streamCreate}
+     */
     public static void streamDestroy(long stream) {
         try {
             check(cuStreamDestroy, (int) cuStreamDestroy.handle().invokeExact(ptr(stream)));
@@ -661,6 +853,11 @@ public final class CudaDriver {
         }
     }
 
+    /**
+     * Waits until all work queued on {@code stream} finished.
+     *
+     * @param stream a CUstream, 0 for the legacy default stream
+     */
     public static void streamSynchronize(long stream) {
         try {
             check(cuStreamSynchronize, (int) cuStreamSynchronize.handle().invokeExact(ptr(stream)));
@@ -669,7 +866,12 @@ public final class CudaDriver {
         }
     }
 
-    /** Makes future work on {@code stream} wait for {@code event}. */
+    /**
+     * Makes future work on {@code stream} wait for {@code event}.
+     *
+     * @param stream a CUstream
+     * @param event  a recorded CUevent
+     */
     public static void streamWaitEvent(long stream, long event) {
         try {
             check(cuStreamWaitEvent, (int) cuStreamWaitEvent.handle().invokeExact(ptr(stream), ptr(event), 0));
@@ -678,11 +880,17 @@ public final class CudaDriver {
         }
     }
 
-    /** An event with timing enabled ({@code CU_EVENT_DEFAULT}). */
+    /** {@return a new CUevent with timing enabled ({@code CU_EVENT_DEFAULT})} */
     public static long eventCreate() {
         return eventCreate(CU_EVENT_DEFAULT);
     }
 
+    /**
+     * A new event.
+     *
+     * @param flags a combination of the {@code CU_EVENT_*} flags
+     * @return the CUevent
+     */
     public static long eventCreate(int flags) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment out = arena.allocate(ADDRESS);
@@ -693,6 +901,12 @@ public final class CudaDriver {
         }
     }
 
+    /**
+     * Records {@code event} at the current end of {@code stream}'s queue.
+     *
+     * @param event  a CUevent
+     * @param stream a CUstream, 0 for the legacy default stream
+     */
     public static void eventRecord(long event, long stream) {
         try {
             check(cuEventRecord, (int) cuEventRecord.handle().invokeExact(ptr(event), ptr(stream)));
@@ -701,6 +915,11 @@ public final class CudaDriver {
         }
     }
 
+    /**
+     * Waits until the work before the event's record finished.
+     *
+     * @param event a recorded CUevent
+     */
     public static void eventSynchronize(long event) {
         try {
             check(cuEventSynchronize, (int) cuEventSynchronize.handle().invokeExact(ptr(event)));
@@ -709,7 +928,13 @@ public final class CudaDriver {
         }
     }
 
-    /** Milliseconds between two recorded, completed events. */
+    /**
+     * Milliseconds between two recorded, completed events ({@code cuEventElapsedTime}).
+     *
+     * @param start the earlier CUevent
+     * @param end   the later CUevent
+     * @return elapsed milliseconds (resolution about 0.5 us)
+     */
     public static float eventElapsedMs(long start, long end) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment out = arena.allocate(JAVA_FLOAT);
@@ -720,6 +945,11 @@ public final class CudaDriver {
         }
     }
 
+    /**
+     * Destroys an event.
+     *
+     * @param event a CUevent
+     */
     public static void eventDestroy(long event) {
         try {
             check(cuEventDestroy, (int) cuEventDestroy.handle().invokeExact(ptr(event)));
@@ -729,7 +959,12 @@ public final class CudaDriver {
     }
 
     // ---- modules and launches -------------------------------------------------------------------------
-    /** Loads a cubin, fatbin or PTX image (a NUL is appended so PTX text is terminated). */
+    /**
+     * Loads a cubin, fatbin or PTX image into the current context (a NUL is appended so PTX text is terminated).
+     *
+     * @param image the image's bytes
+     * @return the CUmodule
+     */
     public static long moduleLoadData(byte[] image) {
         if (image == null || image.length == 0) {
             throw new IllegalArgumentException("moduleLoadData needs a non-empty cubin/PTX image");
@@ -747,6 +982,11 @@ public final class CudaDriver {
 
     private static final java.lang.foreign.ValueLayout.OfByte JAVA_BYTE_LAYOUT = java.lang.foreign.ValueLayout.JAVA_BYTE;
 
+    /**
+     * Unloads a module (its functions become invalid).
+     *
+     * @param module a CUmodule
+     */
     public static void moduleUnload(long module) {
         try {
             check(cuModuleUnload, (int) cuModuleUnload.handle().invokeExact(ptr(module)));
@@ -755,7 +995,13 @@ public final class CudaDriver {
         }
     }
 
-    /** The kernel {@code name} (declare kernels {@code extern "C"} so the name is not mangled). */
+    /**
+     * The kernel {@code name} (declare kernels {@code extern "C"} so the name is not mangled).
+     *
+     * @param module a CUmodule
+     * @param name   the kernel's name
+     * @return the CUfunction
+     */
     public static long moduleGetFunction(long module, String name) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment out = arena.allocate(ADDRESS);
@@ -770,7 +1016,14 @@ public final class CudaDriver {
         }
     }
 
-    /** e.g. {@code CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES} to allow more than 48 KiB dynamic shared memory. */
+    /**
+     * {@code cuFuncSetAttribute}, e.g. {@code CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES} to allow more than
+     * 48 KiB dynamic shared memory.
+     *
+     * @param function a CUfunction
+     * @param attr     a {@code CU_FUNC_ATTRIBUTE_*} constant
+     * @param value    the new value
+     */
     public static void funcSetAttribute(long function, int attr, int value) {
         try {
             check(cuFuncSetAttribute, (int) cuFuncSetAttribute.handle().invokeExact(ptr(function), attr, value));
@@ -779,6 +1032,13 @@ public final class CudaDriver {
         }
     }
 
+    /**
+     * {@code cuFuncGetAttribute}.
+     *
+     * @param function a CUfunction
+     * @param attr     a {@code CU_FUNC_ATTRIBUTE_*} constant
+     * @return the attribute's value
+     */
     public static int funcGetAttribute(long function, int attr) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment out = arena.allocate(JAVA_INT);
@@ -790,9 +1050,19 @@ public final class CudaDriver {
     }
 
     /**
-     * {@code cuLaunchKernel}; {@code args} in the kernel's parameter order (null for a kernel without
-     * parameters). The driver copies the argument values during the call, so {@code args} may be closed or
-     * reused right after.
+     * {@code cuLaunchKernel}, asynchronous on {@code stream}. The driver copies the argument values during the call,
+     * so {@code args} may be closed or reused right after.
+     *
+     * @param function    the CUfunction
+     * @param gx          grid size in blocks, x
+     * @param gy          grid size in blocks, y
+     * @param gz          grid size in blocks, z
+     * @param bx          block size in threads, x
+     * @param by          block size in threads, y
+     * @param bz          block size in threads, z
+     * @param sharedBytes dynamic shared memory per block
+     * @param stream      a CUstream, 0 for the legacy default stream
+     * @param args        the arguments in the kernel's parameter order, or null for a kernel without parameters
      */
     public static void launchKernel(long function, int gx, int gy, int gz, int bx, int by, int bz, int sharedBytes,
             long stream, KernelArgs args) {
@@ -814,11 +1084,19 @@ public final class CudaDriver {
     /**
      * Starts capturing {@code stream} (not the legacy stream 0) in thread-local mode, so CUDA calls of
      * other JVM threads do not invalidate the capture.
+     *
+     * @param stream a CUstream created by {@link #streamCreate}
      */
     public static void streamBeginCapture(long stream) {
         streamBeginCapture(stream, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL);
     }
 
+    /**
+     * Starts capturing {@code stream}: work queued on it is recorded into a graph instead of running.
+     *
+     * @param stream a CUstream created by {@link #streamCreate}
+     * @param mode   a {@code CU_STREAM_CAPTURE_MODE_*} constant
+     */
     public static void streamBeginCapture(long stream, int mode) {
         if (stream == 0) {
             throw new IllegalArgumentException("the legacy default stream (0) cannot be captured; create a stream");
@@ -830,7 +1108,12 @@ public final class CudaDriver {
         }
     }
 
-    /** Ends the capture and returns the captured CUgraph. */
+    /**
+     * Ends the capture.
+     *
+     * @param stream the capturing CUstream
+     * @return the captured CUgraph
+     */
     public static long streamEndCapture(long stream) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment out = arena.allocate(ADDRESS);
@@ -841,7 +1124,12 @@ public final class CudaDriver {
         }
     }
 
-    /** {@code cuGraphInstantiateWithFlags(.., 0)}; returns the CUgraphExec. */
+    /**
+     * {@code cuGraphInstantiateWithFlags(.., 0)}.
+     *
+     * @param graph a CUgraph
+     * @return the executable CUgraphExec
+     */
     public static long graphInstantiate(long graph) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment out = arena.allocate(ADDRESS);
@@ -853,6 +1141,12 @@ public final class CudaDriver {
         }
     }
 
+    /**
+     * Replays an instantiated graph on {@code stream}, asynchronously.
+     *
+     * @param graphExec a CUgraphExec
+     * @param stream    a CUstream
+     */
     public static void graphLaunch(long graphExec, long stream) {
         try {
             check(cuGraphLaunch, (int) cuGraphLaunch.handle().invokeExact(ptr(graphExec), ptr(stream)));
@@ -861,6 +1155,11 @@ public final class CudaDriver {
         }
     }
 
+    /**
+     * Destroys a graph (instantiated copies stay valid).
+     *
+     * @param graph a CUgraph
+     */
     public static void graphDestroy(long graph) {
         try {
             check(cuGraphDestroy, (int) cuGraphDestroy.handle().invokeExact(ptr(graph)));
@@ -869,6 +1168,11 @@ public final class CudaDriver {
         }
     }
 
+    /**
+     * Destroys an instantiated graph.
+     *
+     * @param graphExec a CUgraphExec
+     */
     public static void graphExecDestroy(long graphExec) {
         try {
             check(cuGraphExecDestroy, (int) cuGraphExecDestroy.handle().invokeExact(ptr(graphExec)));

@@ -13,16 +13,27 @@ public final class CudaModule implements AutoCloseable {
         this.handle = handle;
     }
 
-    /** Loads a cubin (e.g. from {@link KernelCache#cubin}) or PTX into the current context. */
+    /**
+     * Loads a cubin (e.g. from {@link KernelCache#cubin}) or PTX into the current context.
+     *
+     * @param image the cubin or PTX bytes
+     * @return the module; close it to unload
+     */
     public static CudaModule load(byte[] image) {
         return new CudaModule(CudaDriver.moduleLoadData(image));
     }
 
+    /** {@return the CUmodule} */
     public long handle() {
         return handle;
     }
 
-    /** The CUfunction of an {@code extern "C"} kernel. */
+    /**
+     * The CUfunction of an {@code extern "C"} kernel.
+     *
+     * @param name the kernel's name
+     * @return the function handle, valid while the module is loaded
+     */
     public long function(String name) {
         if (closed) {
             throw new IllegalStateException("module already unloaded");

@@ -50,14 +50,14 @@ public final class KernelArgs implements AutoCloseable {
         this.pointerArrayAddress = pointerArray.address();
     }
 
-    /** The calling thread's reusable instance, emptied. */
+    /** {@return the calling thread's reusable instance, emptied} */
     public static KernelArgs local() {
         KernelArgs a = LOCAL.get();
         a.count = 0;
         return a;
     }
 
-    /** A private instance (its own native memory until {@link #close()}). */
+    /** {@return a private instance (its own native memory until {@link #close()})} */
     public static KernelArgs of() {
         return new KernelArgs(false);
     }
@@ -72,55 +72,104 @@ public final class KernelArgs implements AutoCloseable {
         return 8L * count++;
     }
 
-    /** A device pointer (CUdeviceptr / {@code T*} parameter). */
+    /**
+     * Adds a device pointer ({@code CUdeviceptr} / {@code T*} parameter).
+     *
+     * @param devicePtr the address
+     * @return this, for chaining
+     */
     public KernelArgs ptr(long devicePtr) {
         slots.set(JAVA_LONG, next(), devicePtr);
         return this;
     }
 
+    /**
+     * Adds a buffer's address.
+     *
+     * @param buffer an open buffer
+     * @return this, for chaining
+     */
     public KernelArgs ptr(DeviceBuffer buffer) {
         return ptr(buffer.address());
     }
 
-    /** {@code int} / {@code unsigned int}. */
+    /**
+     * Adds an {@code int} / {@code unsigned int}.
+     *
+     * @param v the value
+     * @return this, for chaining
+     */
     public KernelArgs i32(int v) {
         slots.set(JAVA_INT, next(), v);
         return this;
     }
 
-    /** {@code long long} / {@code size_t} / {@code int64_t}. */
+    /**
+     * Adds a {@code long long} / {@code size_t} / {@code int64_t}.
+     *
+     * @param v the value
+     * @return this, for chaining
+     */
     public KernelArgs i64(long v) {
         slots.set(JAVA_LONG, next(), v);
         return this;
     }
 
+    /**
+     * Adds a {@code float}.
+     *
+     * @param v the value
+     * @return this, for chaining
+     */
     public KernelArgs f32(float v) {
         slots.set(JAVA_FLOAT, next(), v);
         return this;
     }
 
+    /**
+     * Adds a {@code double}.
+     *
+     * @param v the value
+     * @return this, for chaining
+     */
     public KernelArgs f64(double v) {
         slots.set(JAVA_DOUBLE, next(), v);
         return this;
     }
 
-    /** A 16-bit value, e.g. the raw bits of a {@code __nv_bfloat16} or {@code __half} parameter. */
+    /**
+     * Adds a 16-bit value, e.g. the raw bits of a {@code __nv_bfloat16} or {@code __half} parameter.
+     *
+     * @param v the value
+     * @return this, for chaining
+     */
     public KernelArgs i16(short v) {
         slots.set(JAVA_SHORT, next(), v);
         return this;
     }
 
+    /**
+     * Adds a {@code char} / {@code int8_t} / {@code bool}.
+     *
+     * @param v the value
+     * @return this, for chaining
+     */
     public KernelArgs i8(byte v) {
         slots.set(JAVA_BYTE, next(), v);
         return this;
     }
 
-    /** Number of arguments added so far. */
+    /** {@return the number of arguments added so far} */
     public int count() {
         return count;
     }
 
-    /** The argument slot {@code i} (for tests and debugging). */
+    /**
+     * The argument slot {@code i} (for tests and debugging).
+     *
+     * @param i 0 .. {@link #count()} - 1
+     * @return the slot's 8 bytes
+     */
     public MemorySegment slot(int i) {
         if (i < 0 || i >= count) {
             throw new IndexOutOfBoundsException("argument " + i + " of " + count);
@@ -141,7 +190,7 @@ public final class KernelArgs implements AutoCloseable {
         return pointerArrayAddress;
     }
 
-    /** The {@code void*[count()]} array pointing at each slot (one entry when there are no arguments). */
+    /** {@return the {@code void*[count()]} array pointing at each slot (one entry when there are no arguments)} */
     public MemorySegment pointerArray() {
         if (closed) {
             throw new IllegalStateException("KernelArgs already closed");

@@ -28,7 +28,7 @@ public final class KernelCache {
         byte[] compile(String source, String name, String arch, List<String> options);
     }
 
-    /** The cache folder for this JVM (not created until first write). */
+    /** {@return the cache folder for this JVM (not created until the first write)} */
     public static Path directory() {
         String prop = System.getProperty("rlsr.kernel.cache");
         if (prop != null && !prop.isBlank()) {
@@ -42,10 +42,14 @@ public final class KernelCache {
     }
 
     /**
-     * The cubin of {@code source} for {@code arch} (e.g. "sm_90"), from the cache or compiled with NVRTC.
+     * The cubin of {@code source} for {@code arch}, from the cache or compiled with NVRTC.
      *
+     * @param source  the CUDA C++ program text
      * @param name    program name, used in the file name and in compiler messages
+     * @param arch    e.g. "sm_90"
      * @param options NVRTC options besides the architecture, e.g. "-default-device", "--std=c++17"
+     * @return the cubin's bytes (an ELF image)
+     * @throws NvrtcException when the source does not compile
      */
     public static byte[] cubin(String source, String name, String arch, List<String> options) {
         List<String> effective = Nvrtc.effectiveOptions(source, arch, options);

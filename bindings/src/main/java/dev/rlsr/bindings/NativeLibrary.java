@@ -56,6 +56,12 @@ public final class NativeLibrary {
     /**
      * Returns a lookup over the first library that loads, or throws
      * {@link NativeLibraryUnavailableException} listing everything that was tried.
+     *
+     * @param name     short name for messages and the cache, e.g. "cublas"
+     * @param property system property that overrides the search with a path or soname, e.g. "rlsr.lib.cublas"
+     * @param sonames  sonames to try, newest first
+     * @return the library's symbols
+     * @throws NativeLibraryUnavailableException when none loads
      */
     public static SymbolLookup load(String name, String property, String... sonames) {
         Object cached = CACHE.computeIfAbsent(name, n -> {
@@ -72,7 +78,14 @@ public final class NativeLibrary {
         return (SymbolLookup) cached;
     }
 
-    /** True when {@link #load} succeeds; never throws. */
+    /**
+     * Whether {@link #load} succeeds; never throws.
+     *
+     * @param name     short name, e.g. "cublas"
+     * @param property the overriding system property
+     * @param sonames  sonames to try, newest first
+     * @return true when the library loads
+     */
     public static boolean isLoadable(String name, String property, String... sonames) {
         try {
             load(name, property, sonames);
@@ -188,7 +201,7 @@ public final class NativeLibrary {
         return dirs.stream().filter(Files::isDirectory).toList();
     }
 
-    /** The CUDA include folder ($CUDA_HOME/include, $CUDA_PATH/include, /usr/local/cuda/include), if any. */
+    /** {@return the CUDA include folder ($CUDA_HOME/include, $CUDA_PATH/include, /usr/local/cuda/include), if any} */
     public static java.util.Optional<Path> cudaIncludeDir() {
         List<Path> candidates = new ArrayList<>();
         for (String env : List.of("CUDA_HOME", "CUDA_PATH")) {

@@ -4,8 +4,15 @@ import java.util.List;
 
 /** A native library (libcuda, libnvrtc, libcublas, ...) or one of its symbols could not be found. */
 public final class NativeLibraryUnavailableException extends RuntimeException {
+    /** The library's short name. */
     private final String library;
 
+    /**
+     * An exception for a library that could not be loaded.
+     *
+     * @param library short library name, e.g. "cuda"
+     * @param message what was tried and how to override it
+     */
     public NativeLibraryUnavailableException(String library, String message) {
         super(message);
         this.library = library;
@@ -18,7 +25,7 @@ public final class NativeLibraryUnavailableException extends RuntimeException {
                         + " the CPU backend still works without it)");
     }
 
-    /** Short library name, e.g. "cuda" or "cublas". */
+    /** {@return the short library name, e.g. "cuda" or "cublas"} */
     public String library() {
         return library;
     }

@@ -22,23 +22,39 @@ public final class Nccl {
     private Nccl() {}
 
     // ncclDataType_t
+    /** {@code ncclDataType_t}: int8. */
     public static final int ncclInt8 = 0;
+    /** {@code ncclDataType_t}: uint8. */
     public static final int ncclUint8 = 1;
+    /** {@code ncclDataType_t}: int32. */
     public static final int ncclInt32 = 2;
+    /** {@code ncclDataType_t}: uint32. */
     public static final int ncclUint32 = 3;
+    /** {@code ncclDataType_t}: int64. */
     public static final int ncclInt64 = 4;
+    /** {@code ncclDataType_t}: uint64. */
     public static final int ncclUint64 = 5;
+    /** {@code ncclDataType_t}: fp16. */
     public static final int ncclFloat16 = 6;
+    /** {@code ncclDataType_t}: fp32. */
     public static final int ncclFloat32 = 7;
+    /** {@code ncclDataType_t}: fp64. */
     public static final int ncclFloat64 = 8;
+    /** {@code ncclDataType_t}: bf16. */
     public static final int ncclBfloat16 = 9;
     // ncclRedOp_t
+    /** {@code ncclRedOp_t}: sum. */
     public static final int ncclSum = 0;
+    /** {@code ncclRedOp_t}: product. */
     public static final int ncclProd = 1;
+    /** {@code ncclRedOp_t}: maximum. */
     public static final int ncclMax = 2;
+    /** {@code ncclRedOp_t}: minimum. */
     public static final int ncclMin = 3;
+    /** {@code ncclRedOp_t}: average. */
     public static final int ncclAvg = 4;
     // ncclResult_t
+    /** {@code ncclResult_t}: success. */
     public static final int ncclSuccess = 0;
 
     /** NCCL_UNIQUE_ID_BYTES: ncclUniqueId is {@code struct { char internal[128]; }}, passed by value. */
@@ -87,12 +103,17 @@ public final class Nccl {
     // ncclResult_t ncclGroupEnd(void)
     private static final NativeFunction ncclGroupEnd = fn(res(), "ncclGroupEnd");
 
-    /** True when libnccl loads; never throws. */
+    /** {@return true when libnccl loads}; never throws. */
     public static boolean isAvailable() {
         return NativeLibrary.isLoadable(LIB, "rlsr.lib.nccl", "libnccl.so.2");
     }
 
-    /** {@code ncclGetErrorString}, or "ncclResult_t N" when NCCL cannot say. */
+    /**
+     * {@code ncclGetErrorString}.
+     *
+     * @param result an {@code ncclResult_t}
+     * @return its description, or "ncclResult_t N" when NCCL cannot say
+     */
     public static String getErrorString(int result) {
         try {
             MemorySegment s = (MemorySegment) ncclGetErrorString.handle().invokeExact(result);
@@ -122,7 +143,7 @@ public final class Nccl {
         }
     }
 
-    /** NCCL version code, e.g. 22703 for 2.27.3. */
+    /** {@return the NCCL version code, e.g. 22703 for 2.27.3} */
     public static int version() {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment out = arena.allocate(JAVA_INT);
@@ -133,7 +154,7 @@ public final class Nccl {
         }
     }
 
-    /** A new unique id (128 bytes) for {@link #commInitRank}; rank 0 makes it and sends it to the others. */
+    /** {@return a new unique id (128 bytes) for {@link #commInitRank}}; rank 0 makes it and sends it to the others. */
     public static byte[] getUniqueId() {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment id = arena.allocate(UNIQUE_ID);
@@ -144,7 +165,14 @@ public final class Nccl {
         }
     }
 
-    /** One rank of an {@code nranks} communicator; the calling thread's current device is this rank's GPU. */
+    /**
+     * One rank of an {@code nranks} communicator; the calling thread's current device is this rank's GPU.
+     *
+     * @param nranks   ranks in the communicator
+     * @param uniqueId the id from {@link #getUniqueId()} on rank 0, the same on every rank
+     * @param rank     this rank, 0 .. nranks-1
+     * @return the {@code ncclComm_t}
+     */
     public static long commInitRank(int nranks, byte[] uniqueId, int rank) {
         if (uniqueId == null || uniqueId.length != UNIQUE_ID_BYTES) {
             throw new IllegalArgumentException("an NCCL unique id has " + UNIQUE_ID_BYTES + " bytes");
@@ -163,7 +191,12 @@ public final class Nccl {
         }
     }
 
-    /** One communicator per listed device (CUDA ordinals), all in this process; returns them in order. */
+    /**
+     * One communicator per listed device, all in this process.
+     *
+     * @param devices CUDA device ordinals
+     * @return the communicators, in the order of {@code devices}
+     */
     public static long[] commInitAll(int[] devices) {
         if (devices == null || devices.length == 0) {
             throw new IllegalArgumentException("commInitAll needs at least one device");
@@ -182,6 +215,11 @@ public final class Nccl {
         }
     }
 
+    /**
+     * Destroys a communicator.
+     *
+     * @param comm an {@code ncclComm_t}
+     */
     public static void commDestroy(long comm) {
         try {
             check(ncclCommDestroy, (int) ncclCommDestroy.handle().invokeExact(MemorySegment.ofAddress(comm)));
@@ -190,7 +228,17 @@ public final class Nccl {
         }
     }
 
-    /** {@code recv = op over ranks of send}; in place when {@code send == recv}. */
+    /**
+     * {@code recv = op over ranks of send}; in place when {@code send == recv}. Asynchronous on {@code stream}.
+     *
+     * @param send     device address of this rank's input
+     * @param recv     device address of the result (may equal {@code send})
+     * @param count    elements of {@code dataType}
+     * @param dataType an {@code ncclDataType_t} constant
+     * @param op       an {@code ncclRedOp_t} constant
+     * @param comm     the communicator
+     * @param stream   a CUstream of this rank's device
+     */
     public static void allReduce(long send, long recv, long count, int dataType, int op, long comm, long stream) {
         try {
             check(ncclAllReduce, (int) ncclAllReduce.handle().invokeExact(send, recv, count, dataType, op,
@@ -200,7 +248,18 @@ public final class Nccl {
         }
     }
 
-    /** Copies {@code count} elements of {@code send} on rank {@code root} to {@code recv} on every rank. */
+    /**
+     * Copies {@code count} elements of {@code send} on rank {@code root} to {@code recv} on every rank. Asynchronous on
+     * {@code stream}.
+     *
+     * @param send     device address of the data on the root (ignored on the other ranks)
+     * @param recv     device address that receives it on every rank
+     * @param count    elements of {@code dataType}
+     * @param dataType an {@code ncclDataType_t} constant
+     * @param root     the sending rank
+     * @param comm     the communicator
+     * @param stream   a CUstream of this rank's device
+     */
     public static void broadcast(long send, long recv, long count, int dataType, int root, long comm, long stream) {
         try {
             check(ncclBroadcast, (int) ncclBroadcast.handle().invokeExact(send, recv, count, dataType, root,
@@ -210,6 +269,7 @@ public final class Nccl {
         }
     }
 
+    /** Starts a group of NCCL calls (needed when one thread drives several ranks); end it with {@link #groupEnd()}. */
     public static void groupStart() {
         try {
             check(ncclGroupStart, (int) ncclGroupStart.handle().invokeExact());
@@ -218,6 +278,7 @@ public final class Nccl {
         }
     }
 
+    /** Ends a group started with {@link #groupStart()}: the grouped collectives are launched together. */
     public static void groupEnd() {
         try {
             check(ncclGroupEnd, (int) ncclGroupEnd.handle().invokeExact());

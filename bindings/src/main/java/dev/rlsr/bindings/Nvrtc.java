@@ -29,7 +29,9 @@ import java.util.OptionalInt;
 public final class Nvrtc {
     private Nvrtc() {}
 
+    /** {@code nvrtcResult}: success. */
     public static final int NVRTC_SUCCESS = 0;
+    /** {@code nvrtcResult}: the program did not compile (the log says why). */
     public static final int NVRTC_ERROR_COMPILATION = 6;
 
     private static final String LIB = "nvrtc";
@@ -73,12 +75,12 @@ public final class Nvrtc {
     // nvrtcResult nvrtcGetPTX(nvrtcProgram prog, char *ptx)
     private static final NativeFunction nvrtcGetPTX = fn(res(ADDRESS, ADDRESS), "nvrtcGetPTX");
 
-    /** True when libnvrtc loads; never throws. */
+    /** {@return true when libnvrtc loads}; never throws. */
     public static boolean isAvailable() {
         return unavailableReason().isEmpty();
     }
 
-    /** Why NVRTC cannot be used ("" when it can). Never throws. */
+    /** {@return why NVRTC cannot be used ("" when it can)}; never throws. */
     public static String unavailableReason() {
         try {
             version();
@@ -88,6 +90,12 @@ public final class Nvrtc {
         }
     }
 
+    /**
+     * {@code nvrtcGetErrorString}.
+     *
+     * @param result an {@code nvrtcResult}
+     * @return its description, or "nvrtcResult N" when NVRTC cannot say
+     */
     public static String errorString(int result) {
         try {
             MemorySegment s = (MemorySegment) nvrtcGetErrorString.handle().invokeExact(result);
@@ -103,7 +111,7 @@ public final class Nvrtc {
         }
     }
 
-    /** e.g. "13.0". */
+    /** {@return the NVRTC version, e.g. "13.0"} */
     public static String version() {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment major = arena.allocate(JAVA_INT);
@@ -116,17 +124,30 @@ public final class Nvrtc {
     }
 
     /**
-     * Compiles {@code source} for {@code arch} (e.g. "sm_90") and returns the cubin (an ELF image).
+     * Compiles {@code source} for {@code arch} and returns the cubin (an ELF image).
      *
-     * @param options further NVRTC options, e.g. "-default-device", "--std=c++17", "-lineinfo"; the
-     *                architecture option is added here
+     * @param source      the CUDA C++ program text
+     * @param programName its name in error messages, e.g. "logprob_gather.cu"
+     * @param arch        a real architecture, e.g. "sm_90"
+     * @param options     further NVRTC options, e.g. "-default-device", "--std=c++17", "-lineinfo"; the
+     *                    architecture option is added here
+     * @return the cubin's bytes
      * @throws NvrtcException with the compiler log when compilation fails
      */
     public static byte[] compileToCubin(String source, String programName, String arch, List<String> options) {
         return compile(source, programName, arch, options, true);
     }
 
-    /** Like {@link #compileToCubin} but returns PTX text for a virtual architecture (e.g. "compute_90"). */
+    /**
+     * Like {@link #compileToCubin} but returns PTX text for a virtual architecture.
+     *
+     * @param source      the CUDA C++ program text
+     * @param programName its name in error messages
+     * @param arch        a virtual architecture, e.g. "compute_90"
+     * @param options     further NVRTC options; the architecture option is added here
+     * @return the PTX text
+     * @throws NvrtcException with the compiler log when compilation fails
+     */
     public static String compileToPtx(String source, String programName, String arch, List<String> options) {
         byte[] ptx = compile(source, programName, arch, options, false);
         int n = ptx.length;
@@ -136,7 +157,15 @@ public final class Nvrtc {
         return new String(ptx, 0, n, java.nio.charset.StandardCharsets.UTF_8);
     }
 
-    /** The options actually passed to NVRTC for these arguments (also the input of {@link KernelCache}'s key). */
+    /**
+     * The options actually passed to NVRTC for these arguments (also the input of {@link KernelCache}'s key).
+     *
+     * @param source  the program text (its includes decide whether toolkit headers are added)
+     * @param arch    e.g. "sm_90" or "compute_90"
+     * @param options the caller's options
+     * @return every option, the architecture's included
+     * @throws IllegalArgumentException for an architecture that is not {@code sm_NN} or {@code compute_NN}
+     */
     public static List<String> effectiveOptions(String source, String arch, List<String> options) {
         if (arch == null || !arch.matches("(sm|compute)_\\d+[a-z]?")) {
             throw new IllegalArgumentException("arch must look like sm_90 or compute_90, got " + arch);
@@ -154,7 +183,9 @@ public final class Nvrtc {
     /**
      * {@code -I<cuda>/include} (and {@code -I<cuda>/include/cccl}, where CUDA 13 keeps {@code <nv/target>}) when
      * that toolkit's major version equals NVRTC's: headers of another CUDA release clash with NVRTC's built-in
-     * ones (seen: CUDA 13 headers under NVRTC 11.8 fail on NV_IF_ELSE_TARGET). Empty otherwise.
+     * ones (seen: CUDA 13 headers under NVRTC 11.8 fail on NV_IF_ELSE_TARGET).
+     *
+     * @return the include options, empty when no matching toolkit is found
      */
     public static List<String> toolkitIncludeOptions() {
         Optional<java.nio.file.Path> inc = NativeLibrary.cudaIncludeDir();

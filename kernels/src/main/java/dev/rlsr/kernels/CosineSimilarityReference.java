@@ -9,11 +9,31 @@ public final class CosineSimilarityReference {
     private CosineSimilarityReference() {
     }
 
-    /** a (N,D), b (N,D) -> (N), eps {@link CosineSimilarity#DEFAULT_EPS}. */
+    /**
+     * {@code a (N,D)}, {@code b (N,D)} -> {@code (N)}, eps {@link CosineSimilarity#DEFAULT_EPS}.
+     *
+     * @param a rows {@code (N,D)}, exactly N*D elements
+     * @param b rows {@code (N,D)}, exactly N*D elements
+     * @param n N, rows (&gt; 0)
+     * @param d D, the embedding size (&gt; 0)
+     * @return {@code cos(a[i], b[i])} for each row, {@code (N)}
+     * @throws IllegalArgumentException for a non-positive size or an array of the wrong length
+     */
     public static float[] pairs(float[] a, float[] b, int n, int d) {
         return pairs(a, b, n, d, CosineSimilarity.DEFAULT_EPS);
     }
 
+    /**
+     * {@code a (N,D)}, {@code b (N,D)} -> {@code (N)}, {@code dot / max(|a||b|, eps)}.
+     *
+     * @param a   rows {@code (N,D)}, exactly N*D elements
+     * @param b   rows {@code (N,D)}, exactly N*D elements
+     * @param n   N, rows (&gt; 0)
+     * @param d   D, the embedding size (&gt; 0)
+     * @param eps lower bound of the denominator
+     * @return {@code cos(a[i], b[i])} for each row, {@code (N)}
+     * @throws IllegalArgumentException for a non-positive size or an array of the wrong length
+     */
     public static float[] pairs(float[] a, float[] b, int n, int d, float eps) {
         Rows.checkPositive("n", n);
         Rows.checkPositive("d", d);
@@ -22,18 +42,51 @@ public final class CosineSimilarityReference {
         return run(a, b, n, 1, d, eps);
     }
 
-    /** bf16 a (N,D), b (N,D) given as raw bits -> (N) fp32. */
+    /**
+     * bf16 {@code a (N,D)}, {@code b (N,D)} given as raw bits -> {@code (N)} fp32; the inputs are widened exactly.
+     *
+     * @param a   rows {@code (N,D)}, bf16 bits, exactly N*D elements
+     * @param b   rows {@code (N,D)}, bf16 bits, exactly N*D elements
+     * @param n   N, rows (&gt; 0)
+     * @param d   D, the embedding size (&gt; 0)
+     * @param eps lower bound of the denominator
+     * @return {@code cos(a[i], b[i])} for each row, {@code (N)}
+     * @throws IllegalArgumentException for a non-positive size or an array of the wrong length
+     */
     public static float[] pairs(short[] a, short[] b, int n, int d, float eps) {
         Rows.checkLength("a", a.length, (long) n * d, "(N,D)");
         Rows.checkLength("b", b.length, (long) n * d, "(N,D)");
         return pairs(BF16.toFloat(a), BF16.toFloat(b), n, d, eps);
     }
 
-    /** ref (P,D), resp (P,G,D) -> (P,G): each of the G responses of a prompt against its reference. */
+    /**
+     * {@code ref (P,D)}, {@code resp (P,G,D)} -> {@code (P,G)}: each of the G responses of a prompt against its
+     * reference, eps {@link CosineSimilarity#DEFAULT_EPS}.
+     *
+     * @param ref  references {@code (P,D)}, exactly P*D elements
+     * @param resp responses {@code (P,G,D)}, exactly P*G*D elements
+     * @param p    P, prompts (&gt; 0)
+     * @param g    G, responses per prompt (&gt; 0)
+     * @param d    D, the embedding size (&gt; 0)
+     * @return {@code cos(ref[p], resp[p][g])}, {@code (P,G)}
+     * @throws IllegalArgumentException for a non-positive size or an array of the wrong length
+     */
     public static float[] againstReference(float[] ref, float[] resp, int p, int g, int d) {
         return againstReference(ref, resp, p, g, d, CosineSimilarity.DEFAULT_EPS);
     }
 
+    /**
+     * {@code ref (P,D)}, {@code resp (P,G,D)} -> {@code (P,G)} with an explicit eps.
+     *
+     * @param ref  references {@code (P,D)}, exactly P*D elements
+     * @param resp responses {@code (P,G,D)}, exactly P*G*D elements
+     * @param p    P, prompts (&gt; 0)
+     * @param g    G, responses per prompt (&gt; 0)
+     * @param d    D, the embedding size (&gt; 0)
+     * @param eps  lower bound of the denominator
+     * @return {@code cos(ref[p], resp[p][g])}, {@code (P,G)}
+     * @throws IllegalArgumentException for a non-positive size or an array of the wrong length
+     */
     public static float[] againstReference(float[] ref, float[] resp, int p, int g, int d, float eps) {
         Rows.checkPositive("p", p);
         Rows.checkPositive("g", g);
@@ -43,7 +96,18 @@ public final class CosineSimilarityReference {
         return run(ref, resp, p * g, g, d, eps);
     }
 
-    /** bf16 ref (P,D), resp (P,G,D) given as raw bits -> (P,G) fp32. */
+    /**
+     * bf16 {@code ref (P,D)}, {@code resp (P,G,D)} given as raw bits -> {@code (P,G)} fp32.
+     *
+     * @param ref  references {@code (P,D)}, bf16 bits, exactly P*D elements
+     * @param resp responses {@code (P,G,D)}, bf16 bits, exactly P*G*D elements
+     * @param p    P, prompts (&gt; 0)
+     * @param g    G, responses per prompt (&gt; 0)
+     * @param d    D, the embedding size (&gt; 0)
+     * @param eps  lower bound of the denominator
+     * @return {@code cos(ref[p], resp[p][g])}, {@code (P,G)}
+     * @throws IllegalArgumentException for a non-positive size or an array of the wrong length
+     */
     public static float[] againstReference(short[] ref, short[] resp, int p, int g, int d, float eps) {
         Rows.checkLength("ref", ref.length, (long) p * d, "(P,D)");
         Rows.checkLength("resp", resp.length, (long) p * g * d, "(P,G,D)");

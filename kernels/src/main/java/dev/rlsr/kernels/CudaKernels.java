@@ -47,6 +47,10 @@ public final class CudaKernels {
      * The source text of {@code rlsr/cuda/<file>.cu}, e.g. {@code source("logprob_gather")}, with every
      * {@code #include "<name>.cuh"} line replaced by that header's text from the same folder (once per header), so
      * NVRTC gets one self-contained program and the cubin cache key covers the headers too.
+     *
+     * @param file the kernel file's name without {@code .cu}
+     * @return the expanded source text (cached)
+     * @throws IllegalStateException when the file is not on the class path (the {@code rlsr-native} jar is missing)
      */
     public static String source(String file) {
         return SOURCES.computeIfAbsent(file, f -> expandIncludes(readResource(f + ".cu"), new java.util.HashSet<>()));
@@ -82,7 +86,15 @@ public final class CudaKernels {
         }
     }
 
-    /** The CUfunction {@code kernel} of {@code file}.cu in the calling thread's current context. */
+    /**
+     * The {@code CUfunction} {@code kernel} of {@code file}.cu in the calling thread's current context: compiled with
+     * NVRTC (through the on-disk cache) and loaded on the first call per context, cached afterwards.
+     *
+     * @param file   the kernel file's name without {@code .cu}
+     * @param kernel the kernel's {@code extern "C"} name
+     * @return the function handle
+     * @throws IllegalStateException when no context is current on this thread
+     */
     public static long function(String file, String kernel) {
         long ctx = currentContext();
         Long fn = FUNCTIONS.get(new FunctionKey(ctx, file, kernel));
@@ -94,14 +106,21 @@ public final class CudaKernels {
                 k -> CudaDriver.moduleGetFunction(module, kernel));
     }
 
-    /** The NVRTC architecture ("sm_90") of the device of the calling thread's current context. */
+    /**
+     * The NVRTC architecture of the device of the calling thread's current context.
+     *
+     * @return e.g. {@code "sm_90"}
+     * @throws IllegalStateException when no context is current on this thread
+     */
     public static String currentArch() {
         return arch(currentContext());
     }
 
     /**
-     * Drops what was cached for {@code context} (a {@code CUcontext} address) and unloads its modules; call it before
-     * destroying a context you created yourself. Modules of a destroyed context are gone already, so no unload there.
+     * Drops what was cached for {@code context} and unloads its modules; call it before destroying a context you
+     * created yourself. Modules of a destroyed context are gone already, so no unload there.
+     *
+     * @param context a {@code CUcontext} handle
      */
     public static synchronized void forget(long context) {
         FUNCTIONS.keySet().removeIf(k -> k.context() == context);

@@ -33,22 +33,22 @@ public enum DType {
         this.cudaDataType = cudaDataType;
     }
 
-    /** Size of one element in bytes. */
+    /** {@return the size of one element in bytes} */
     public int bytes() {
         return bytes;
     }
 
-    /** The {@code cudaDataType_t} value of this type (CUDA_R_32F = 0, CUDA_R_16BF = 14, ...), for cuBLAS(Lt). */
+    /** {@return the {@code cudaDataType_t} value of this type (CUDA_R_32F = 0, CUDA_R_16BF = 14, ...), for cuBLAS(Lt)} */
     public int cudaDataType() {
         return cudaDataType;
     }
 
-    /** True for F32, F16 and BF16. */
+    /** {@return true for F32, F16 and BF16} */
     public boolean isFloating() {
         return this == F32 || this == F16 || this == BF16;
     }
 
-    /** The dtype string of a safetensors header ("F32", "BF16", ...). */
+    /** {@return the dtype string of a safetensors header ("F32", "BF16", ...)} */
     public String safetensorsName() {
         return name();
     }

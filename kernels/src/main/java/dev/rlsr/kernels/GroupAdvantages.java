@@ -3,10 +3,19 @@ package dev.rlsr.kernels;
 import dev.rlsr.bindings.KernelArgs;
 
 /**
- * Group-normalised advantages on the GPU ({@code native/cuda/group_advantages.cu}), one launch:
- * rewards (P,G) fp32 -> advantages (P,G) fp32, {@code (r - mean_g) / (std_g + eps)} with the SAMPLE standard
- * deviation (divides by G-1), or {@code r - mean_g} without std scaling (Dr. GRPO). G = 1 gives advantage 0.
- * A group of equal rewards gives exactly 0. {@link GroupAdvantagesReference} is the CPU twin.
+ * Group-normalised advantages of GRPO on the GPU ({@code native/cuda/group_advantages.cu}), one launch:
+ * {@code rewards (P,G)} fp32 -> {@code advantages (P,G)} fp32, {@code (r - mean_g) / (std_g + eps)} with the
+ * SAMPLE standard deviation (divides by G-1), or {@code r - mean_g} without std scaling (Dr. GRPO). Statistics are
+ * per row (one group = the G responses of one prompt), row-major and contiguous. G = 1 gives advantage 0; a group
+ * of equal rewards gives exactly 0.
+ *
+ * <p><b>Pointers, context, stream</b>: device addresses in the calling thread's current CUDA context, 4-byte
+ * aligned, {@code rewards} and {@code advantages} separate buffers; the launch is asynchronous on {@code stream}
+ * ({@code CUstream}, 0 = the legacy default stream): synchronise before reading the advantages. A warp per group
+ * when G &lt;= 32, a block per group above. See the package documentation for the rules all kernels share.
+ *
+ * <p><b>Errors</b>: a violated precondition throws {@link IllegalArgumentException} naming the argument, before
+ * anything is launched. {@link GroupAdvantagesReference} is the CPU twin.
  */
 public final class GroupAdvantages {
     /** Default eps added to the std, as TRL's GRPO trainer does (1e-4). */
@@ -21,12 +30,33 @@ public final class GroupAdvantages {
     private GroupAdvantages() {
     }
 
-    /** rewards (P,G) -> advantages (P,G), scaled by the std, eps {@link #DEFAULT_EPS}. */
+    /**
+     * {@code rewards (P,G)} -> {@code advantages (P,G)}, scaled by the sample std, eps {@link #DEFAULT_EPS}.
+     *
+     * @param rewards    device address of {@code rewards (P,G)} fp32
+     * @param advantages device address of {@code advantages (P,G)} fp32, written; must not overlap {@code rewards}
+     * @param p          P, groups (prompts), &gt; 0
+     * @param g          G, group size (responses per prompt), &gt; 0; P*G below 2^31
+     * @param stream     {@code CUstream} handle to launch on, 0 for the legacy default stream
+     * @throws IllegalArgumentException for a null or misaligned pointer, a non-positive size or overlapping buffers
+     */
     public static void compute(long rewards, long advantages, int p, int g, long stream) {
         compute(rewards, advantages, p, g, true, DEFAULT_EPS, stream);
     }
 
-    /** rewards and advantages must be separate buffers. */
+    /**
+     * {@code rewards (P,G)} -> {@code advantages (P,G)}: {@code (r - mean_g) / (std_g + eps)}, or {@code r - mean_g}.
+     *
+     * @param rewards    device address of {@code rewards (P,G)} fp32
+     * @param advantages device address of {@code advantages (P,G)} fp32, written; must not overlap {@code rewards}
+     * @param p          P, groups (prompts), &gt; 0
+     * @param g          G, group size (responses per prompt), &gt; 0; P*G below 2^31
+     * @param scaleByStd true: divide by {@code std_g + eps} (GRPO); false: only subtract the mean (Dr. GRPO)
+     * @param eps        added to the std, finite and &gt;= 0
+     * @param stream     {@code CUstream} handle to launch on, 0 for the legacy default stream
+     * @throws IllegalArgumentException for a null or misaligned pointer, a non-positive size, a bad eps or
+     *                                  overlapping buffers
+     */
     public static void compute(long rewards, long advantages, int p, int g, boolean scaleByStd, float eps, long stream) {
         String op = "GroupAdvantages.compute";
         Checks.positive(op, "p (groups)", p);

@@ -9,6 +9,17 @@ public final class GroupAdvantagesReference {
     private GroupAdvantagesReference() {
     }
 
+    /**
+     * {@code rewards (P,G)} -> {@code advantages (P,G)}, statistics per group in double.
+     *
+     * @param rewards    {@code (P,G)}, exactly P*G elements
+     * @param p          P, groups (&gt; 0)
+     * @param g          G, group size (&gt; 0)
+     * @param scaleByStd true: {@code (r - mean_g) / (std_g + eps)} with the sample std; false: {@code r - mean_g}
+     * @param eps        added to the std, finite and &gt;= 0
+     * @return the advantages, {@code (P,G)}
+     * @throws IllegalArgumentException for a wrong size or a bad eps
+     */
     public static float[] compute(float[] rewards, int p, int g, boolean scaleByStd, float eps) {
         Rows.checkPositive("p (groups)", p);
         Rows.checkPositive("g (group size)", g);

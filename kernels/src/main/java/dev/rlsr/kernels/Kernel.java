@@ -34,12 +34,12 @@ public final class Kernel {
         return new Kernel(file, name);
     }
 
-    /** The kernel's source file name without {@code .cu}. */
+    /** {@return the kernel's source file name without {@code .cu}} */
     public String file() {
         return file;
     }
 
-    /** The kernel's {@code extern "C"} name. */
+    /** {@return the kernel's {@code extern "C"} name} */
     public String name() {
         return name;
     }

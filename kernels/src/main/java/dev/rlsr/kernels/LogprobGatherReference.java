@@ -10,7 +10,19 @@ public final class LogprobGatherReference {
     private LogprobGatherReference() {
     }
 
-    /** logits (N,V) fp32, targets (N) -> logp (N), lse (N) (of logits / temperature), written into the arrays given. */
+    /**
+     * {@code logits (N,V)} fp32, {@code targets (N)} -> {@code logp (N)}, {@code lse (N)} of {@code logits / T},
+     * written into the arrays given.
+     *
+     * @param logits      {@code (N,V)}, exactly N*V elements
+     * @param targets     {@code (N)} token ids in [0, V), or &lt; 0 to ignore a row (logp 0)
+     * @param n           N, rows (&gt; 0)
+     * @param v           V, the vocabulary size (&gt; 0)
+     * @param temperature T, finite and &gt; 0
+     * @param logp        {@code (N)}, receives {@code log softmax(logits/T)[target]}
+     * @param lse         {@code (N)}, receives {@code logsumexp(logits/T)}
+     * @throws IllegalArgumentException for a wrong size, a bad temperature or a target &gt;= V
+     */
     public static void forward(float[] logits, int[] targets, int n, int v, float temperature, float[] logp, float[] lse) {
         check(logits.length, targets, n, v, temperature);
         Rows.checkLength("logp", logp.length, n, "(N)");
@@ -35,15 +47,37 @@ public final class LogprobGatherReference {
         });
     }
 
-    /** bf16 logits (N,V) as raw bits. */
+    /**
+     * As {@link #forward(float[], int[], int, int, float, float[], float[])} for bf16 {@code logits (N,V)} given as raw
+     * bits (widened exactly).
+     *
+     * @param logits      {@code (N,V)} bf16 bits, exactly N*V elements
+     * @param targets     {@code (N)} token ids in [0, V), or &lt; 0 to ignore a row
+     * @param n           N, rows (&gt; 0)
+     * @param v           V, the vocabulary size (&gt; 0)
+     * @param temperature T, finite and &gt; 0
+     * @param logp        {@code (N)}, receives {@code log softmax(logits/T)[target]}
+     * @param lse         {@code (N)}, receives {@code logsumexp(logits/T)}
+     * @throws IllegalArgumentException for a wrong size, a bad temperature or a target &gt;= V
+     */
     public static void forward(short[] logits, int[] targets, int n, int v, float temperature, float[] logp, float[] lse) {
         check(logits.length, targets, n, v, temperature);
         forward(BF16.toFloat(logits), targets, n, v, temperature, logp, lse);
     }
 
     /**
-     * dlogits (N,V) = (onehot(target) - softmax(logits/T)) * dlogp / T from the saved lse, dlogp being dL/dlogp;
-     * {@code dlogits} may be {@code logits} itself (in place).
+     * {@code dlogits (N,V) = (onehot(target) - softmax(logits/T)) * dlogp / T} from the saved lse, {@code dlogp} being
+     * dL/dlogp; {@code dlogits} may be {@code logits} itself (in place).
+     *
+     * @param logits      {@code (N,V)}, exactly N*V elements
+     * @param targets     {@code (N)} token ids in [0, V), or &lt; 0 for a zero gradient row
+     * @param lse         {@code (N)} from {@link #forward} at the same temperature
+     * @param dlogp       {@code (N)}, the upstream gradient dL/dlogp
+     * @param n           N, rows (&gt; 0)
+     * @param v           V, the vocabulary size (&gt; 0)
+     * @param temperature T, finite and &gt; 0
+     * @param dlogits     {@code (N,V)}, receives the gradient
+     * @throws IllegalArgumentException for a wrong size, a bad temperature or a target &gt;= V
      */
     public static void backward(float[] logits, int[] targets, float[] lse, float[] dlogp, int n, int v,
             float temperature, float[] dlogits) {
@@ -68,7 +102,21 @@ public final class LogprobGatherReference {
         });
     }
 
-    /** bf16 logits (N,V) and dlogits (N,V) as raw bits (may be the same array); the gradient is rounded to bf16. */
+    /**
+     * As {@link #backward(float[], int[], float[], float[], int, int, float, float[])} for bf16 {@code logits (N,V)}
+     * and {@code dlogits (N,V)} as raw bits (they may be the same array); the gradient is computed in fp32 and rounded
+     * to bf16 once.
+     *
+     * @param logits      {@code (N,V)} bf16 bits, exactly N*V elements
+     * @param targets     {@code (N)} token ids in [0, V), or &lt; 0 for a zero gradient row
+     * @param lse         {@code (N)} from {@link #forward} at the same temperature
+     * @param dlogp       {@code (N)}, the upstream gradient dL/dlogp
+     * @param n           N, rows (&gt; 0)
+     * @param v           V, the vocabulary size (&gt; 0)
+     * @param temperature T, finite and &gt; 0
+     * @param dlogits     {@code (N,V)} bf16 bits, receives the gradient
+     * @throws IllegalArgumentException for a wrong size, a bad temperature or a target &gt;= V
+     */
     public static void backward(short[] logits, int[] targets, float[] lse, float[] dlogp, int n, int v,
             float temperature, short[] dlogits) {
         check(logits.length, targets, n, v, temperature);

@@ -23,11 +23,30 @@ import java.util.Objects;
  *
  * <p>Shapes: H = hiddenSize, I = intermediateSize, V = vocabSize, D = headDim, Nq = numHeads, Nkv = numKvHeads.
  *
- * @param qkvBias q/k/v projections have a bias (qwen2 always; llama and qwen3 from {@code attention_bias})
- * @param oBias   o_proj has a bias: {@code attention_bias} for llama and qwen3 (transformers' Qwen3Attention is
- *                LlamaAttention, whose o_proj uses it); never for qwen2
- * @param mlpBias gate/up/down projections have a bias (llama {@code mlp_bias})
- * @param qkNorm  per-head RMSNorm on q and k before RoPE (qwen3)
+ * @param modelType             {@code qwen2}, {@code qwen3} or {@code llama}
+ * @param vocabSize             V, rows of the embedding (may exceed the tokenizer's vocabulary)
+ * @param hiddenSize            H
+ * @param intermediateSize      I, the MLP width
+ * @param numLayers             decoder layers
+ * @param numHeads              Nq, query heads
+ * @param numKvHeads            Nkv, key/value heads (divides Nq)
+ * @param headDim               D, the size of one head (Qwen3 may have D != H / Nq)
+ * @param rmsNormEps            eps of every RMSNorm
+ * @param ropeTheta             RoPE base
+ * @param ropeScaling           RoPE frequency scaling, {@link RopeScaling#NONE} for none
+ * @param maxPositionEmbeddings the context length the model was trained for
+ * @param tieWordEmbeddings     the output projection is the input embedding (no {@code lm_head.weight})
+ * @param qkvBias               q/k/v projections have a bias (qwen2 always; llama and qwen3 from
+ *                              {@code attention_bias})
+ * @param oBias                 o_proj has a bias: {@code attention_bias} for llama and qwen3 (transformers'
+ *                              Qwen3Attention is LlamaAttention, whose o_proj uses it); never for qwen2
+ * @param mlpBias               gate/up/down projections have a bias (llama {@code mlp_bias})
+ * @param qkNorm                per-head RMSNorm on q and k before RoPE (qwen3)
+ * @param hiddenAct             the MLP activation ({@code silu})
+ * @param bosTokenId            {@code bos_token_id}, or null
+ * @param eosTokenIds           {@code eos_token_id} (one or several), possibly empty
+ * @param padTokenId            {@code pad_token_id}, or null
+ * @param rawJson               the config.json text as read (or as created), kept for saving
  */
 public record ModelConfig(
         String modelType,
@@ -61,6 +80,9 @@ public record ModelConfig(
      * RoPE frequency scaling.
      *
      * @param type                          "default" (none), "linear" (inv_freq / factor), "llama3" (Llama 3.1)
+     * @param factor                        the scaling factor (1 for none)
+     * @param lowFreqFactor                 llama3 only: {@code low_freq_factor}
+     * @param highFreqFactor                llama3 only: {@code high_freq_factor}
      * @param originalMaxPositionEmbeddings llama3 only: the pre-training context length
      */
     public record RopeScaling(String type, double factor, double lowFreqFactor, double highFreqFactor,
@@ -69,6 +91,7 @@ public record ModelConfig(
         public static final List<String> SUPPORTED = List.of("default", "linear", "llama3");
         public static final RopeScaling NONE = new RopeScaling("default", 1.0, 0, 0, 0);
 
+        /** Checks the type and the factors, naming the bad one. */
         public RopeScaling {
             Objects.requireNonNull(type, "rope type");
             if (!SUPPORTED.contains(type)) {
@@ -90,16 +113,32 @@ public record ModelConfig(
             }
         }
 
+        /**
+         * Linear scaling: every inverse frequency divided by {@code factor}.
+         *
+         * @param factor &gt; 0
+         * @return the scaling
+         */
         public static RopeScaling linear(double factor) {
             return new RopeScaling("linear", factor, 0, 0, 0);
         }
 
+        /**
+         * Llama 3.1 scaling (transformers' {@code _compute_llama3_parameters}).
+         *
+         * @param factor                        &gt; 0
+         * @param lowFreqFactor                 &gt; 0
+         * @param highFreqFactor                &gt; lowFreqFactor
+         * @param originalMaxPositionEmbeddings the pre-training context length, &gt; 0
+         * @return the scaling
+         */
         public static RopeScaling llama3(double factor, double lowFreqFactor, double highFreqFactor,
                                          int originalMaxPositionEmbeddings) {
             return new RopeScaling("llama3", factor, lowFreqFactor, highFreqFactor, originalMaxPositionEmbeddings);
         }
     }
 
+    /** Checks every size and the head arithmetic, naming the config.json key that is wrong. */
     public ModelConfig {
         Objects.requireNonNull(modelType, "model_type");
         if (!SUPPORTED_TYPES.contains(modelType)) {
@@ -143,7 +182,13 @@ public record ModelConfig(
 
     // ---------------------------------------------------------------- loading
 
-    /** Reads {@code config.json} from a model directory, or the given file. */
+    /**
+     * Reads {@code config.json} from a model directory, or the given file.
+     *
+     * @param dirOrFile a model directory or a config.json path
+     * @return the config
+     * @throws CheckpointException for a missing or unreadable file, unsupported model types and invalid values
+     */
     public static ModelConfig load(Path dirOrFile) {
         Path file = Files.isDirectory(dirOrFile) ? dirOrFile.resolve("config.json") : dirOrFile;
         if (!Files.isRegularFile(file)) {
@@ -161,8 +206,11 @@ public record ModelConfig(
     }
 
     /**
-     * Parses config.json text; {@code sourceName} (usually the file) prefixes every error message.
+     * Parses config.json text.
      *
+     * @param json       the text
+     * @param sourceName prefixes every error message (usually the file)
+     * @return the config
      * @throws CheckpointException for unsupported model types, missing required keys and invalid values
      */
     public static ModelConfig parse(String json, String sourceName) {
@@ -364,6 +412,17 @@ public record ModelConfig(
     /**
      * A fresh config for a model created from scratch (RoPE theta 10000 for llama, 1e6 for Qwen; eps 1e-6;
      * 4096 positions); its {@link #toJson()} loads in transformers.
+     *
+     * @param modelType    {@code qwen2}, {@code qwen3} or {@code llama}
+     * @param vocab        V
+     * @param hidden       H
+     * @param intermediate I
+     * @param layers       decoder layers
+     * @param heads        query heads
+     * @param kvHeads      key/value heads (divides heads)
+     * @param headDim      D
+     * @param tied         tie the output projection to the input embedding
+     * @return the config
      */
     public static ModelConfig of(String modelType, int vocab, int hidden, int intermediate, int layers, int heads,
                                  int kvHeads, int headDim, boolean tied) {
@@ -371,7 +430,23 @@ public record ModelConfig(
                 modelType.equals("llama") ? 10000.0 : 1_000_000.0, 1e-6, 4096);
     }
 
-    /** As {@link #of(String, int, int, int, int, int, int, int, boolean)} with RoPE theta, eps and max positions. */
+    /**
+     * As {@link #of(String, int, int, int, int, int, int, int, boolean)} with RoPE theta, eps and max positions.
+     *
+     * @param modelType             {@code qwen2}, {@code qwen3} or {@code llama}
+     * @param vocab                 V
+     * @param hidden                H
+     * @param intermediate          I
+     * @param layers                decoder layers
+     * @param heads                 query heads
+     * @param kvHeads               key/value heads (divides heads)
+     * @param headDim               D
+     * @param tied                  tie the output projection to the input embedding
+     * @param ropeTheta             RoPE base
+     * @param rmsNormEps            eps of every RMSNorm
+     * @param maxPositionEmbeddings context length
+     * @return the config
+     */
     public static ModelConfig of(String modelType, int vocab, int hidden, int intermediate, int layers, int heads,
                                  int kvHeads, int headDim, boolean tied, double ropeTheta, double rmsNormEps,
                                  int maxPositionEmbeddings) {
@@ -426,24 +501,38 @@ public record ModelConfig(
         }
     }
 
-    /** This config with another vocabulary size (e.g. after adding tokens). */
+    /**
+     * This config with another vocabulary size (e.g. after adding tokens).
+     *
+     * @param vocabSize the new V
+     * @return the new config (its JSON updated too)
+     */
     public ModelConfig withVocabSize(int vocabSize) {
         return withRaw("vocab_size", JSON.getNodeFactory().numberNode(vocabSize));
     }
 
-    /** This config with another number of layers (e.g. a truncated test model). */
+    /**
+     * This config with another number of layers (e.g. a truncated test model).
+     *
+     * @param numLayers the new layer count
+     * @return the new config (its JSON updated too)
+     */
     public ModelConfig withNumLayers(int numLayers) {
         return withRaw("num_hidden_layers", JSON.getNodeFactory().numberNode(numLayers));
     }
 
     // ---------------------------------------------------------------- derived
 
-    /** config.json to save with a checkpoint: the JSON as read (unknown keys kept), pretty-printed. */
+    /** {@return config.json to save with a checkpoint: the JSON as read (unknown keys kept), pretty-printed} */
     public String toJson() {
         return rawJson + "\n";
     }
 
-    /** Writes {@link #toJson()} to {@code dir/config.json}. */
+    /**
+     * Writes {@link #toJson()} to {@code dir/config.json}.
+     *
+     * @param dir the model directory
+     */
     public void save(Path dir) {
         Path file = dir.resolve("config.json");
         try {
@@ -461,21 +550,23 @@ public record ModelConfig(
         }
     }
 
-    /** Query heads per key/value head (GQA group size). */
+    /** {@return query heads per key/value head (GQA group size)} */
     public int kvGroups() {
         return numHeads / numKvHeads;
     }
 
-    /** 1 / sqrt(headDim), the softmax scale of attention scores. */
+    /** {@return 1 / sqrt(headDim), the softmax scale of attention scores} */
     public double attentionScale() {
         return 1.0 / Math.sqrt(headDim);
     }
 
     /**
-     * RoPE inverse frequencies (D/2), as transformers computes them: {@code 1 / theta^(2i/D)}, divided by the
+     * RoPE inverse frequencies, as transformers computes them: {@code 1 / theta^(2i/D)}, divided by the
      * factor for "linear", and for "llama3" (transformers' _compute_llama3_parameters) divided by the factor for
      * wavelengths longer than original/low_freq_factor, kept for wavelengths shorter than
      * original/high_freq_factor, and smoothly interpolated in between. Computed in double, returned as float.
+     *
+     * @return (D/2) inverse frequencies
      */
     public float[] ropeInvFreq() {
         int half = headDim / 2;
@@ -508,6 +599,8 @@ public record ModelConfig(
      * Every parameter of this architecture with its shape, in transformers' order ({@code named_parameters()}):
      * embeddings, then per layer q/k/v/o (weight then bias), q_norm/k_norm (qwen3), gate/up/down, the two norms,
      * then model.norm and lm_head (untied only). Linear weights are (out, in).
+     *
+     * @return name to shape, in order
      */
     public LinkedHashMap<String, long[]> parameterShapes() {
         long h = hiddenSize, inter = intermediateSize, v = vocabSize, d = headDim;
@@ -544,7 +637,7 @@ public record ModelConfig(
         }
     }
 
-    /** Total number of parameters. */
+    /** {@return the total number of parameters} */
     public long numParameters() {
         long n = 0;
         for (long[] s : parameterShapes().values()) {

@@ -63,7 +63,7 @@ public final class CpuTensor implements Tensor {
         throw new IllegalStateException("tensor " + this + " is " + dtype + ", not F32");
     }
 
-    /** @return the I32 storage itself (elements start at {@link #offset()}) */
+    /** {@return the I32 storage itself (elements start at {@link #offset()})} */
     public int[] intArray() {
         if (live() instanceof int[] i) {
             return i;
@@ -71,7 +71,7 @@ public final class CpuTensor implements Tensor {
         throw new IllegalStateException("tensor " + this + " is " + dtype + ", not I32");
     }
 
-    /** @return the BF16 storage itself as raw bits (elements start at {@link #offset()}) */
+    /** {@return the BF16 storage itself as raw bits (elements start at {@link #offset()})} */
     public short[] bf16Array() {
         if (live() instanceof short[] s) {
             return s;
@@ -79,12 +79,12 @@ public final class CpuTensor implements Tensor {
         throw new IllegalStateException("tensor " + this + " is " + dtype + ", not BF16");
     }
 
-    /** @return the offset as an int (CPU arrays are int-indexed) */
+    /** {@return the offset as an int (CPU arrays are int-indexed)} */
     public int off() {
         return offset;
     }
 
-    /** @return the element count as an int */
+    /** {@return the element count as an int} */
     public int size() {
         return numel;
     }

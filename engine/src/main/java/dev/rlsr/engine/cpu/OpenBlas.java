@@ -76,12 +76,12 @@ public final class OpenBlas {
         return lookup.find(name).orElseThrow(() -> new IllegalArgumentException("symbol " + name + " not found"));
     }
 
-    /** Whether libopenblas was found and bound. */
+    /** {@return whether libopenblas was found and bound} */
     public static boolean available() {
         return SGEMM_HEAP != null;
     }
 
-    /** Why OpenBLAS is unavailable, or null when it is available. */
+    /** {@return why OpenBLAS is unavailable, or null when it is available} */
     public static String unavailableReason() {
         return REASON;
     }
@@ -92,7 +92,11 @@ public final class OpenBlas {
         }
     }
 
-    /** Sets the number of threads OpenBLAS uses for the following calls (openblas_set_num_threads). */
+    /**
+     * Sets the number of threads OpenBLAS uses for the following calls (openblas_set_num_threads).
+     *
+     * @param threads threads, &gt;= 1
+     */
     public static void setThreads(int threads) {
         require();
         if (threads < 1) {
@@ -105,7 +109,7 @@ public final class OpenBlas {
         }
     }
 
-    /** The number of threads OpenBLAS uses (openblas_get_num_threads). */
+    /** {@return the number of threads OpenBLAS uses (openblas_get_num_threads)} */
     public static int threads() {
         require();
         try {
@@ -115,7 +119,7 @@ public final class OpenBlas {
         }
     }
 
-    /** The build configuration string of the loaded library (openblas_get_config), e.g. its target core. */
+    /** {@return the build configuration string of the loaded library (openblas_get_config), e.g. its target core} */
     public static String config() {
         require();
         try {
@@ -129,6 +133,23 @@ public final class OpenBlas {
     /**
      * Same contract as {@link Sgemm#sgemm} (row-major, {@code C = alpha*op(A)*op(B) + beta*C}), computed by
      * {@code cblas_sgemm}. Bounds are checked in Java first: native code would not check them.
+     *
+     * @param transA whether A is stored transposed, (K,M)
+     * @param transB whether B is stored transposed, (N,K)
+     * @param m      M, rows of C
+     * @param n      N, columns of C
+     * @param k      K, the inner dimension
+     * @param alpha  scale of the product
+     * @param a      A's array
+     * @param aOff   A's first element
+     * @param lda    A's leading dimension
+     * @param b      B's array
+     * @param bOff   B's first element
+     * @param ldb    B's leading dimension
+     * @param beta   scale of the old C; 0 overwrites C
+     * @param c      C's array, updated
+     * @param cOff   C's first element
+     * @param ldc    C's leading dimension
      */
     public static void sgemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
                              float[] a, int aOff, int lda, float[] b, int bOff, int ldb,

@@ -28,6 +28,9 @@ public final class RolloutEngine {
     private final Function<int[], String> decoder;
 
     /**
+     * An engine over a model with explicit stop and pad ids.
+     *
+     * @param model        the policy
      * @param stopTokenIds ids that end a completion (EOS / {@code <|im_end|>}); may be empty
      * @param padTokenId   id written after a completion ends and into prompt padding
      * @param decoder      ids to text (for stop strings and {@link Rollouts#texts()}), or null
@@ -43,13 +46,20 @@ public final class RolloutEngine {
         this.decoder = decoder;
     }
 
-    /** Stop ids, pad id (pad, else eos, else 0) and decoder of a tokenizer. */
+    /**
+     * An engine with the stop ids, pad id (pad, else eos, else 0) and decoder of a tokenizer.
+     *
+     * @param model     the policy
+     * @param tokenizer the model's tokenizer
+     * @return the engine
+     */
     public static RolloutEngine of(DecoderModel model, Tokenizer tokenizer) {
         var sp = tokenizer.specialTokens();
         int pad = sp.hasPad() ? sp.padId() : sp.hasEos() ? sp.eosId() : 0;
         return new RolloutEngine(model, sp.stopIds(), pad, ids -> tokenizer.decode(ids, false));
     }
 
+    /** {@return the id written into prompt padding and after a completion ended} */
     public int padId() {
         return padId;
     }
@@ -57,7 +67,10 @@ public final class RolloutEngine {
     /**
      * Samples {@code groupSize} completions for each prompt.
      *
-     * @param prompts prompt ids (unpadded, each non-empty)
+     * @param prompts   prompt ids (unpadded, each non-empty)
+     * @param groupSize G, completions per prompt
+     * @param cfg       sampling settings (its seed fixes the tokens)
+     * @return the P*G completions
      */
     public Rollouts generate(List<int[]> prompts, int groupSize, SamplingConfig cfg) {
         int P = prompts.size();

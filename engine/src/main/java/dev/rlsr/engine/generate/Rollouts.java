@@ -24,6 +24,7 @@ public record Rollouts(int prompts, int groupSize, int promptLen, int[] promptId
                        int[] completionIds, int[] completionLengths, FinishReason[] finish, java.util.List<String> texts,
                        double entropySum, long sampledTokens, long prefillNanos, long decodeNanos) {
 
+    /** Why a completion ended. */
     public enum FinishReason {
         /** emitted a stop token (EOS, {@code <|im_end|>}) */
         STOP_TOKEN,
@@ -33,21 +34,22 @@ public record Rollouts(int prompts, int groupSize, int promptLen, int[] promptId
         LENGTH
     }
 
+    /** {@return R = P*G, the number of completions} */
     public int rows() {
         return prompts * groupSize;
     }
 
-    /** Mean entropy per sampled token (nats); 0 when nothing was sampled. */
+    /** {@return the mean entropy per sampled token (nats); 0 when nothing was sampled} */
     public double meanEntropy() {
         return sampledTokens == 0 ? 0 : entropySum / sampledTokens;
     }
 
-    /** Mean completion length in tokens. */
+    /** {@return the mean completion length in tokens} */
     public double meanLength() {
         return rows() == 0 ? 0 : (double) sampledTokens / rows();
     }
 
-    /** Longest completion in the batch (the trained sequences need no more columns than Tp + this). */
+    /** {@return the longest completion in the batch} (the trained sequences need no more columns than Tp + this). */
     public int maxLength() {
         int m = 0;
         for (int l : completionLengths) {
@@ -56,13 +58,23 @@ public record Rollouts(int prompts, int groupSize, int promptLen, int[] promptId
         return m;
     }
 
-    /** The counted ids of row r. */
+    /**
+     * The counted ids of one completion.
+     *
+     * @param row r = p*G + g
+     * @return its ids, the stop token included
+     */
     public int[] completion(int row) {
         return java.util.Arrays.copyOfRange(completionIds, row * maxNewTokens, row * maxNewTokens
                 + completionLengths[row]);
     }
 
-    /** The unpadded prompt ids of prompt p. */
+    /**
+     * The unpadded prompt ids of prompt p.
+     *
+     * @param p the prompt's index
+     * @return its ids without padding
+     */
     public int[] prompt(int p) {
         int n = 0;
         for (int t = 0; t < promptLen; t++) {
@@ -71,7 +83,7 @@ public record Rollouts(int prompts, int groupSize, int promptLen, int[] promptId
         return java.util.Arrays.copyOfRange(promptIds, (p + 1) * promptLen - n, (p + 1) * promptLen);
     }
 
-    /** Fraction of completions that hit maxNewTokens. */
+    /** {@return the fraction of completions that hit maxNewTokens} */
     public double truncatedFraction() {
         int n = 0;
         for (FinishReason f : finish) {

@@ -25,6 +25,12 @@ public final class Sampler {
     private static final long MAX_KEY = (1L << 41) - 1;
     private static final int MAX_VOCAB = 1 << 22;
 
+    /**
+     * A sampler with scratch buffers for a vocabulary of {@code vocab}.
+     *
+     * @param config the sampling settings
+     * @param vocab  V
+     */
     public Sampler(SamplingConfig config, int vocab) {
         if (vocab < 1) {
             throw new IllegalArgumentException("vocabulary size must be >= 1, got " + vocab);
@@ -40,16 +46,24 @@ public final class Sampler {
         this.order = filters ? new long[vocab] : null;
     }
 
+    /** {@return the sampling settings} */
     public SamplingConfig config() {
         return config;
     }
 
-    /** Entropy (nats) of the distribution the last {@link #sample} drew from (before filtering). */
+    /** {@return the entropy (nats) of the distribution the last {@link #sample} drew from} (before filtering). */
     public double lastEntropy() {
         return lastEntropy;
     }
 
-    /** Samples a token id from {@code logits[offset, offset + V)}. */
+    /**
+     * Samples a token id from {@code logits[offset, offset + V)}.
+     *
+     * @param logits an array holding the row
+     * @param offset the row's first element
+     * @param rng    the row's random stream
+     * @return the token id
+     */
     public int sample(float[] logits, int offset, SplittableRandom rng) {
         double max = Double.NEGATIVE_INFINITY;
         int argmax = 0;

@@ -16,6 +16,7 @@ import java.util.List;
  */
 public record SamplingConfig(double temperature, double topP, int topK, int maxNewTokens, List<String> stopStrings,
                              long seed) {
+    /** Checks every value, naming the bad one; copies the stop strings. */
     public SamplingConfig {
         if (!(temperature >= 0) || Double.isInfinite(temperature)) {
             throw new IllegalArgumentException("sampling temperature must be a finite number >= 0 (0 = greedy), got "
@@ -38,24 +39,48 @@ public record SamplingConfig(double temperature, double topP, int topK, int maxN
         }
     }
 
-    /** Plain sampling at temperature 1, no filters, no stop strings. */
+    /**
+     * Plain sampling at temperature 1, no filters, no stop strings.
+     *
+     * @param maxNewTokens most tokens per completion
+     * @param seed         random seed
+     * @return the config
+     */
     public static SamplingConfig of(int maxNewTokens, long seed) {
         return new SamplingConfig(1.0, 1.0, 0, maxNewTokens, List.of(), seed);
     }
 
-    /** Greedy decoding. */
+    /**
+     * Greedy decoding.
+     *
+     * @param maxNewTokens most tokens per completion
+     * @return the config
+     */
     public static SamplingConfig greedy(int maxNewTokens) {
         return new SamplingConfig(0.0, 1.0, 0, maxNewTokens, List.of(), 0);
     }
 
+    /** {@return whether decoding is greedy: temperature 0 or top-k 1 (argmax, lowest id on ties)} */
     public boolean isGreedy() {
         return temperature == 0 || topK == 1;
     }
 
+    /**
+     * This config with another seed.
+     *
+     * @param newSeed the seed
+     * @return the new config
+     */
     public SamplingConfig withSeed(long newSeed) {
         return new SamplingConfig(temperature, topP, topK, maxNewTokens, stopStrings, newSeed);
     }
 
+    /**
+     * This config with another length limit.
+     *
+     * @param n most tokens per completion
+     * @return the new config
+     */
     public SamplingConfig withMaxNewTokens(int n) {
         return new SamplingConfig(temperature, topP, topK, n, stopStrings, seed);
     }

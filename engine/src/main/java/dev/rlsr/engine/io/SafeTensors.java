@@ -39,7 +39,9 @@ public final class SafeTensors implements AutoCloseable {
 
     /** The safetensors format caps the header at 100 MB; anything larger is a corrupt length prefix. */
     static final long MAX_HEADER_BYTES = 100L * 1024 * 1024;
+    /** File name of an unsharded checkpoint. */
     public static final String SINGLE_FILE = "model.safetensors";
+    /** File name of the index of a sharded checkpoint. */
     public static final String INDEX_FILE = "model.safetensors.index.json";
 
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -67,6 +69,10 @@ public final class SafeTensors implements AutoCloseable {
     /**
      * Opens a {@code .safetensors} file, or a directory with {@code model.safetensors} or
      * {@code model.safetensors.index.json} (the index wins when both are present, as in transformers).
+     *
+     * @param path a file or a model directory
+     * @return the opened checkpoint (memory-mapped); close it to unmap
+     * @throws CheckpointException naming the file when it is missing or malformed
      */
     public static SafeTensors open(Path path) {
         if (Files.isDirectory(path)) {
@@ -277,26 +283,32 @@ public final class SafeTensors implements AutoCloseable {
         return meta;
     }
 
-    /** The path this checkpoint was opened from (file, directory, or index file). */
+    /** {@return the path this checkpoint was opened from (file, directory, or index file)} */
     public Path path() {
         return path;
     }
 
-    /** The files mapped (one, or every shard in index order). */
+    /** {@return the files mapped (one, or every shard in index order)} */
     public List<Path> files() {
         return List.copyOf(mapped.keySet());
     }
 
-    /** Tensor names in file order (for shards: shard by shard, in the order the index first names them). */
+    /** {@return the tensor names in file order} (for shards: shard by shard, in the order the index first names them). */
     public Set<String> names() {
         return tensors.keySet();
     }
 
+    /**
+     * Whether the checkpoint has a tensor of this name.
+     *
+     * @param name the tensor's name
+     * @return true if present
+     */
     public boolean contains(String name) {
         return tensors.containsKey(name);
     }
 
-    /** Number of tensors. */
+    /** {@return the number of tensors} */
     public int size() {
         return tensors.size();
     }
@@ -304,6 +316,8 @@ public final class SafeTensors implements AutoCloseable {
     /**
      * The header entry of a tensor.
      *
+     * @param name the tensor's name
+     * @return its dtype, shape, file and byte range
      * @throws CheckpointException naming the tensor and the checkpoint when it is absent
      */
     public TensorInfo info(String name) {
@@ -336,12 +350,17 @@ public final class SafeTensors implements AutoCloseable {
         return best != null && bestScore >= name.length() / 2 ? "; did you mean '" + best + "'?" : "";
     }
 
-    /** The {@code __metadata__} of the (first) file, plus the shard index's "metadata" values as text. */
+    /** {@return the {@code __metadata__} of the (first) file, plus the shard index's "metadata" values as text} */
     public Map<String, String> metadata() {
         return metadata;
     }
 
-    /** The raw little-endian bytes of a tensor, valid until {@link #close()}. */
+    /**
+     * The raw little-endian bytes of a tensor, valid until {@link #close()}.
+     *
+     * @param name the tensor's name
+     * @return a read-only view of the mapped bytes
+     */
     public MemorySegment segment(String name) {
         TensorInfo t = info(name);
         return mapping(t).asSlice(t.dataOffset(), t.byteLength());
@@ -354,7 +373,13 @@ public final class SafeTensors implements AutoCloseable {
         return mapped.get(t.file());
     }
 
-    /** A tensor of dtype F32, F16 or BF16 as floats (row-major, as stored). */
+    /**
+     * A tensor of dtype F32, F16 or BF16 as floats (row-major, as stored).
+     *
+     * @param name the tensor's name
+     * @return its values
+     * @throws CheckpointException for another dtype or an absent tensor
+     */
     public float[] floats(String name) {
         TensorInfo t = info(name);
         int n = elementCount(t);
@@ -381,13 +406,25 @@ public final class SafeTensors implements AutoCloseable {
     /**
      * Like {@link #floats(String)}, after checking the shape:
      * {@code tensor 'x' in <file>: expected shape [176, 64], found [64, 176]}.
+     *
+     * @param name          the tensor's name
+     * @param expectedShape the shape it must have
+     * @return its values
+     * @throws CheckpointException for another shape or dtype, or an absent tensor
      */
     public float[] floats(String name, long... expectedShape) {
         checkShape(name, expectedShape);
         return floats(name);
     }
 
-    /** Throws unless the tensor has exactly this shape. */
+    /**
+     * Throws unless the tensor has exactly this shape.
+     *
+     * @param name          the tensor's name
+     * @param expectedShape the shape it must have
+     * @return its header entry
+     * @throws CheckpointException naming the tensor, the expected and the found shape
+     */
     public TensorInfo checkShape(String name, long... expectedShape) {
         TensorInfo t = info(name);
         if (!t.hasShape(expectedShape)) {
@@ -397,7 +434,12 @@ public final class SafeTensors implements AutoCloseable {
         return t;
     }
 
-    /** A tensor of dtype I64, I32, U8 or BOOL as longs. */
+    /**
+     * A tensor of dtype I64, I32, U8 or BOOL as longs.
+     *
+     * @param name the tensor's name
+     * @return its values
+     */
     public long[] longs(String name) {
         TensorInfo t = info(name);
         int n = elementCount(t);
@@ -421,7 +463,12 @@ public final class SafeTensors implements AutoCloseable {
         return out;
     }
 
-    /** A tensor of dtype I32, I64 (each value must fit an int), U8 or BOOL (0/1) as ints. */
+    /**
+     * A tensor of dtype I32, I64 (each value must fit an int), U8 or BOOL (0/1) as ints.
+     *
+     * @param name the tensor's name
+     * @return its values
+     */
     public int[] ints(String name) {
         TensorInfo t = info(name);
         int n = elementCount(t);

@@ -57,29 +57,67 @@ public final class SafeTensorsWriter {
     private final Map<String, Entry> entries = new LinkedHashMap<>();
     private final Map<String, String> metadata = new LinkedHashMap<>();
 
+    /** An empty writer: add tensors and metadata, then {@link #write} or {@link #writeSharded}. */
     public SafeTensorsWriter() {
         metadata.put("format", "pt");
     }
 
-    /** Adds an F32 tensor. */
+    /**
+     * Adds an F32 tensor.
+     *
+     * @param name  the tensor's name (unique)
+     * @param shape its dimensions
+     * @param data  row-major values, {@code numel(shape)} of them
+     * @return this, for chaining
+     */
     public SafeTensorsWriter putF32(String name, long[] shape, float[] data) {
         return add(name, DType.F32, shape, data, data.length);
     }
 
-    /** Adds a BF16 tensor, rounding each float to nearest-even (NaN stays NaN) like {@code torch.to(bfloat16)}. */
+    /**
+     * Adds a BF16 tensor, rounding each float to nearest-even (NaN stays NaN) like {@code torch.to(bfloat16)}.
+     *
+     * @param name  the tensor's name (unique)
+     * @param shape its dimensions
+     * @param data  row-major values, {@code numel(shape)} of them
+     * @return this, for chaining
+     */
     public SafeTensorsWriter putBF16(String name, long[] shape, float[] data) {
         return add(name, DType.BF16, shape, data, data.length);
     }
 
-    /** Adds an F16 tensor (IEEE binary16, round to nearest-even, overflow to infinity). */
+    /**
+     * Adds an F16 tensor (IEEE binary16, round to nearest-even, overflow to infinity).
+     *
+     * @param name  the tensor's name (unique)
+     * @param shape its dimensions
+     * @param data  row-major values, {@code numel(shape)} of them
+     * @return this, for chaining
+     */
     public SafeTensorsWriter putF16(String name, long[] shape, float[] data) {
         return add(name, DType.F16, shape, data, data.length);
     }
 
+    /**
+     * Adds an I64 tensor.
+     *
+     * @param name  the tensor's name (unique)
+     * @param shape its dimensions
+     * @param data  row-major values, {@code numel(shape)} of them
+     * @return this, for chaining
+     */
     public SafeTensorsWriter putI64(String name, long[] shape, long[] data) {
         return add(name, DType.I64, shape, data, data.length);
     }
 
+    /**
+     * Adds an I32 tensor.
+     *
+     * @param name  the tensor's name (unique)
+     * @param shape its dimensions
+     * @param data  row-major values, {@code numel(shape)} of them
+     * @return this, for chaining
+     */
     public SafeTensorsWriter putI32(String name, long[] shape, int[] data) {
         return add(name, DType.I32, shape, data, data.length);
     }
@@ -87,6 +125,12 @@ public final class SafeTensorsWriter {
     /**
      * Adds a tensor from raw little-endian bytes (for example a segment of another checkpoint, or host memory
      * copied from a device). The segment must stay valid until {@link #write} returns.
+     *
+     * @param name  the tensor's name (unique)
+     * @param dtype its element type
+     * @param shape its dimensions
+     * @param bytes exactly {@code numel(shape) * dtype.bytes()} bytes
+     * @return this, for chaining
      */
     public SafeTensorsWriter putRaw(String name, DType dtype, long[] shape, MemorySegment bytes) {
         long numel = TensorInfo.numel(shape);
@@ -97,13 +141,19 @@ public final class SafeTensorsWriter {
         return put(new Entry(name, dtype, shape.clone(), bytes));
     }
 
-    /** Adds an entry to {@code __metadata__} (string to string, as the format requires). */
+    /**
+     * Adds an entry to {@code __metadata__} (string to string, as the format requires).
+     *
+     * @param key   the key
+     * @param value the value
+     * @return this, for chaining
+     */
     public SafeTensorsWriter metadata(String key, String value) {
         metadata.put(key, value);
         return this;
     }
 
-    /** Names added so far, in insertion order. */
+    /** {@return the names added so far, in insertion order} */
     public List<String> names() {
         return List.copyOf(entries.keySet());
     }
@@ -138,7 +188,12 @@ public final class SafeTensorsWriter {
         return this;
     }
 
-    /** Writes every tensor into one file (atomically: temp file, fsync, rename). */
+    /**
+     * Writes every tensor into one file (atomically: temp file, fsync, rename).
+     *
+     * @param file the {@code .safetensors} file
+     * @throws CheckpointException when the file cannot be written
+     */
     public void write(Path file) {
         writeFile(file, new ArrayList<>(entries.values()));
     }
@@ -148,6 +203,10 @@ public final class SafeTensorsWriter {
      * its own): {@code model-00001-of-00003.safetensors ...} plus {@code model.safetensors.index.json}; a single
      * shard is written as {@code model.safetensors} without an index. Shards are written before the index, so an
      * interrupted save leaves no index that points at missing shards.
+     *
+     * @param dir           the model directory
+     * @param maxShardBytes tensor bytes per shard
+     * @throws CheckpointException when a file cannot be written
      */
     public void writeSharded(Path dir, long maxShardBytes) {
         if (maxShardBytes <= 0) {
@@ -337,8 +396,11 @@ public final class SafeTensorsWriter {
     }
 
     /**
-     * float -> bfloat16 bits, round to nearest, ties to even (what PyTorch does); NaN maps to a quiet NaN so that
+     * float -&gt; bfloat16 bits, round to nearest, ties to even (what PyTorch does); NaN maps to a quiet NaN so that
      * rounding can never turn it into infinity.
+     *
+     * @param v the value
+     * @return its bf16 bits
      */
     public static short toBF16(float v) {
         int bits = Float.floatToRawIntBits(v);
@@ -349,7 +411,12 @@ public final class SafeTensorsWriter {
         return (short) ((bits + 0x7FFF + lsb) >>> 16);
     }
 
-    /** bfloat16 bits -> float (exact). */
+    /**
+     * bfloat16 bits -&gt; float (exact).
+     *
+     * @param bits bf16 bits
+     * @return the value
+     */
     public static float fromBF16(short bits) {
         return Float.intBitsToFloat((bits & 0xFFFF) << 16);
     }

@@ -15,13 +15,23 @@ import java.util.LinkedHashMap;
  * <p>Shapes: C = hiddenSize, F = intermediateSize, V = vocabSize, P = maxPositionEmbeddings, Y = typeVocabSize,
  * H = numHeads, D = C / H.
  *
- * @param hiddenAct only {@code gelu} (the exact erf form) is supported: every checkpoint of the family uses it
+ * @param vocabSize             V
+ * @param hiddenSize            C
+ * @param numLayers             encoder layers
+ * @param numHeads              H (divides C)
+ * @param intermediateSize      F, the MLP width
+ * @param maxPositionEmbeddings P, the longest input in tokens
+ * @param typeVocabSize         Y, token type ids
+ * @param layerNormEps          eps of every LayerNorm
+ * @param hiddenAct             only {@code gelu} (the exact erf form) is supported: every checkpoint of the family
+ *                              uses it
  */
 public record BertConfig(int vocabSize, int hiddenSize, int numLayers, int numHeads, int intermediateSize,
                          int maxPositionEmbeddings, int typeVocabSize, double layerNormEps, String hiddenAct) {
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
+    /** Checks every size and the activation, naming the config.json key that is wrong. */
     public BertConfig {
         positive("vocab_size", vocabSize);
         positive("hidden_size", hiddenSize);
@@ -49,11 +59,18 @@ public record BertConfig(int vocabSize, int hiddenSize, int numLayers, int numHe
         }
     }
 
+    /** {@return D = C / H, the size of one head} */
     public int headDim() {
         return hiddenSize / numHeads;
     }
 
-    /** Reads {@code config.json} from a model directory (or the file itself). */
+    /**
+     * Reads {@code config.json} from a model directory (or the file itself).
+     *
+     * @param dirOrFile a model directory or a config.json path
+     * @return the config
+     * @throws CheckpointException naming the file when it is missing, unreadable or not a BERT config
+     */
     public static BertConfig load(Path dirOrFile) {
         Path file = Files.isDirectory(dirOrFile) ? dirOrFile.resolve("config.json") : dirOrFile;
         JsonNode root;
@@ -88,7 +105,7 @@ public record BertConfig(int vocabSize, int hiddenSize, int numLayers, int numHe
         return v.asInt();
     }
 
-    /** Parameter names (HF {@code BertModel}, no {@code bert.} prefix, no pooler) and shapes, in HF order. */
+    /** {@return the parameter names (HF {@code BertModel}, no {@code bert.} prefix, no pooler) and shapes, in HF order} */
     public LinkedHashMap<String, long[]> parameterShapes() {
         long c = hiddenSize, f = intermediateSize;
         LinkedHashMap<String, long[]> m = new LinkedHashMap<>();

@@ -95,6 +95,11 @@ public final class BertModel implements AutoCloseable {
      * Loads an HF BERT directory: {@code config.json} (model_type bert) and safetensors whose names may carry the
      * {@code bert.} prefix (BertForXxx checkpoints) or not (BertModel, sentence-transformers); old TF-converted
      * LayerNorm names ({@code gamma}/{@code beta}) are accepted. The pooler and heads are ignored.
+     *
+     * @param dir     the model directory
+     * @param backend where the parameters live
+     * @return the model
+     * @throws CheckpointException naming the file or tensor when the directory is incomplete or inconsistent
      */
     public static BertModel load(Path dir, Backend backend) {
         BertConfig cfg = BertConfig.load(dir);
@@ -127,6 +132,11 @@ public final class BertModel implements AutoCloseable {
     /**
      * A model from weights already in memory, named as {@link BertConfig#parameterShapes()} (no prefix; linear
      * weights (out,in) as torch); each array must hold exactly the shape's element count.
+     *
+     * @param config  the architecture
+     * @param weights every parameter by name
+     * @param backend where the parameters live
+     * @return the model
      */
     public static BertModel fromWeights(BertConfig config, Map<String, float[]> weights, Backend backend) {
         for (Map.Entry<String, long[]> e : config.parameterShapes().entrySet()) {
@@ -146,15 +156,17 @@ public final class BertModel implements AutoCloseable {
         return new BertModel(config, backend, weights);
     }
 
+    /** {@return the architecture} */
     public BertConfig config() {
         return config;
     }
 
+    /** {@return the backend that holds the parameters} */
     public Backend backend() {
         return backend;
     }
 
-    /** @return parameters by HF name (no prefix), in HF order (views of one flat buffer) */
+    /** {@return the parameters by HF name (no prefix), in HF order (views of one flat buffer)} */
     public Map<String, Tensor> parameters() {
         return store.compute();
     }
@@ -216,7 +228,10 @@ public final class BertModel implements AutoCloseable {
      * {@code last_hidden_state (B,T,C)} for {@code inputIds (B,T)}; a model-owned buffer valid until the next
      * call.
      *
+     * @param batch         B
+     * @param inputIds      (B,T)
      * @param attentionMask (B,T), 1 = token, 0 = padding; null = no padding
+     * @return the last hidden states (B,T,C)
      */
     public Tensor forward(int batch, int[] inputIds, int[] attentionMask) {
         checkOpen();
@@ -276,6 +291,13 @@ public final class BertModel implements AutoCloseable {
     /**
      * Sentence embeddings {@code (B,C)} of a right-padded batch: {@link #forward}, then pooling (mean over the
      * mask, or the [CLS] row) and, with {@code normalize}, L2 normalisation ({@code x / max(||x||, 1e-12)}).
+     *
+     * @param batch         B
+     * @param inputIds      (B,T)
+     * @param attentionMask (B,T), 1 = token, 0 = padding; null = no padding
+     * @param pooling       mean or CLS pooling
+     * @param normalize     L2-normalise each embedding
+     * @return one embedding per row
      */
     public float[][] embed(int batch, int[] inputIds, int[] attentionMask, BertPooling pooling, boolean normalize) {
         Tensor hidden = forward(batch, inputIds, attentionMask);

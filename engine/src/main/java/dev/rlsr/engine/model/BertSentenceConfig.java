@@ -13,6 +13,8 @@ import java.nio.file.Path;
  * the Pooling module named in {@code modules.json}), whether a {@code Normalize} module follows, and
  * {@code max_seq_length} of {@code sentence_bert_config.json}.
  *
+ * @param pooling      mean or CLS pooling
+ * @param normalize    L2-normalise the pooled embedding
  * @param maxSeqLength truncation length in word pieces, [CLS] and [SEP] included; 0 when the directory does not
  *                     say (callers then use the position table's size)
  */
@@ -20,6 +22,7 @@ public record BertSentenceConfig(BertPooling pooling, boolean normalize, int max
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
+    /** Checks that a pooling is given and the length is not negative. */
     public BertSentenceConfig {
         if (pooling == null) {
             throw new IllegalArgumentException("pooling must be given (MEAN or CLS)");
@@ -32,6 +35,9 @@ public record BertSentenceConfig(BertPooling pooling, boolean normalize, int max
     /**
      * Reads the modules of {@code dir}. A directory without sentence-transformers files gets mean pooling, no
      * normalisation and no length (a plain HF BERT checkpoint).
+     *
+     * @param dir the model directory
+     * @return the modules' settings
      */
     public static BertSentenceConfig load(Path dir) {
         boolean normalize = false;

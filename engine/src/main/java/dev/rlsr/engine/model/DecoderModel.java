@@ -187,22 +187,22 @@ public final class DecoderModel implements Parameterized, AutoCloseable {
 
     // ================================================================== accessors
 
-    /** @return the architecture */
+    /** {@return the architecture} */
     public ModelConfig config() {
         return config;
     }
 
-    /** @return the backend */
+    /** {@return the backend} */
     public Backend backend() {
         return backend;
     }
 
-    /** @return the precision policy */
+    /** {@return the precision policy} */
     public Precision precision() {
         return weights.store().precision();
     }
 
-    /** @return whether the model has gradients (false for a frozen model) */
+    /** {@return whether the model has gradients (false for a frozen model)} */
     public boolean trainable() {
         return weights.store().trainable();
     }
@@ -587,7 +587,7 @@ public final class DecoderModel implements Parameterized, AutoCloseable {
      * @param logp   (B, T-1) log-probs of the current policy
      */
     public record GrpoStep(GrpoLoss.Result result, float[] logp) {
-        /** @return the loss */
+        /** {@return the loss} */
         public double loss() {
             return result.loss();
         }

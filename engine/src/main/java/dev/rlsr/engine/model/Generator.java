@@ -13,6 +13,11 @@ public final class Generator {
     /**
      * HF-style position ids for a left-padded batch: {@code clamp(cumsum(mask) - 1, 0)} per row; null mask gives
      * 0..T-1.
+     *
+     * @param batch B
+     * @param len   T
+     * @param mask  (B,T) 1 = token, 0 = padding, or null
+     * @return (B,T) position ids
      */
     public static int[] positionsFromMask(int batch, int len, int[] mask) {
         int[] p = new int[batch * len];
@@ -31,8 +36,14 @@ public final class Generator {
      * Returns (B, Tp + maxNewTokens): the prompts followed by the generated tokens; a row that emitted a stop
      * token continues with {@code padTokenId}. Stops early only when every row has finished (the tail is padding).
      *
-     * @param promptIds  (B, Tp), left-padded
-     * @param promptMask (B, Tp) 1 = token, 0 = padding, or null
+     * @param model        the model
+     * @param batch        B
+     * @param promptIds    (B, Tp), left-padded
+     * @param promptMask   (B, Tp) 1 = token, 0 = padding, or null
+     * @param maxNewTokens most tokens generated per row
+     * @param stopTokenIds ids that end a row
+     * @param padTokenId   id written after a row ended
+     * @return (B, Tp + maxNewTokens) prompts and generated tokens
      */
     public static int[] greedy(DecoderModel model, int batch, int[] promptIds, int[] promptMask, int maxNewTokens,
                                Collection<Integer> stopTokenIds, int padTokenId) {

@@ -20,8 +20,17 @@ package dev.rlsr.engine.model;
  */
 public record GrpoLoss(double clipLow, double clipHigh, double beta, Level level, int maxCompletionLength) {
 
-    public enum Level { TOKEN, SEQUENCE, DR_GRPO }
+    /** How per-token losses are aggregated over the mask. */
+    public enum Level {
+        /** {@code sum(pt*m)/sum(m)}: every completion token weighs the same (DAPO). */
+        TOKEN,
+        /** {@code mean_b(sum_t(pt*m)/sum_t(m))}: every completion weighs the same (GRPO). */
+        SEQUENCE,
+        /** {@code sum(pt*m)/(B*maxCompletionLength)}: a constant normaliser (Dr. GRPO). */
+        DR_GRPO
+    }
 
+    /** Checks the clip epsilons, beta, the level and the length, naming the bad one. */
     public GrpoLoss {
         if (!(clipLow >= 0 && clipLow < 1) || !(clipHigh >= 0)) {
             throw new IllegalArgumentException("clip epsilons must satisfy 0 <= clipLow < 1 and clipHigh >= 0, got "
@@ -50,7 +59,14 @@ public record GrpoLoss(double clipLow, double clipHigh, double beta, Level level
                 maxCompletionLength == 0 ? len : maxCompletionLength);
     }
 
-    /** GRPO with a symmetric clip and the given KL coefficient and level. */
+    /**
+     * GRPO with a symmetric clip and the given KL coefficient and level.
+     *
+     * @param clipEps epsilon below and above 1
+     * @param beta    KL coefficient
+     * @param level   aggregation
+     * @return the loss
+     */
     public static GrpoLoss of(double clipEps, double beta, Level level) {
         return new GrpoLoss(clipEps, clipEps, beta, level, 0);
     }
@@ -58,6 +74,7 @@ public record GrpoLoss(double clipLow, double clipHigh, double beta, Level level
     /**
      * Loss, its gradient w.r.t. each logp, and diagnostics.
      *
+     * @param loss       the aggregated loss
      * @param dLogp      (B, L) d loss / d logp (0 where masked)
      * @param meanRatio  mean of r over masked tokens
      * @param clipFraction fraction of masked tokens where the clipped branch was taken
@@ -66,11 +83,17 @@ public record GrpoLoss(double clipLow, double clipHigh, double beta, Level level
     public record Result(double loss, float[] dLogp, double meanRatio, double clipFraction, double meanKl) {}
 
     /**
+     * The loss and its gradient for one batch.
+     *
      * @param logp       (B, L) current policy log-probs of the sampled tokens
      * @param oldLogp    (B, L) log-probs of the sampling policy (equal to logp when fully on-policy)
      * @param refLogp    (B, L) reference-model log-probs, or null when beta = 0
      * @param advantages (B)
      * @param mask       (B, L) 1 on completion tokens, 0 elsewhere
+     * @param batch      B
+     * @param len        L
+     * @return the loss, d loss / d logp and diagnostics
+     * @throws IllegalArgumentException for arrays of the wrong length, or beta &gt; 0 without reference log-probs
      */
     public Result compute(float[] logp, float[] oldLogp, float[] refLogp, float[] advantages, float[] mask,
                           int batch, int len) {

@@ -39,17 +39,17 @@ public final class KvCache implements AutoCloseable {
         this.keyMask = backend.zeros(DType.I32, batch, capacity);
     }
 
-    /** @return rows */
+    /** {@return rows} */
     public int batch() {
         return batch;
     }
 
-    /** @return positions each row can hold */
+    /** {@return positions each row can hold} */
     public int capacity() {
         return capacity;
     }
 
-    /** @return positions written so far (the same for every row) */
+    /** {@return positions written so far (the same for every row)} */
     public int length() {
         return length;
     }

@@ -21,7 +21,12 @@ import java.util.Map;
 public final class OnnxBertWeights {
     private OnnxBertWeights() {}
 
-    /** HF parameter names (no {@code bert.} prefix) to fp32 values; includes every float initializer it could name. */
+    /**
+     * HF parameter names (no {@code bert.} prefix) to fp32 values; includes every float initializer it could name.
+     *
+     * @param graph a BERT ONNX graph
+     * @return the weights by HF name
+     */
     public static Map<String, float[]> hfWeights(OnnxGraph graph) {
         Map<String, OnnxGraph.Initializer> inits = graph.initializers();
         Map<String, float[]> out = new LinkedHashMap<>();
@@ -66,6 +71,11 @@ public final class OnnxBertWeights {
     /**
      * The config implied by the weights' shapes; the head count is not in the weights (only in reshape constants),
      * so the caller gives it. The activation is taken as gelu and LayerNorm eps as 1e-12 (BERT's).
+     *
+     * @param weights       the weights from {@link #hfWeights}
+     * @param numHeads      attention heads
+     * @param typeVocabSize token type ids
+     * @return the config
      */
     public static BertConfig inferConfig(Map<String, float[]> weights, int numHeads, int typeVocabSize) {
         float[] words = need(weights, "embeddings.word_embeddings.weight");

@@ -29,8 +29,14 @@ public final class OnnxGraph {
     /**
      * One initializer; {@code floats} holds the values (row-major) when the data type is FLOAT and is null
      * otherwise (integer initializers such as position ids are kept by name and shape only).
+     *
+     * @param name     the initializer's name
+     * @param dims     its shape
+     * @param dataType ONNX {@code TensorProto.DataType} (1 = FLOAT)
+     * @param floats   the values, or null when not FLOAT
      */
     public record Initializer(String name, long[] dims, int dataType, float[] floats) {
+        /** {@return the number of elements} */
         public long numel() {
             long n = 1;
             for (long d : dims) {
@@ -40,7 +46,14 @@ public final class OnnxGraph {
         }
     }
 
-    /** One graph node. */
+    /**
+     * One graph node.
+     *
+     * @param name    the node's name
+     * @param opType  the operator, e.g. {@code MatMul}
+     * @param inputs  names of its inputs
+     * @param outputs names of its outputs
+     */
     public record Node(String name, String opType, List<String> inputs, List<String> outputs) {}
 
     private final Map<String, Initializer> initializers;
@@ -51,16 +64,24 @@ public final class OnnxGraph {
         this.nodes = List.copyOf(nodes);
     }
 
-    /** Initializers by name, in file order. */
+    /** {@return the initializers by name, in file order} */
     public Map<String, Initializer> initializers() {
         return initializers;
     }
 
-    /** Nodes in graph (topological) order. */
+    /** {@return the nodes in graph (topological) order} */
     public List<Node> nodes() {
         return nodes;
     }
 
+    /**
+     * Reads and decodes a serialized ModelProto.
+     *
+     * @param in the model bytes (read to the end, not closed)
+     * @return the graph
+     * @throws IOException when reading fails
+     * @throws IllegalArgumentException if the bytes are not a well-formed protobuf ModelProto with a graph
+     */
     public static OnnxGraph read(InputStream in) throws IOException {
         return read(in.readAllBytes());
     }
@@ -68,6 +89,8 @@ public final class OnnxGraph {
     /**
      * Decodes a serialized ModelProto.
      *
+     * @param model the model bytes
+     * @return the graph
      * @throws IllegalArgumentException if the bytes are not a well-formed protobuf ModelProto with a graph
      */
     public static OnnxGraph read(byte[] model) {

@@ -23,8 +23,17 @@ import java.util.function.Predicate;
  */
 public final class AdamW implements AutoCloseable {
 
-    /** torch defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, weight decay 0.01. */
+    /**
+     * Hyper-parameters; torch defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, weight decay 0.01.
+     *
+     * @param lr          learning rate, finite and &gt;= 0
+     * @param beta1       decay of the first moment, in [0, 1)
+     * @param beta2       decay of the second moment, in [0, 1)
+     * @param eps         added to the denominator, &gt; 0
+     * @param weightDecay decoupled weight decay, &gt;= 0
+     */
     public record Config(float lr, float beta1, float beta2, float eps, float weightDecay) {
+        /** Checks every value, naming the bad one. */
         public Config {
             if (!(lr >= 0) || !Float.isFinite(lr)) {
                 throw new IllegalArgumentException("learning rate must be a finite number >= 0, got " + lr);
@@ -40,10 +49,17 @@ public final class AdamW implements AutoCloseable {
             }
         }
 
+        /** {@return torch's defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, weight decay 0.01} */
         public static Config defaults() {
             return new Config(1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f);
         }
 
+        /**
+         * This config with another learning rate.
+         *
+         * @param newLr the learning rate
+         * @return the new config
+         */
         public Config withLr(float newLr) {
             return new Config(newLr, beta1, beta2, eps, weightDecay);
         }
@@ -80,12 +96,12 @@ public final class AdamW implements AutoCloseable {
         this.decay = decayFilter;
     }
 
-    /** @return the hyper-parameters */
+    /** {@return the hyper-parameters} */
     public Config config() {
         return config;
     }
 
-    /** @return the decay filter */
+    /** {@return the decay filter} */
     public Predicate<String> decayFilter() {
         return decay;
     }
@@ -99,7 +115,7 @@ public final class AdamW implements AutoCloseable {
         config = config.withLr(lr);
     }
 
-    /** @return the number of steps taken */
+    /** {@return the number of steps taken} */
     public long stepCount() {
         return step;
     }
@@ -128,6 +144,7 @@ public final class AdamW implements AutoCloseable {
      * @param v    second moments by name
      */
     public record State(long step, Map<String, float[]> m, Map<String, float[]> v) {
+        /** Checks the step count and that m and v name the same parameters; copies the maps. */
         public State {
             if (step < 0) {
                 throw new IllegalArgumentException("AdamW step count must be >= 0, got " + step);

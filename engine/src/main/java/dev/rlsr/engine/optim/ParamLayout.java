@@ -64,14 +64,17 @@ public final class ParamLayout {
         return (n + ALIGN - 1) / ALIGN * ALIGN;
     }
 
-    /** @return name -> shape in the model's order (unmodifiable) */
+    /** {@return name -> shape in the model's order (unmodifiable)} */
     public Map<String, long[]> shapes() {
         return Collections.unmodifiableMap(shapes);
     }
 
     /**
+     * Where a parameter starts.
+     *
      * @param name a parameter name
      * @return its first element in the flat buffer
+     * @throws IllegalArgumentException for a name not in this layout
      */
     public long offset(String name) {
         Long o = offsets.get(name);
@@ -82,8 +85,11 @@ public final class ParamLayout {
     }
 
     /**
+     * A parameter's shape.
+     *
      * @param name a parameter name
      * @return its shape (a copy)
+     * @throws IllegalArgumentException for a name not in this layout
      */
     public long[] shape(String name) {
         long[] s = shapes.get(name);
@@ -94,6 +100,8 @@ public final class ParamLayout {
     }
 
     /**
+     * Whether a parameter gets weight decay.
+     *
      * @param name a parameter name
      * @return whether it gets weight decay
      */
@@ -101,17 +109,17 @@ public final class ParamLayout {
         return decays.getOrDefault(name, false);
     }
 
-    /** @return elements before this index get weight decay (the end of the last decayed parameter) */
+    /** {@return elements before this index get weight decay (the end of the last decayed parameter)} */
     public long decayEnd() {
         return decayEnd;
     }
 
-    /** @return the flat buffer's element count (padding included) */
+    /** {@return the flat buffer's element count (padding included)} */
     public long total() {
         return total;
     }
 
-    /** @return the number of parameters proper (padding excluded) */
+    /** {@return the number of parameters proper (padding excluded)} */
     public long parameterCount() {
         long n = 0;
         for (long[] s : shapes.values()) {

@@ -74,66 +74,71 @@ public final class ParamStore implements AutoCloseable {
         return new ParamStore(backend, layout, precision, trainable);
     }
 
-    /** @return the backend of the buffers */
+    /** {@return the backend of the buffers} */
     public Backend backend() {
         return backend;
     }
 
-    /** @return the layout */
+    /** {@return the layout} */
     public ParamLayout layout() {
         return layout;
     }
 
-    /** @return the precision */
+    /** {@return the precision} */
     public Precision precision() {
         return precision;
     }
 
-    /** @return whether the store has gradients (and a master copy) */
+    /** {@return whether the store has gradients (and a master copy)} */
     public boolean trainable() {
         return trainable;
     }
 
-    /** @return the compute weights, one flat buffer */
+    /** {@return the compute weights, one flat buffer} */
     public Tensor computeFlat() {
         checkOpen();
         return compute;
     }
 
-    /** @return the fp32 master weights, one flat buffer (the compute buffer itself in fp32), or null when frozen bf16 */
+    /**
+     * {@return the fp32 master weights, one flat buffer (the compute buffer itself in fp32), or null when frozen
+     * bf16}
+     */
     public Tensor masterFlat() {
         checkOpen();
         return master;
     }
 
-    /** @return the fp32 gradients, one flat buffer, or null when frozen */
+    /** {@return the fp32 gradients, one flat buffer, or null when frozen} */
     public Tensor gradFlat() {
         checkOpen();
         return grad;
     }
 
-    /** @return the highest-precision copy of the weights: the master copy, else the compute copy */
+    /** {@return the highest-precision copy of the weights: the master copy, else the compute copy} */
     public Tensor weightsFlat() {
         checkOpen();
         return master != null ? master : compute;
     }
 
-    /** @return name -> compute view, in the model's order */
+    /** {@return name -> compute view, in the model's order} */
     public Map<String, Tensor> compute() {
         return Collections.unmodifiableMap(computeViews);
     }
 
-    /** @return name -> highest-precision view (master, else compute), in the model's order */
+    /** {@return name -> highest-precision view (master, else compute), in the model's order} */
     public Map<String, Tensor> weights() {
         return Collections.unmodifiableMap(master != null ? masterViews : computeViews);
     }
 
-    /** @return name -> gradient view (empty when frozen) */
+    /** {@return name -> gradient view (empty when frozen)} */
     public Map<String, Tensor> grads() {
         return Collections.unmodifiableMap(gradViews);
     }
 
     /**
+     * One parameter's compute view.
+     *
      * @param name a parameter
      * @return its compute view
      */
@@ -142,6 +147,8 @@ public final class ParamStore implements AutoCloseable {
     }
 
     /**
+     * One parameter's gradient view.
+     *
      * @param name a parameter
      * @return its gradient view, or null when frozen
      */

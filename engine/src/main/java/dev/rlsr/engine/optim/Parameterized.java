@@ -6,15 +6,15 @@ import java.util.Map;
 
 /** Something whose trainable parameters live in a {@link ParamStore} (flat buffers with named views). */
 public interface Parameterized {
-    /** @return the parameter store */
+    /** {@return the parameter store} */
     ParamStore store();
 
-    /** @return name -> weights (the fp32 master copy when there is one), in a stable order (HF order for models) */
+    /** {@return name -> weights (the fp32 master copy when there is one), in a stable order (HF order for models)} */
     default Map<String, Tensor> parameters() {
         return store().weights();
     }
 
-    /** @return name -> gradient, keyed like {@link #parameters()} (empty for a frozen model) */
+    /** {@return name -> gradient, keyed like {@link #parameters()} (empty for a frozen model)} */
     default Map<String, Tensor> grads() {
         return store().grads();
     }

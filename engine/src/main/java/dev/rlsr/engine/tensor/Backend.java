@@ -26,10 +26,10 @@ import java.lang.foreign.MemorySegment;
  */
 public interface Backend extends AutoCloseable {
 
-    /** @return a short name: "cpu", "cuda" */
+    /** {@return a short name: "cpu", "cuda"} */
     String name();
 
-    /** @return the precision this backend trains in unless told otherwise */
+    /** {@return the precision this backend trains in unless told otherwise} */
     Precision defaultPrecision();
 
     /**

@@ -13,8 +13,16 @@ package dev.rlsr.engine.tensor;
 public record GrpoSpec(double clipLow, double clipHigh, double beta, Aggregation aggregation, int maxCompletionLength) {
 
     /** TOKEN {@code sum(pt*m)/sum(m)}, SEQUENCE {@code mean_b(sum_t(pt*m)/sum_t(m))}, DR_GRPO {@code sum(pt*m)/(B*Lmax)}. */
-    public enum Aggregation { TOKEN, SEQUENCE, DR_GRPO }
+    public enum Aggregation {
+        /** {@code sum(pt*m)/sum(m)}: every completion token weighs the same. */
+        TOKEN,
+        /** {@code mean_b(sum_t(pt*m)/sum_t(m))}: every completion weighs the same. */
+        SEQUENCE,
+        /** {@code sum(pt*m)/(B*Lmax)}: a constant normaliser. */
+        DR_GRPO
+    }
 
+    /** Checks the clip epsilons, beta, the aggregation and the length, naming the bad one. */
     public GrpoSpec {
         if (!(clipLow >= 0 && clipLow < 1) || !(clipHigh >= 0)) {
             throw new IllegalArgumentException("clip epsilons must satisfy 0 <= clipLow < 1 and clipHigh >= 0, got "

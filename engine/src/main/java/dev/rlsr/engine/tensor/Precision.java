@@ -18,13 +18,14 @@ public record Precision(DType compute) {
     /** bf16 activations and compute weights, fp32 master weights, gradients, moments and accumulation. */
     public static final Precision BF16 = new Precision(DType.BF16);
 
+    /** Checks that the compute dtype is F32 or BF16. */
     public Precision {
         if (compute != DType.F32 && compute != DType.BF16) {
             throw new IllegalArgumentException("compute precision must be F32 or BF16, got " + compute);
         }
     }
 
-    /** @return true when trainable weights need an fp32 master copy beside the compute copy */
+    /** {@return true when trainable weights need an fp32 master copy beside the compute copy} */
     public boolean hasMasterCopy() {
         return compute != DType.F32;
     }

@@ -23,19 +23,19 @@ public interface Tensor extends AutoCloseable {
      */
     long[] shape();
 
-    /** @return the element type */
+    /** {@return the element type} */
     DType dtype();
 
-    /** @return the backend that owns the storage; every op must receive tensors of its own backend */
+    /** {@return the backend that owns the storage; every op must receive tensors of its own backend} */
     Backend backend();
 
-    /** @return the position of this tensor's first element in its storage, in elements (0 for an owner) */
+    /** {@return the position of this tensor's first element in its storage, in elements (0 for an owner)} */
     long offset();
 
-    /** @return true when this tensor is a view into another tensor's storage */
+    /** {@return true when this tensor is a view into another tensor's storage} */
     boolean isView();
 
-    /** @return true once this tensor, or the owner of its storage, was closed */
+    /** {@return true once this tensor, or the owner of its storage, was closed} */
     boolean isClosed();
 
     @Override
@@ -66,12 +66,12 @@ public interface Tensor extends AutoCloseable {
         return view(0, shape);
     }
 
-    /** @return the number of elements */
+    /** {@return the number of elements} */
     default long numel() {
         return count(shape());
     }
 
-    /** @return the number of dimensions */
+    /** {@return the number of dimensions} */
     default int rank() {
         return shape().length;
     }
@@ -87,7 +87,7 @@ public interface Tensor extends AutoCloseable {
         return s[i < 0 ? s.length + i : i];
     }
 
-    /** @return the size in bytes of the elements */
+    /** {@return the size in bytes of the elements} */
     default long byteSize() {
         return numel() * dtype().bytes();
     }

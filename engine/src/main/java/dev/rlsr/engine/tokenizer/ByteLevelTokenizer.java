@@ -23,10 +23,14 @@ public final class ByteLevelTokenizer {
 
     /** Ids of the special tokens, right after the 256 bytes. */
     public static final int ENDOFTEXT_ID = 256;
+    /** Id of {@code <|im_start|>}. */
     public static final int IM_START_ID = 257;
+    /** Id of {@code <|im_end|>}, the eos token. */
     public static final int IM_END_ID = 258;
+    /** 256 bytes and the three special tokens. */
     public static final int VOCAB_SIZE = 259;
 
+    /** The special tokens, in id order from {@link #ENDOFTEXT_ID}. */
     public static final List<String> SPECIAL_TOKENS = List.of("<|endoftext|>", "<|im_start|>", "<|im_end|>");
 
     private ByteLevelTokenizer() {
@@ -35,6 +39,8 @@ public final class ByteLevelTokenizer {
     /**
      * GPT-2's {@code bytes_to_unicode}: the character standing for each byte in a byte-level vocabulary. Printable
      * Latin-1 bytes map to themselves so that vocabularies stay readable; the 68 others to U+0100 upwards.
+     *
+     * @return the character of each byte value, 256 entries
      */
     public static char[] byteToUnicode() {
         char[] map = new char[256];
@@ -58,6 +64,8 @@ public final class ByteLevelTokenizer {
     /**
      * Writes {@code tokenizer.json} and {@code tokenizer_config.json} (ChatML template, eos {@code <|im_end|>}, pad
      * {@code <|endoftext|>}, no bos) into {@code dir}, creating it if needed and replacing those two files.
+     *
+     * @param dir the tokenizer directory
      */
     public static void writeByteLevel(Path dir) {
         ObjectMapper json = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);

@@ -75,9 +75,12 @@ public final class ChatTemplate {
     /**
      * A built-in format, for a model whose template is missing or not recognised.
      *
+     * @param format        the format
      * @param defaultSystem CHATML only: system prompt rendered when the chat has none (null for none)
      * @param bosToken      text of the bos token (Llama formats start with it), or null
      * @param eosToken      text of the eos token (PLAIN ends answers with it), or null
+     * @return the template
+     * @throws IllegalArgumentException for a default system prompt with a format other than CHATML
      */
     public static ChatTemplate of(Format format, String defaultSystem, String bosToken, String eosToken) {
         if (defaultSystem != null && format != Format.CHATML) {
@@ -92,6 +95,7 @@ public final class ChatTemplate {
      * @param jinja    the template text, or null/blank for a base model without one (then {@link Format#PLAIN})
      * @param bosToken text of the bos token, or null
      * @param eosToken text of the eos token, or null
+     * @return the template
      * @throws TokenizerException for a template that is none of the built-in formats
      */
     public static ChatTemplate detect(String jinja, String bosToken, String eosToken) {
@@ -301,21 +305,28 @@ public final class ChatTemplate {
         return b.toString();
     }
 
+    /** {@return the chat format} */
     public Format format() {
         return format;
     }
 
-    /** The Jinja text this was recognised from, or null for a format chosen with {@link #of}. */
+    /** {@return the Jinja text this was recognised from, or null for a format chosen with {@link #of}} */
     public String source() {
         return source;
     }
 
-    /** CHATML's default system prompt (Qwen2: "You are a helpful assistant."), or null. */
+    /** {@return CHATML's default system prompt (Qwen2: "You are a helpful assistant."), or null} */
     public String defaultSystem() {
         return defaultSystem;
     }
 
-    /** Renders with {@code enable_thinking} left undefined. */
+    /**
+     * Renders with {@code enable_thinking} left undefined.
+     *
+     * @param messages            the conversation
+     * @param addGenerationPrompt end with the assistant header, ready for generation
+     * @return the rendered text
+     */
     public String render(List<Message> messages, boolean addGenerationPrompt) {
         return render(messages, addGenerationPrompt, null);
     }
@@ -324,8 +335,11 @@ public final class ChatTemplate {
      * Renders {@code messages} as {@code apply_chat_template(messages, tokenize=False, add_generation_prompt=...,
      * enable_thinking=...)}.
      *
-     * @param enableThinking Qwen3 only: null leaves it undefined (the model may think), FALSE appends the empty
-     *                       thinking block to the generation prompt; other formats ignore it
+     * @param messages            the conversation
+     * @param addGenerationPrompt end with the assistant header, ready for generation
+     * @param enableThinking      Qwen3 only: null leaves it undefined (the model may think), FALSE appends the empty
+     *                            thinking block to the generation prompt; other formats ignore it
+     * @return the rendered text
      */
     public String render(List<Message> messages, boolean addGenerationPrompt, Boolean enableThinking) {
         Objects.requireNonNull(messages, "messages");

@@ -91,6 +91,8 @@ public final class HfTokenizer implements Tokenizer {
     /**
      * Loads the tokenizer in {@code path}: a directory with {@code tokenizer.json}, or that file itself.
      *
+     * @param path a directory or a tokenizer.json
+     * @return the tokenizer; close it to free the native tokenizer
      * @throws TokenizerException naming the file and what is wrong with it
      */
     public static HfTokenizer load(Path path) {
@@ -397,7 +399,12 @@ public final class HfTokenizer implements Tokenizer {
         return id >= 0 && id < idToToken.length ? idToToken[id] : null;
     }
 
-    /** Whether {@code id} is an added token marked special in tokenizer.json ({@code <|im_end|>}, not {@code <think>}). */
+    /**
+     * Whether {@code id} is an added token marked special in tokenizer.json ({@code <|im_end|>}, not {@code <think>}).
+     *
+     * @param id a token id
+     * @return true for a special added token
+     */
     public boolean isSpecial(int id) {
         return specialIds.contains(id);
     }

@@ -20,6 +20,7 @@ public record SpecialTokens(String bosToken, int bosId, String eosToken, int eos
                             int[] stopIds) {
     public static final int NONE = -1;
 
+    /** Checks that each token comes with its id and every id is valid; copies the stop ids. */
     public SpecialTokens {
         checkPair("bos", bosToken, bosId);
         checkPair("eos", eosToken, eosId);
@@ -41,24 +42,33 @@ public record SpecialTokens(String bosToken, int bosId, String eosToken, int eos
         }
     }
 
+    /** {@return whether the model has a bos token} */
     public boolean hasBos() {
         return bosId != NONE;
     }
 
+    /** {@return whether the model has an eos token} */
     public boolean hasEos() {
         return eosId != NONE;
     }
 
+    /** {@return whether a pad token (or the eos token standing in for it) exists} */
     public boolean hasPad() {
         return padId != NONE;
     }
 
-    /** A copy: records hand out their components, and a caller must not change the stop set of a tokenizer. */
+    /** {@return a copy of the stop ids}: records hand out their components, and a caller must not change the stop set of a tokenizer. */
     @Override
     public int[] stopIds() {
         return stopIds.clone();
     }
 
+    /**
+     * Whether generation ends at {@code id}.
+     *
+     * @param id a token id
+     * @return true for one of the stop ids
+     */
     public boolean isStop(int id) {
         for (int s : stopIds) {
             if (s == id) {

@@ -10,6 +10,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  * rows) balance themselves. Nested calls from a worker run inline instead of deadlocking the pool.
  */
 public final class CpuParallel {
+    /** Threads that run a parallel loop, the caller included: {@code -Drlsr.threads=N}, default the available processors. */
     public static final int THREADS = Math.max(1, Integer.getInteger("rlsr.threads",
             Runtime.getRuntime().availableProcessors()));
 
@@ -17,17 +18,36 @@ public final class CpuParallel {
 
     private CpuParallel() {}
 
+    /** The body of {@link #forEach}: one item. */
     @FunctionalInterface
     public interface IndexBody {
+        /**
+         * Processes one item.
+         *
+         * @param i the item's index
+         */
         void run(int i);
     }
 
+    /** The body of {@link #forRange}: one contiguous range of items. */
     @FunctionalInterface
     public interface RangeBody {
+        /**
+         * Processes the items of {@code [lo, hi)}.
+         *
+         * @param lo first item
+         * @param hi one past the last item
+         */
         void run(int lo, int hi);
     }
 
-    /** Runs {@code body(i)} for i in [0, n), in parallel. */
+    /**
+     * Runs {@code body(i)} for i in [0, n), in parallel; returns when all finished. The first exception thrown by a
+     * body is rethrown here.
+     *
+     * @param n    items (nothing happens for n &lt;= 0)
+     * @param body the work of one item; must be safe to run concurrently for different items
+     */
     public static void forEach(int n, IndexBody body) {
         if (n <= 0) {
             return;
@@ -75,6 +95,10 @@ public final class CpuParallel {
     /**
      * Splits [0, n) into contiguous ranges of at least {@code grain} items (about four per thread) and runs
      * {@code body(lo, hi)} on each in parallel.
+     *
+     * @param n     items (nothing happens for n &lt;= 0)
+     * @param grain the smallest range worth a task
+     * @param body  the work of one range; must be safe to run concurrently for disjoint ranges
      */
     public static void forRange(int n, int grain, RangeBody body) {
         if (n <= 0) {

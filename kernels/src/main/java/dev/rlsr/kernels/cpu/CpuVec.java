@@ -6,11 +6,23 @@ import jdk.incubator.vector.VectorSpecies;
 
 /** Vector API kernels for the hot loops of the CPU backend (dot, axpy, max, exp-sum). */
 public final class CpuVec {
+    /** The platform's preferred float vector shape (e.g. 16 lanes with AVX-512). */
     public static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    /** Lanes of {@link #S}. */
     public static final int L = S.length();
 
     private CpuVec() {}
 
+    /**
+     * Dot product of {@code a[ao, ao+n)} and {@code b[bo, bo+n)}, in float lanes.
+     *
+     * @param a  first vector's array
+     * @param ao its first element
+     * @param b  second vector's array
+     * @param bo its first element
+     * @param n  elements
+     * @return the dot product
+     */
     public static float dot(float[] a, int ao, float[] b, int bo, int n) {
         int i = 0;
         float s = 0f;
@@ -27,7 +39,16 @@ public final class CpuVec {
         return s;
     }
 
-    /** y += alpha * x. */
+    /**
+     * {@code y += alpha * x} over n elements.
+     *
+     * @param alpha the scale
+     * @param x     source array
+     * @param xo    its first element
+     * @param y     destination array, updated
+     * @param yo    its first element
+     * @param n     elements
+     */
     public static void axpy(float alpha, float[] x, int xo, float[] y, int yo, int n) {
         int i = 0;
         if (n >= L) {
@@ -41,7 +62,16 @@ public final class CpuVec {
         }
     }
 
-    /** y = alpha * x. */
+    /**
+     * {@code y = alpha * x} over n elements.
+     *
+     * @param alpha the scale
+     * @param x     source array
+     * @param xo    its first element
+     * @param y     destination array, overwritten
+     * @param yo    its first element
+     * @param n     elements
+     */
     public static void scaleInto(float alpha, float[] x, int xo, float[] y, int yo, int n) {
         int i = 0;
         FloatVector va = FloatVector.broadcast(S, alpha);
@@ -53,6 +83,14 @@ public final class CpuVec {
         }
     }
 
+    /**
+     * Largest of {@code a[ao, ao+n)}.
+     *
+     * @param a  the array
+     * @param ao first element
+     * @param n  elements
+     * @return the maximum, -infinity for n = 0
+     */
     public static float max(float[] a, int ao, int n) {
         int i = 0;
         float m = Float.NEGATIVE_INFINITY;
@@ -69,7 +107,15 @@ public final class CpuVec {
         return m;
     }
 
-    /** sum(exp(a - shift)) accumulated in float lanes, then double. */
+    /**
+     * {@code sum(exp(a - shift))} accumulated in float lanes, then double.
+     *
+     * @param a     the array
+     * @param ao    first element
+     * @param n     elements
+     * @param shift subtracted before the exponential (the row maximum, for a stable softmax)
+     * @return the sum
+     */
     public static double sumExp(float[] a, int ao, int n, float shift) {
         int i = 0;
         double s = 0;
@@ -87,7 +133,17 @@ public final class CpuVec {
         return s;
     }
 
-    /** out = scale * exp(a - shift); out may alias a. */
+    /**
+     * {@code out = scale * exp(a - shift)} over n elements; {@code out} may alias {@code a}.
+     *
+     * @param a     source array
+     * @param ao    its first element
+     * @param out   destination array
+     * @param oo    its first element
+     * @param n     elements
+     * @param shift subtracted before the exponential
+     * @param scale multiplies the exponential
+     */
     public static void expScaled(float[] a, int ao, float[] out, int oo, int n, float shift, float scale) {
         int i = 0;
         FloatVector vs = FloatVector.broadcast(S, shift);
@@ -100,6 +156,14 @@ public final class CpuVec {
         }
     }
 
+    /**
+     * Sum of squares of {@code a[ao, ao+n)}, in float lanes.
+     *
+     * @param a  the array
+     * @param ao first element
+     * @param n  elements
+     * @return the sum of squares
+     */
     public static float sumSquares(float[] a, int ao, int n) {
         int i = 0;
         float s = 0f;

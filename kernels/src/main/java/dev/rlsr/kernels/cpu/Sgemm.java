@@ -67,6 +67,27 @@ public final class Sgemm {
 
     private static final ThreadLocal<Buffers> BUFFERS = ThreadLocal.withInitial(Buffers::new);
 
+    /**
+     * {@code C(M,N) = alpha * op(A)(M,K) * op(B)(K,N) + beta * C}, row-major, multithreaded (see the class comment).
+     *
+     * @param transA whether A is stored transposed, (K,M)
+     * @param transB whether B is stored transposed, (N,K)
+     * @param m      M, rows of C (&gt;= 0)
+     * @param n      N, columns of C (&gt;= 0)
+     * @param k      K, the inner dimension (&gt;= 0)
+     * @param alpha  scale of the product
+     * @param a      A's array
+     * @param aOff   A's first element
+     * @param lda    A's leading dimension (row stride of the stored matrix)
+     * @param b      B's array
+     * @param bOff   B's first element
+     * @param ldb    B's leading dimension
+     * @param beta   scale of the old C; 0 overwrites C without reading it
+     * @param c      C's array, updated
+     * @param cOff   C's first element
+     * @param ldc    C's leading dimension
+     * @throws IllegalArgumentException for a negative size, a too small leading dimension or an array too short
+     */
     public static void sgemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
                              float[] a, int aOff, int lda, float[] b, int bOff, int ldb,
                              float beta, float[] c, int cOff, int ldc) {
@@ -90,7 +111,26 @@ public final class Sgemm {
         }
     }
 
-    /** Checks sizes, leading dimensions and array extents; shared with {@link OpenBlas}, whose native code cannot. */
+    /**
+     * Checks sizes, leading dimensions and array extents as {@link #sgemm} does; shared with the engine's
+     * {@code OpenBlas}, whose native code cannot.
+     *
+     * @param transA whether A is stored transposed, (K,M)
+     * @param transB whether B is stored transposed, (N,K)
+     * @param m      M, rows of C
+     * @param n      N, columns of C
+     * @param k      K, the inner dimension
+     * @param a      A's array
+     * @param aOff   A's first element
+     * @param lda    A's leading dimension
+     * @param b      B's array
+     * @param bOff   B's first element
+     * @param ldb    B's leading dimension
+     * @param c      C's array
+     * @param cOff   C's first element
+     * @param ldc    C's leading dimension
+     * @throws IllegalArgumentException naming what does not fit
+     */
     public static void validate(boolean transA, boolean transB, int m, int n, int k, float[] a, int aOff,
                          int lda, float[] b, int bOff, int ldb, float[] c, int cOff, int ldc) {
         if (m < 0 || n < 0 || k < 0) {

@@ -35,7 +35,12 @@ import java.util.Objects;
 public final class CosineReward implements Reward {
     public static final String NAME = "cosine";
 
+    /** Default of {@link Options#cacheCapacity()}: ~25 MB of reference embeddings for MiniLM (see there). */
+    public static final int DEFAULT_CACHE_CAPACITY = 8192;
+
     /**
+     * Options of the cosine reward.
+     *
      * @param separator           text between prompt and response (and prompt and reference); default "\n"
      * @param responsesOnly       embed y and y* without the prompt
      * @param cacheCapacity       reference embeddings kept (LRU, by example id); 0 disables the cache across calls.
@@ -44,8 +49,6 @@ public final class CosineReward implements Reward {
      * @param embedBlankResponses embed blank responses instead of giving them {@code blankResponseScore}
      * @param blankResponseScore  reward of a blank response when it is not embedded, in [-1, 1]
      */
-    public static final int DEFAULT_CACHE_CAPACITY = 8192;
-
     public record Options(String separator, boolean responsesOnly, int cacheCapacity,
                           boolean embedBlankResponses, double blankResponseScore) {
         public Options {
