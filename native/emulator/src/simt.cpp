@@ -175,6 +175,7 @@ struct Fiber {
     Ctx ctx;
     char* map;        // mmap base: guard page, then the stack
     size_t map_size;
+    size_t color;     // bytes left unused at the top, different per fiber (see fiber_get)
     Fiber* next_free;
     bool finished;
 };
@@ -211,9 +212,13 @@ static Fiber* fiber_get() {
     note_guard_region((uint64_t) m, (uint64_t) m + page,
                       "the guard page below a CUDA thread's stack: stack overflow (deep recursion or a large local "
                       "array; RLSR_CUDA_EMULATOR_STACK_KB sets the stack size)");
+    // Stacks start at page boundaries, so without an offset every fiber's hot frames would sit at the same page
+    // offset and compete for the same L1 sets; a per-fiber offset spreads them over the cache.
+    static size_t next_color;
     Fiber* f = new Fiber();
     f->map = (char*) m;
     f->map_size = size;
+    f->color = (next_color++ % 61) * 64;
     return f;
 }
 
@@ -248,6 +253,10 @@ struct Run {
     int live;
     int cur;
     int round;  // scheduler rounds of this block: releases happen between rounds
+    int at_barrier;              // threads waiting at a __syncthreads
+    int warp_waiting[32];        // per warp: lanes waiting at a warp operation
+    int ready[1024];             // threads released by the last resolution, in the order they resume
+    int n_ready;
     Ctx sched;
     bool failed;
     int fail_code;
@@ -310,7 +319,7 @@ static std::string thread_list(const std::vector<int>& ids) {
     return (ids.size() == 1 ? "thread " : "threads ") + s + (multi ? " (linear ids, x fastest)" : "");
 }
 
-[[noreturn]] static void thread_fail(int code, const std::string& msg) {
+[[noreturn]] __attribute__((noinline, cold)) static void thread_fail(int code, const std::string& msg) {
     R.failed = true;
     R.fail_code = code;
     R.error = where_prefix() + " thread " + coord_str(R.coord[R.cur]) + ": " + msg;
@@ -356,7 +365,7 @@ static bool start_runner() {
         return false;
     }
     f->finished = false;
-    ctx_make(&f->ctx, f->map + page_size(), f->map_size - page_size(), runner_main, f);
+    ctx_make(&f->ctx, f->map + page_size(), f->map_size - page_size() - f->color, runner_main, f);
     ctx_switch(&R.sched, &f->ctx);
     if (f->finished) fiber_put(f);
     return !R.failed;
@@ -386,6 +395,8 @@ static inline unsigned long long wait_at(int op, const char* file, int line, uns
     t.value = value;
     t.arg = arg;
     t.width = width;
+    if (state == T_BAR) R.at_barrier++;
+    else R.warp_waiting[R.cur >> 5]++;
     ctx_switch(&t.fiber->ctx, &R.sched);
     return R.th[R.cur].result;
 }
@@ -396,8 +407,8 @@ int syncthreads_op(const char* file, int line, int op, int predicate) {
     return (int) wait_at(OP_BARRIER + 1 + op, file, line, 0, predicate ? 1 : 0, 0, 0, T_BAR);
 }
 
-unsigned long long warp_op(const char* file, int line, int op, unsigned mask, unsigned long long value, int arg,
-                           int width) {
+[[noreturn]] __attribute__((noinline, cold)) static void bad_warp_op(const char* file, int line, int op, unsigned mask,
+                                                                      int width) {
     const int lane = R.cur & 31;
     if (!(mask & (1u << lane))) {
         char buf[64];
@@ -406,10 +417,17 @@ unsigned long long warp_op(const char* file, int line, int op, unsigned mask, un
                                                       " with mask " + buf + ", which does not include the calling lane " +
                                                       std::to_string(lane) + " (undefined on a GPU)");
     }
-    if (op <= OP_SHFL_XOR && (width < 1 || width > 32 || (width & (width - 1)) != 0)) {
-        thread_fail(CUDA_ERROR_LAUNCH_FAILED, std::string(op_name(op)) + " at " + file + ":" + std::to_string(line) +
-                                                      " with width " + std::to_string(width) +
-                                                      ": the width must be a power of 2 from 1 to 32");
+    thread_fail(CUDA_ERROR_LAUNCH_FAILED, std::string(op_name(op)) + " at " + file + ":" + std::to_string(line) +
+                                                  " with width " + std::to_string(width) +
+                                                  ": the width must be a power of 2 from 1 to 32");
+}
+
+unsigned long long warp_op(const char* file, int line, int op, unsigned mask, unsigned long long value, int arg,
+                           int width) {
+    if (__builtin_expect(!(mask & (1u << (R.cur & 31))) ||
+                                 (op <= OP_SHFL_XOR && (width < 1 || width > 32 || (width & (width - 1)) != 0)),
+                         0)) {
+        bad_warp_op(file, line, op, mask, width);
     }
     return wait_at(op, file, line, mask, value, arg, width, T_WARP);
 }
@@ -468,8 +486,10 @@ static int release_barrier() {
         if (th.state != T_BAR) continue;
         th.result = op == 0 ? (unsigned long long) count : op == 1 ? (count == R.live) : (count > 0);
         th.state = T_READY;
+        R.ready[R.n_ready++] = t;
         ++released;
     }
+    R.at_barrier = 0;
     return released;
 }
 
@@ -538,13 +558,18 @@ static bool complete_warp_op(int w, unsigned need, unsigned exited, unsigned exi
         }
         for (unsigned m = need; m; m &= m - 1) R.th[base + __builtin_ctz(m)].result = r;
     }
-    for (unsigned m = need; m; m &= m - 1) R.th[base + __builtin_ctz(m)].state = T_READY;
+    for (unsigned m = need; m; m &= m - 1) {
+        R.th[base + __builtin_ctz(m)].state = T_READY;
+        R.ready[R.n_ready++] = base + __builtin_ctz(m);
+    }
+    R.warp_waiting[w] -= __builtin_popcount(need);
     return true;
 }
 
 static int release_warps() {
     int released = 0;
     for (int w = 0; w * 32 < R.n; ++w) {
+        if (R.warp_waiting[w] == 0) continue;
         const int base = w * 32, cnt = R.n - base < 32 ? R.n - base : 32;
         const unsigned exist = cnt == 32 ? ~0u : ((1u << cnt) - 1);
         unsigned waiting = 0, exited = 0;
@@ -624,24 +649,22 @@ static bool run_block() {
     R.next_unstarted = 0;
     R.live = R.n;
     R.round = 0;
+    R.at_barrier = 0;
+    R.n_ready = 0;
+    for (int w = 0; w * 32 < R.n; ++w) R.warp_waiting[w] = 0;
     for (int t = 0; t < R.n; ++t) {
         R.th[t].state = T_UNSTARTED;
         R.th[t].fiber = nullptr;
     }
     for (;;) {
-        for (int t = 0; t < R.n; ++t)
-            if (R.th[t].state == T_READY && !resume(t)) return false;
+        const int n_ready = R.n_ready;
+        R.n_ready = 0;
+        for (int i = 0; i < n_ready; ++i)
+            if (!resume(R.ready[i])) return false;
         while (R.next_unstarted < R.n)
             if (!start_runner()) return false;
         if (R.live == 0) return true;
-        int released = 0;
-        int at_barrier = 0;
-        for (int t = 0; t < R.n; ++t) at_barrier += R.th[t].state == T_BAR;
-        if (at_barrier == R.live) {
-            released = release_barrier();
-        } else {
-            released = release_warps();
-        }
+        const int released = R.at_barrier == R.live ? release_barrier() : release_warps();
         if (released < 0) return false;
         if (released == 0) {
             describe_deadlock();
