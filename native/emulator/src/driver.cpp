@@ -220,6 +220,7 @@ int run_kernel(const Function* fn, const LaunchDims& d, const void* args) {
     }
     std::string err;
     int rc = simt_launch(*fn->k, d, args, err);
+    fflush(stdout);  // a kernel's printf shows right after its launch, not whenever the C buffer fills
     if (rc) return fail(rc, err);
     std::string over = check_canaries();
     if (!over.empty()) return fail(CUDA_ERROR_ILLEGAL_ADDRESS, "kernel '" + std::string(fn->k->name) + "' " + over);
