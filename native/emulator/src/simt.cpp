@@ -243,6 +243,8 @@ struct Thread {
     int width;
     unsigned long long value;
     unsigned long long result;
+    const void* in;  // tensor-core operations: the lane's fragments, on its own (suspended) stack
+    void* out;
 };
 
 struct Run {
@@ -284,6 +286,8 @@ static const char* op_name(int op) {
         case OP_REDUCE_AND: return "__reduce_and_sync";
         case OP_REDUCE_OR: return "__reduce_or_sync";
         case OP_REDUCE_XOR: return "__reduce_xor_sync";
+        case OP_MMA_M16N8K16_BF16: return "rlsr_mma_m16n8k16_bf16 (mma.sync.m16n8k16.bf16)";
+        case OP_LDMATRIX: return "rlsr_ldmatrix (ldmatrix.sync.m8n8)";
         case OP_BARRIER: return "__syncthreads";
         case OP_BARRIER + 1: return "__syncthreads_count";
         case OP_BARRIER + 2: return "__syncthreads_and";
@@ -422,6 +426,93 @@ int syncthreads_op(const char* file, int line, int op, int predicate) {
                                                   ": the width must be a power of 2 from 1 to 32");
 }
 
+struct MmaIn {
+    const unsigned* a;
+    const unsigned* b;
+    const float* c;
+};
+
+void mma_m16n8k16_bf16(const char* file, int line, float* d, const unsigned* a, const unsigned* b, const float* c) {
+    const MmaIn in{a, b, c};
+    Thread& t = R.th[R.cur];
+    t.in = &in;
+    t.out = d;
+    wait_at(OP_MMA_M16N8K16_BF16, file, line, 0xffffffffu, 0, 0, 32, T_WARP);
+}
+
+void ldmatrix(const char* file, int line, unsigned* r, int count, bool trans, const void* row) {
+    Thread& t = R.th[R.cur];
+    t.in = row;
+    t.out = r;
+    wait_at(OP_LDMATRIX, file, line, 0xffffffffu, 0, count | (trans ? 16 : 0), 32, T_WARP);
+}
+
+static inline float bf16_bits_to_float(unsigned h) {
+    const unsigned u = (h & 0xffffu) << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+// The whole warp's fragments -> A (16x16), B (16x8), C (16x8); D = A B + C as an exact sum of the exact bf16
+// products, rounded once to fp32 (a GPU's tensor cores may round differently inside); D back in the C layout.
+static void complete_mma(int base) {
+    float a[16][16], b[16][8], c[16][8];
+    for (int l = 0; l < 32; ++l) {
+        const MmaIn& in = *static_cast<const MmaIn*>(R.th[base + l].in);
+        const int g = l >> 2, t = l & 3;
+        for (int i = 0; i < 8; ++i) {  // a_i: register i/2, half i&1
+            const int row = (i < 2 || (i >= 4 && i < 6)) ? g : g + 8;
+            const int col = t * 2 + (i & 1) + (i >= 4 ? 8 : 0);
+            a[row][col] = bf16_bits_to_float(in.a[i >> 1] >> (16 * (i & 1)));
+        }
+        for (int i = 0; i < 4; ++i) {  // b_i
+            const int row = t * 2 + (i & 1) + (i >= 2 ? 8 : 0);
+            b[row][g] = bf16_bits_to_float(in.b[i >> 1] >> (16 * (i & 1)));
+        }
+        for (int i = 0; i < 4; ++i) c[i < 2 ? g : g + 8][t * 2 + (i & 1)] = in.c[i];
+    }
+    for (int l = 0; l < 32; ++l) {
+        float* d = static_cast<float*>(R.th[base + l].out);
+        const int g = l >> 2, t = l & 3;
+        for (int i = 0; i < 4; ++i) {
+            const int row = i < 2 ? g : g + 8, col = t * 2 + (i & 1);
+            double s = c[row][col];
+            for (int k = 0; k < 16; ++k) s += (double) a[row][k] * (double) b[k][col];
+            d[i] = (float) s;
+        }
+    }
+}
+
+// Lanes 8j..8j+7 give the row addresses of matrix j (16 bytes each, 16-byte aligned); register j of lane l gets row
+// l/4, elements 2(l%4) and 2(l%4)+1 of matrix j (.trans: of its transpose). false after an error.
+static bool complete_ldmatrix(int w, int count, bool trans) {
+    const int base = w * 32;
+    for (int l = 0; l < 8 * count; ++l) {
+        const uintptr_t p = (uintptr_t) R.th[base + l].in;
+        if (p & 15u) {
+            block_fail(CUDA_ERROR_MISALIGNED_ADDRESS, "warp " + std::to_string(w) + ": " + site(R.th[base + l]) +
+                                                              ": lane " + std::to_string(l) + " gives row address " +
+                                                              hex(p) + ", which is not 16-byte aligned");
+            return false;
+        }
+    }
+    for (int l = 0; l < 32; ++l) {
+        unsigned* r = static_cast<unsigned*>(R.th[base + l].out);
+        for (int j = 0; j < count; ++j) {
+            unsigned v = 0;
+            for (int i = 0; i < 2; ++i) {
+                const int row = trans ? (l & 3) * 2 + i : l >> 2;
+                const int col = trans ? l >> 2 : (l & 3) * 2 + i;
+                const unsigned short* src = static_cast<const unsigned short*>(R.th[base + j * 8 + row].in);
+                v |= (unsigned) src[col] << (16 * i);
+            }
+            r[j] = v;
+        }
+    }
+    return true;
+}
+
 unsigned long long warp_op(const char* file, int line, int op, unsigned mask, unsigned long long value, int arg,
                            int width) {
     if (__builtin_expect(!(mask & (1u << (R.cur & 31))) ||
@@ -498,7 +589,21 @@ static bool complete_warp_op(int w, unsigned need, unsigned exited, unsigned exi
     const int base = w * 32;
     const Thread& a = R.th[base + __builtin_ctz(need)];
     const int op = a.op;
-    if (op <= OP_SHFL_XOR) {
+    if (op == OP_MMA_M16N8K16_BF16 || op == OP_LDMATRIX) {
+        if (need != 0xffffffffu) {
+            std::vector<int> gone;
+            for (int l = 0; l < 32; ++l)
+                if (!(need & (1u << l))) gone.push_back(l);
+            block_fail(CUDA_ERROR_LAUNCH_FAILED, "warp " + std::to_string(w) + ": " + site(a) +
+                                                         " needs all 32 lanes of the warp, but lanes " +
+                                                         std::to_string(gone.front()) + ".." +
+                                                         std::to_string(gone.back()) +
+                                                         " have exited or do not exist");
+            return false;
+        }
+        if (op == OP_MMA_M16N8K16_BF16) complete_mma(base);
+        else if (!complete_ldmatrix(w, a.arg & 15, (a.arg & 16) != 0)) return false;
+    } else if (op <= OP_SHFL_XOR) {
         for (unsigned m = need; m; m &= m - 1) {
             const int l = __builtin_ctz(m);
             Thread& t = R.th[base + l];
@@ -590,7 +695,8 @@ static int release_warps() {
             }
             for (unsigned m = need; m; m &= m - 1) {
                 const Thread& b = R.th[base + __builtin_ctz(m)];
-                if (!same_site(a, b) || b.mask != a.mask || (a.op <= OP_SHFL_XOR && b.width != a.width)) {
+                if (!same_site(a, b) || b.mask != a.mask ||
+                    (a.op <= OP_SHFL_XOR && b.width != a.width) || (a.op == OP_LDMATRIX && b.arg != a.arg)) {
                     char ma[16], mb[16];
                     snprintf(ma, sizeof ma, "0x%08x", a.mask);
                     snprintf(mb, sizeof mb, "0x%08x", b.mask);
