@@ -131,6 +131,16 @@ static inline unsigned reduce_minmax(const char* f, int l, bool min, unsigned ma
 }
 }  // namespace rlsr_emu
 
+// rlsr_mma.cuh's warp-wide tensor-core functions: the emulator provides them (the header's PTX versions step aside)
+#define RLSR_EMU_PROVIDES_MMA 1
+#define rlsr_mma_m16n8k16_bf16(d, a, b, c) ::rlsr_emu::mma_m16n8k16_bf16(__FILE__, __LINE__, (d), (a), (b), (c))
+#define rlsr_ldmatrix_x1(r, p) ::rlsr_emu::ldmatrix(__FILE__, __LINE__, (r), 1, false, (p))
+#define rlsr_ldmatrix_x2(r, p) ::rlsr_emu::ldmatrix(__FILE__, __LINE__, (r), 2, false, (p))
+#define rlsr_ldmatrix_x4(r, p) ::rlsr_emu::ldmatrix(__FILE__, __LINE__, (r), 4, false, (p))
+#define rlsr_ldmatrix_x1_trans(r, p) ::rlsr_emu::ldmatrix(__FILE__, __LINE__, (r), 1, true, (p))
+#define rlsr_ldmatrix_x2_trans(r, p) ::rlsr_emu::ldmatrix(__FILE__, __LINE__, (r), 2, true, (p))
+#define rlsr_ldmatrix_x4_trans(r, p) ::rlsr_emu::ldmatrix(__FILE__, __LINE__, (r), 4, true, (p))
+
 // device-side assert, as CUDA's: the launch fails (CUDA_ERROR_ASSERT) naming the expression and the line
 #undef assert
 #define assert(e) ((e) ? (void) 0 : ::rlsr_emu::device_assert_fail(#e, __FILE__, __LINE__))

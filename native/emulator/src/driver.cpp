@@ -220,6 +220,7 @@ int run_kernel(const Function* fn, const LaunchDims& d, const void* args) {
     }
     std::string err;
     int rc = simt_launch(*fn->k, d, args, err);
+    fflush(stdout);  // a kernel's printf shows right after its launch, not whenever the C buffer fills
     if (rc) return fail(rc, err);
     std::string over = check_canaries();
     if (!over.empty()) return fail(CUDA_ERROR_ILLEGAL_ADDRESS, "kernel '" + std::string(fn->k->name) + "' " + over);
@@ -975,42 +976,42 @@ RLSR_API int cuLaunchKernel(void* h, unsigned gx, unsigned gy, unsigned gz, unsi
         Function* f = function_of(h, &rc, "cuLaunchKernel");
         if (f == nullptr) return rc;
         const KernelDesc& k = *f->k;
-        const std::string who = "cuLaunchKernel of '" + std::string(k.name) + "'";
+        auto who = [&k] { return "cuLaunchKernel of '" + std::string(k.name) + "'"; };  // only on errors
         if (extra != nullptr) {
-            return fail(CUDA_ERROR_INVALID_VALUE, who + ": `extra` (CU_LAUNCH_PARAM_BUFFER_*) is not emulated; pass "
+            return fail(CUDA_ERROR_INVALID_VALUE, who() + ": `extra` (CU_LAUNCH_PARAM_BUFFER_*) is not emulated; pass "
                                                         "kernelParams");
         }
         if (gx == 0 || gy == 0 || gz == 0 || bx == 0 || by == 0 || bz == 0) {
-            return fail(CUDA_ERROR_INVALID_VALUE, who + ": grid and block dimensions must be positive");
+            return fail(CUDA_ERROR_INVALID_VALUE, who() + ": grid and block dimensions must be positive");
         }
         const unsigned long long threads = (unsigned long long) bx * by * bz;
         if (bx > 1024 || by > 1024 || bz > 64 || threads > 1024) {
-            return fail(CUDA_ERROR_INVALID_VALUE, who + ": block (" + std::to_string(bx) + "," + std::to_string(by) +
+            return fail(CUDA_ERROR_INVALID_VALUE, who() + ": block (" + std::to_string(bx) + "," + std::to_string(by) +
                                                           "," + std::to_string(bz) + ") has " +
                                                           std::to_string(threads) +
                                                           " threads; a GPU allows at most 1024 (x, y <= 1024, z <= 64)");
         }
         if (threads > (unsigned long long) k.max_threads) {
             return fail(CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES,
-                        who + ": a block of " + std::to_string(threads) + " threads exceeds the kernel's "
+                        who() + ": a block of " + std::to_string(threads) + " threads exceeds the kernel's "
                                                                           "__launch_bounds__(" +
                                 std::to_string(k.max_threads) + ")");
         }
         if (gy > 65535 || gz > 65535 || gx > 2147483647u) {
-            return fail(CUDA_ERROR_INVALID_VALUE, who + ": grid (" + std::to_string(gx) + "," + std::to_string(gy) +
+            return fail(CUDA_ERROR_INVALID_VALUE, who() + ": grid (" + std::to_string(gx) + "," + std::to_string(gy) +
                                                           "," + std::to_string(gz) +
                                                           ") exceeds the limits (x < 2^31, y and z <= 65535)");
         }
         if (shared_bytes > (unsigned) f->max_dynamic_smem) {
             return fail(CUDA_ERROR_INVALID_VALUE,
-                        who + ": " + std::to_string(shared_bytes) + " bytes of dynamic shared memory exceed the "
+                        who() + ": " + std::to_string(shared_bytes) + " bytes of dynamic shared memory exceed the "
                                                                      "function's limit of " +
                                 std::to_string(f->max_dynamic_smem) +
                                 " (raise it with cuFuncSetAttribute(CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES), "
                                 "at most 232448 on sm_90)");
         }
         if (k.num_params > 0 && params == nullptr) {
-            return fail(CUDA_ERROR_INVALID_VALUE, who + ": kernelParams is NULL but the kernel takes " +
+            return fail(CUDA_ERROR_INVALID_VALUE, who() + ": kernelParams is NULL but the kernel takes " +
                                                           std::to_string(k.num_params) + " parameters");
         }
         Stream* s = stream_of(hstream, &rc, "cuLaunchKernel");
@@ -1026,7 +1027,7 @@ RLSR_API int cuLaunchKernel(void* h, unsigned gx, unsigned gy, unsigned gz, unsi
             return stream_submit(hstream, "cuLaunchKernel",
                                  [f, d, block] { return run_kernel(f, d, block.get()); });
         }
-        if (s == &g_legacy && (rc = legacy_forbids(who.c_str()))) return rc;
+        if (s == &g_legacy && (rc = legacy_forbids("cuLaunchKernel"))) return rc;
         alignas(16) unsigned char local[2048];
         void* args = local;
         if (k.args_size > sizeof local || k.args_align > 16) {

@@ -346,9 +346,9 @@ int g_guard_depth;
 }  // namespace
 
 bool run_guarded(void (*fn)(void*), void* ctx, FaultInfo* fault) {
-    static const bool installed = (install_handlers(), true);
-    (void) installed;
-    if (g_guard_depth > 0 || getenv("RLSR_CUDA_EMULATOR_NO_SIGNALS") != nullptr) {  // nested, or debugging in gdb
+    // RLSR_CUDA_EMULATOR_NO_SIGNALS: no handler at all, so a debugger sees a kernel's fault where it happens
+    static const bool enabled = getenv("RLSR_CUDA_EMULATOR_NO_SIGNALS") == nullptr && (install_handlers(), true);
+    if (!enabled || g_guard_depth > 0) {  // nested: the outer call catches
         fn(ctx);
         return true;
     }

@@ -175,6 +175,7 @@ struct Fiber {
     Ctx ctx;
     char* map;        // mmap base: guard page, then the stack
     size_t map_size;
+    size_t color;     // bytes left unused at the top, different per fiber (see fiber_get)
     Fiber* next_free;
     bool finished;
 };
@@ -211,9 +212,13 @@ static Fiber* fiber_get() {
     note_guard_region((uint64_t) m, (uint64_t) m + page,
                       "the guard page below a CUDA thread's stack: stack overflow (deep recursion or a large local "
                       "array; RLSR_CUDA_EMULATOR_STACK_KB sets the stack size)");
+    // Stacks start at page boundaries, so without an offset every fiber's hot frames would sit at the same page
+    // offset and compete for the same L1 sets; a per-fiber offset spreads them over the cache.
+    static size_t next_color;
     Fiber* f = new Fiber();
     f->map = (char*) m;
     f->map_size = size;
+    f->color = (next_color++ % 61) * 64;
     return f;
 }
 
@@ -238,6 +243,8 @@ struct Thread {
     int width;
     unsigned long long value;
     unsigned long long result;
+    const void* in;  // tensor-core operations: the lane's fragments, on its own (suspended) stack
+    void* out;
 };
 
 struct Run {
@@ -248,6 +255,10 @@ struct Run {
     int live;
     int cur;
     int round;  // scheduler rounds of this block: releases happen between rounds
+    int at_barrier;              // threads waiting at a __syncthreads
+    int warp_waiting[32];        // per warp: lanes waiting at a warp operation
+    int ready[1024];             // threads released by the last resolution, in the order they resume
+    int n_ready;
     Ctx sched;
     bool failed;
     int fail_code;
@@ -275,6 +286,8 @@ static const char* op_name(int op) {
         case OP_REDUCE_AND: return "__reduce_and_sync";
         case OP_REDUCE_OR: return "__reduce_or_sync";
         case OP_REDUCE_XOR: return "__reduce_xor_sync";
+        case OP_MMA_M16N8K16_BF16: return "rlsr_mma_m16n8k16_bf16 (mma.sync.m16n8k16.bf16)";
+        case OP_LDMATRIX: return "rlsr_ldmatrix (ldmatrix.sync.m8n8)";
         case OP_BARRIER: return "__syncthreads";
         case OP_BARRIER + 1: return "__syncthreads_count";
         case OP_BARRIER + 2: return "__syncthreads_and";
@@ -310,7 +323,7 @@ static std::string thread_list(const std::vector<int>& ids) {
     return (ids.size() == 1 ? "thread " : "threads ") + s + (multi ? " (linear ids, x fastest)" : "");
 }
 
-[[noreturn]] static void thread_fail(int code, const std::string& msg) {
+[[noreturn]] __attribute__((noinline, cold)) static void thread_fail(int code, const std::string& msg) {
     R.failed = true;
     R.fail_code = code;
     R.error = where_prefix() + " thread " + coord_str(R.coord[R.cur]) + ": " + msg;
@@ -356,7 +369,7 @@ static bool start_runner() {
         return false;
     }
     f->finished = false;
-    ctx_make(&f->ctx, f->map + page_size(), f->map_size - page_size(), runner_main, f);
+    ctx_make(&f->ctx, f->map + page_size(), f->map_size - page_size() - f->color, runner_main, f);
     ctx_switch(&R.sched, &f->ctx);
     if (f->finished) fiber_put(f);
     return !R.failed;
@@ -386,6 +399,8 @@ static inline unsigned long long wait_at(int op, const char* file, int line, uns
     t.value = value;
     t.arg = arg;
     t.width = width;
+    if (state == T_BAR) R.at_barrier++;
+    else R.warp_waiting[R.cur >> 5]++;
     ctx_switch(&t.fiber->ctx, &R.sched);
     return R.th[R.cur].result;
 }
@@ -396,8 +411,8 @@ int syncthreads_op(const char* file, int line, int op, int predicate) {
     return (int) wait_at(OP_BARRIER + 1 + op, file, line, 0, predicate ? 1 : 0, 0, 0, T_BAR);
 }
 
-unsigned long long warp_op(const char* file, int line, int op, unsigned mask, unsigned long long value, int arg,
-                           int width) {
+[[noreturn]] __attribute__((noinline, cold)) static void bad_warp_op(const char* file, int line, int op, unsigned mask,
+                                                                      int width) {
     const int lane = R.cur & 31;
     if (!(mask & (1u << lane))) {
         char buf[64];
@@ -406,10 +421,104 @@ unsigned long long warp_op(const char* file, int line, int op, unsigned mask, un
                                                       " with mask " + buf + ", which does not include the calling lane " +
                                                       std::to_string(lane) + " (undefined on a GPU)");
     }
-    if (op <= OP_SHFL_XOR && (width < 1 || width > 32 || (width & (width - 1)) != 0)) {
-        thread_fail(CUDA_ERROR_LAUNCH_FAILED, std::string(op_name(op)) + " at " + file + ":" + std::to_string(line) +
-                                                      " with width " + std::to_string(width) +
-                                                      ": the width must be a power of 2 from 1 to 32");
+    thread_fail(CUDA_ERROR_LAUNCH_FAILED, std::string(op_name(op)) + " at " + file + ":" + std::to_string(line) +
+                                                  " with width " + std::to_string(width) +
+                                                  ": the width must be a power of 2 from 1 to 32");
+}
+
+struct MmaIn {
+    const unsigned* a;
+    const unsigned* b;
+    const float* c;
+};
+
+void mma_m16n8k16_bf16(const char* file, int line, float* d, const unsigned* a, const unsigned* b, const float* c) {
+    const MmaIn in{a, b, c};
+    Thread& t = R.th[R.cur];
+    t.in = &in;
+    t.out = d;
+    wait_at(OP_MMA_M16N8K16_BF16, file, line, 0xffffffffu, 0, 0, 32, T_WARP);
+}
+
+void ldmatrix(const char* file, int line, unsigned* r, int count, bool trans, const void* row) {
+    Thread& t = R.th[R.cur];
+    t.in = row;
+    t.out = r;
+    wait_at(OP_LDMATRIX, file, line, 0xffffffffu, 0, count | (trans ? 16 : 0), 32, T_WARP);
+}
+
+static inline float bf16_bits_to_float(unsigned h) {
+    const unsigned u = (h & 0xffffu) << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+// The whole warp's fragments -> A (16x16), B (16x8), C (16x8); D = A B + C as an exact sum of the exact bf16
+// products, rounded once to fp32 (a GPU's tensor cores may round differently inside); D back in the C layout.
+static void complete_mma(int base) {
+    float a[16][16], b[16][8], c[16][8];
+    for (int l = 0; l < 32; ++l) {
+        const MmaIn& in = *static_cast<const MmaIn*>(R.th[base + l].in);
+        const int g = l >> 2, t = l & 3;
+        for (int i = 0; i < 8; ++i) {  // a_i: register i/2, half i&1
+            const int row = (i < 2 || (i >= 4 && i < 6)) ? g : g + 8;
+            const int col = t * 2 + (i & 1) + (i >= 4 ? 8 : 0);
+            a[row][col] = bf16_bits_to_float(in.a[i >> 1] >> (16 * (i & 1)));
+        }
+        for (int i = 0; i < 4; ++i) {  // b_i
+            const int row = t * 2 + (i & 1) + (i >= 2 ? 8 : 0);
+            b[row][g] = bf16_bits_to_float(in.b[i >> 1] >> (16 * (i & 1)));
+        }
+        for (int i = 0; i < 4; ++i) c[i < 2 ? g : g + 8][t * 2 + (i & 1)] = in.c[i];
+    }
+    for (int l = 0; l < 32; ++l) {
+        float* d = static_cast<float*>(R.th[base + l].out);
+        const int g = l >> 2, t = l & 3;
+        for (int i = 0; i < 4; ++i) {
+            const int row = i < 2 ? g : g + 8, col = t * 2 + (i & 1);
+            double s = c[row][col];
+            for (int k = 0; k < 16; ++k) s += (double) a[row][k] * (double) b[k][col];
+            d[i] = (float) s;
+        }
+    }
+}
+
+// Lanes 8j..8j+7 give the row addresses of matrix j (16 bytes each, 16-byte aligned); register j of lane l gets row
+// l/4, elements 2(l%4) and 2(l%4)+1 of matrix j (.trans: of its transpose). false after an error.
+static bool complete_ldmatrix(int w, int count, bool trans) {
+    const int base = w * 32;
+    for (int l = 0; l < 8 * count; ++l) {
+        const uintptr_t p = (uintptr_t) R.th[base + l].in;
+        if (p & 15u) {
+            block_fail(CUDA_ERROR_MISALIGNED_ADDRESS, "warp " + std::to_string(w) + ": " + site(R.th[base + l]) +
+                                                              ": lane " + std::to_string(l) + " gives row address " +
+                                                              hex(p) + ", which is not 16-byte aligned");
+            return false;
+        }
+    }
+    for (int l = 0; l < 32; ++l) {
+        unsigned* r = static_cast<unsigned*>(R.th[base + l].out);
+        for (int j = 0; j < count; ++j) {
+            unsigned v = 0;
+            for (int i = 0; i < 2; ++i) {
+                const int row = trans ? (l & 3) * 2 + i : l >> 2;
+                const int col = trans ? l >> 2 : (l & 3) * 2 + i;
+                const unsigned short* src = static_cast<const unsigned short*>(R.th[base + j * 8 + row].in);
+                v |= (unsigned) src[col] << (16 * i);
+            }
+            r[j] = v;
+        }
+    }
+    return true;
+}
+
+unsigned long long warp_op(const char* file, int line, int op, unsigned mask, unsigned long long value, int arg,
+                           int width) {
+    if (__builtin_expect(!(mask & (1u << (R.cur & 31))) ||
+                                 (op <= OP_SHFL_XOR && (width < 1 || width > 32 || (width & (width - 1)) != 0)),
+                         0)) {
+        bad_warp_op(file, line, op, mask, width);
     }
     return wait_at(op, file, line, mask, value, arg, width, T_WARP);
 }
@@ -468,8 +577,10 @@ static int release_barrier() {
         if (th.state != T_BAR) continue;
         th.result = op == 0 ? (unsigned long long) count : op == 1 ? (count == R.live) : (count > 0);
         th.state = T_READY;
+        R.ready[R.n_ready++] = t;
         ++released;
     }
+    R.at_barrier = 0;
     return released;
 }
 
@@ -478,7 +589,21 @@ static bool complete_warp_op(int w, unsigned need, unsigned exited, unsigned exi
     const int base = w * 32;
     const Thread& a = R.th[base + __builtin_ctz(need)];
     const int op = a.op;
-    if (op <= OP_SHFL_XOR) {
+    if (op == OP_MMA_M16N8K16_BF16 || op == OP_LDMATRIX) {
+        if (need != 0xffffffffu) {
+            std::vector<int> gone;
+            for (int l = 0; l < 32; ++l)
+                if (!(need & (1u << l))) gone.push_back(l);
+            block_fail(CUDA_ERROR_LAUNCH_FAILED, "warp " + std::to_string(w) + ": " + site(a) +
+                                                         " needs all 32 lanes of the warp, but lanes " +
+                                                         std::to_string(gone.front()) + ".." +
+                                                         std::to_string(gone.back()) +
+                                                         " have exited or do not exist");
+            return false;
+        }
+        if (op == OP_MMA_M16N8K16_BF16) complete_mma(base);
+        else if (!complete_ldmatrix(w, a.arg & 15, (a.arg & 16) != 0)) return false;
+    } else if (op <= OP_SHFL_XOR) {
         for (unsigned m = need; m; m &= m - 1) {
             const int l = __builtin_ctz(m);
             Thread& t = R.th[base + l];
@@ -538,13 +663,18 @@ static bool complete_warp_op(int w, unsigned need, unsigned exited, unsigned exi
         }
         for (unsigned m = need; m; m &= m - 1) R.th[base + __builtin_ctz(m)].result = r;
     }
-    for (unsigned m = need; m; m &= m - 1) R.th[base + __builtin_ctz(m)].state = T_READY;
+    for (unsigned m = need; m; m &= m - 1) {
+        R.th[base + __builtin_ctz(m)].state = T_READY;
+        R.ready[R.n_ready++] = base + __builtin_ctz(m);
+    }
+    R.warp_waiting[w] -= __builtin_popcount(need);
     return true;
 }
 
 static int release_warps() {
     int released = 0;
     for (int w = 0; w * 32 < R.n; ++w) {
+        if (R.warp_waiting[w] == 0) continue;
         const int base = w * 32, cnt = R.n - base < 32 ? R.n - base : 32;
         const unsigned exist = cnt == 32 ? ~0u : ((1u << cnt) - 1);
         unsigned waiting = 0, exited = 0;
@@ -565,7 +695,8 @@ static int release_warps() {
             }
             for (unsigned m = need; m; m &= m - 1) {
                 const Thread& b = R.th[base + __builtin_ctz(m)];
-                if (!same_site(a, b) || b.mask != a.mask || (a.op <= OP_SHFL_XOR && b.width != a.width)) {
+                if (!same_site(a, b) || b.mask != a.mask ||
+                    (a.op <= OP_SHFL_XOR && b.width != a.width) || (a.op == OP_LDMATRIX && b.arg != a.arg)) {
                     char ma[16], mb[16];
                     snprintf(ma, sizeof ma, "0x%08x", a.mask);
                     snprintf(mb, sizeof mb, "0x%08x", b.mask);
@@ -624,24 +755,22 @@ static bool run_block() {
     R.next_unstarted = 0;
     R.live = R.n;
     R.round = 0;
+    R.at_barrier = 0;
+    R.n_ready = 0;
+    for (int w = 0; w * 32 < R.n; ++w) R.warp_waiting[w] = 0;
     for (int t = 0; t < R.n; ++t) {
         R.th[t].state = T_UNSTARTED;
         R.th[t].fiber = nullptr;
     }
     for (;;) {
-        for (int t = 0; t < R.n; ++t)
-            if (R.th[t].state == T_READY && !resume(t)) return false;
+        const int n_ready = R.n_ready;
+        R.n_ready = 0;
+        for (int i = 0; i < n_ready; ++i)
+            if (!resume(R.ready[i])) return false;
         while (R.next_unstarted < R.n)
             if (!start_runner()) return false;
         if (R.live == 0) return true;
-        int released = 0;
-        int at_barrier = 0;
-        for (int t = 0; t < R.n; ++t) at_barrier += R.th[t].state == T_BAR;
-        if (at_barrier == R.live) {
-            released = release_barrier();
-        } else {
-            released = release_warps();
-        }
+        const int released = R.at_barrier == R.live ? release_barrier() : release_warps();
         if (released < 0) return false;
         if (released == 0) {
             describe_deadlock();

@@ -90,6 +90,9 @@ public final class CudaDriver {
     public static final int CU_STREAM_CAPTURE_MODE_THREAD_LOCAL = 1;
     /** Capture mode: no call is checked. */
     public static final int CU_STREAM_CAPTURE_MODE_RELAXED = 2;
+    public static final int CU_STREAM_CAPTURE_STATUS_NONE = 0;
+    public static final int CU_STREAM_CAPTURE_STATUS_ACTIVE = 1;
+    public static final int CU_STREAM_CAPTURE_STATUS_INVALIDATED = 2;
 
     // ---- CUresult values the Java side reacts to -------------------------------------------------------
     /** {@code CUresult}: success. */
@@ -175,6 +178,11 @@ public final class CudaDriver {
     private static final NativeFunction cuMemsetD8 = fn(res(JAVA_LONG, JAVA_INT, JAVA_LONG), "cuMemsetD8_v2");
     // CUresult cuMemsetD32_v2(CUdeviceptr dstDevice, unsigned int ui, size_t N)
     private static final NativeFunction cuMemsetD32 = fn(res(JAVA_LONG, JAVA_INT, JAVA_LONG), "cuMemsetD32_v2");
+    // CUresult cuMemsetD16_v2(CUdeviceptr dstDevice, unsigned short us, size_t N)  (zero-extended int, as D8)
+    private static final NativeFunction cuMemsetD16 = fn(res(JAVA_LONG, JAVA_INT, JAVA_LONG), "cuMemsetD16_v2");
+    // CUresult cuMemsetD16Async(CUdeviceptr dstDevice, unsigned short us, size_t N, CUstream hStream)
+    private static final NativeFunction cuMemsetD16Async =
+            fn(res(JAVA_LONG, JAVA_INT, JAVA_LONG, ADDRESS), "cuMemsetD16Async");
     // CUresult cuMemsetD8Async(CUdeviceptr dstDevice, unsigned char uc, size_t N, CUstream hStream)
     private static final NativeFunction cuMemsetD8Async =
             fn(res(JAVA_LONG, JAVA_INT, JAVA_LONG, ADDRESS), "cuMemsetD8Async");
@@ -224,6 +232,8 @@ public final class CudaDriver {
     // CUresult cuStreamBeginCapture_v2(CUstream hStream, CUstreamCaptureMode mode)
     private static final NativeFunction cuStreamBeginCapture =
             fn(res(ADDRESS, JAVA_INT), "cuStreamBeginCapture_v2");
+    // CUresult cuStreamIsCapturing(CUstream hStream, CUstreamCaptureStatus *captureStatus)
+    private static final NativeFunction cuStreamIsCapturing = fn(res(ADDRESS, ADDRESS), "cuStreamIsCapturing");
     // CUresult cuStreamEndCapture(CUstream hStream, CUgraph *phGraph)
     private static final NativeFunction cuStreamEndCapture = fn(res(ADDRESS, ADDRESS), "cuStreamEndCapture");
     // CUresult cuGraphInstantiateWithFlags(CUgraphExec *phGraphExec, CUgraph hGraph, unsigned long long flags)
@@ -783,6 +793,37 @@ public final class CudaDriver {
     }
 
     /**
+     * Sets {@code n} 16-bit words to {@code v}, e.g. bf16 bits ({@code (short) 0x7fc0} is a bf16 NaN poison).
+     *
+     * @param dptr device address, 2-byte aligned
+     * @param v    the 16 bits
+     * @param n    number of 16-bit words
+     */
+    public static void memsetD16(long dptr, short v, long n) {
+        try {
+            check(cuMemsetD16, (int) cuMemsetD16.handle().invokeExact(dptr, v & 0xFFFF, n));
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * {@link #memsetD16} on {@code stream}.
+     *
+     * @param dptr   device address, 2-byte aligned
+     * @param v      the 16 bits
+     * @param n      number of 16-bit words
+     * @param stream a CUstream, 0 for the legacy default stream
+     */
+    public static void memsetD16Async(long dptr, short v, long n, long stream) {
+        try {
+            check(cuMemsetD16Async, (int) cuMemsetD16Async.handle().invokeExact(dptr, v & 0xFFFF, n, ptr(stream)));
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
      * Sets {@code n} 32-bit words to {@code v} (use {@code Float.floatToRawIntBits} for floats, e.g. a NaN poison).
      *
      * @param dptr device address, 4-byte aligned
@@ -1103,6 +1144,22 @@ public final class CudaDriver {
         }
         try {
             check(cuStreamBeginCapture, (int) cuStreamBeginCapture.handle().invokeExact(ptr(stream), mode));
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * Whether {@code stream} is being captured ({@code cuStreamIsCapturing}).
+     *
+     * @param stream a CUstream
+     * @return one of the CU_STREAM_CAPTURE_STATUS_* constants (NONE, ACTIVE, INVALIDATED)
+     */
+    public static int streamCaptureStatus(long stream) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment out = arena.allocate(JAVA_INT);
+            check(cuStreamIsCapturing, (int) cuStreamIsCapturing.handle().invokeExact(ptr(stream), out));
+            return out.get(JAVA_INT, 0);
         } catch (Throwable t) {
             throw rethrow(t);
         }

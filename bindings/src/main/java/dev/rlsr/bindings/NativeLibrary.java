@@ -138,7 +138,7 @@ public final class NativeLibrary {
         throw NativeLibraryUnavailableException.notFound(name, property, tried);
     }
 
-    private static SymbolLookup loadEmulator(String name, Path lib) {
+    static SymbolLookup loadEmulator(String name, Path lib) {
         if (!Files.isRegularFile(lib)) {
             throw new NativeLibraryUnavailableException(name, "the CUDA emulator is selected (-D" + EMULATOR_PROPERTY
                     + "=" + lib.getParent() + ") but " + lib + " does not exist: build it with native/emulator/build.sh "

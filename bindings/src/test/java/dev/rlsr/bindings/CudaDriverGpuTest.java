@@ -85,6 +85,10 @@ class CudaDriverGpuTest {
             }
             CudaDriver.memsetD8(b.address(), (byte) 0xff, 4); // first float becomes all-ones bits
             assertEquals(-1, Float.floatToRawIntBits(b.toFloatArray()[0]));
+            CudaDriver.memsetD16(b.address() + 4, (short) 0x7fc0, 3); // bf16 NaN bits in the 16-bit words 2..4
+            short[] halves = new short[8];
+            CudaDriver.memcpyDtoH(java.lang.foreign.MemorySegment.ofArray(halves), b.address(), 16);
+            assertArrayEquals(new short[] {-1, -1, 0x7fc0, 0x7fc0, 0x7fc0, 0, 0, 0}, halves);
 
             short[] bits = GpuTestSupport.toBf16(x);
             try (DeviceBuffer h = DeviceBuffer.of(bits)) {

@@ -199,6 +199,66 @@ class EmulatorFaultsGpuTest {
         }
     }
 
+    private static int length(String s) {
+        return s.length();
+    }
+
+    /**
+     * The emulator's fault handler sits in front of the JVM's: a SIGSEGV outside a kernel must still reach the JVM,
+     * which uses it for the implicit null checks of JIT-compiled code. A fault first installs the handler, then a
+     * compiled call on null must still be an ordinary NullPointerException.
+     */
+    @Test
+    void javaNullChecksStillWorkAfterAFault() {
+        try (DeviceBuffer out = DeviceBuffer.alloc(4 * 32); KernelArgs a = KernelArgs.of().ptr(out)) {
+            fails("fault_divergent_barrier_kernel", 32, 0, a, "CUDA_ERROR_LAUNCH_FAILED", "divergent __syncthreads");
+        }
+        long sum = 0;
+        for (int i = 0; i < 200_000; i++) { // warm up so that length() is compiled with an implicit null check
+            sum += length(i % 2 == 0 ? "ab" : "c");
+        }
+        assertEquals(300_000, sum);
+        String nothing = null;
+        assertThrows(NullPointerException.class, () -> length(nothing));
+    }
+
+    /** Several Java threads launching at once: the emulator serialises them, each gets its own right answer. */
+    @Test
+    void concurrentLaunchesFromSeveralThreads() throws Exception {
+        int threads = 4, n = 3000;
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(threads);
+        try {
+            java.util.List<java.util.concurrent.Future<?>> jobs = new java.util.ArrayList<>();
+            for (int w = 0; w < threads; w++) {
+                final float scale = w + 1;
+                jobs.add(pool.submit(() -> {
+                    ctx.makeCurrent();
+                    float[] x = GpuTestSupport.random(70 + (long) scale, n);
+                    try (DeviceBuffer dx = DeviceBuffer.of(x); DeviceBuffer dy = DeviceBuffer.of(new float[n]);
+                            KernelArgs args = KernelArgs.of().ptr(dy).ptr(dx).f32(scale).i32(n)) {
+                        for (int rep = 0; rep < 20; rep++) {
+                            CudaDriver.launchKernel(good.function("axpy_kernel"), (n + 255) / 256, 1, 1, 256, 1, 1, 0,
+                                    0, args);
+                        }
+                        float[] expect = new float[n];
+                        for (int i = 0; i < n; i++) {
+                            expect[i] = (float) (20.0 * scale * x[i]);
+                        }
+                        // 20 fp32 additions of scale*x: within 20 ulp-scale roundings of the double value
+                        GpuTestSupport.assertClose("axpy x20, scale " + scale, expect, dy.toFloatArray(), 0, 2e-6,
+                                70 + (long) scale);
+                    }
+                    return null;
+                }));
+            }
+            for (java.util.concurrent.Future<?> f : jobs) {
+                f.get();
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
     @Test
     void nvrtcRefusesATextThatIsNotTheEmulatorsCopy() {
         String src = TestKernels.source(TestKernels.KERNELS).replace("a * x[i] + y[i]", "a * x[i] - y[i]");

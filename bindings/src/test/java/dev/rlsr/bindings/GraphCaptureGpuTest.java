@@ -109,8 +109,10 @@ class GraphCaptureGpuTest {
             assertEquals(0.5f * x[7] + y0[7], eager.y()[7], 1e-6f, "the eager run computes axpy");
 
             m.poison();
+            assertEquals(CudaDriver.CU_STREAM_CAPTURE_STATUS_NONE, CudaDriver.streamCaptureStatus(s.handle()));
             CudaDriver.streamBeginCapture(s.handle());
             sequence(m, s.handle(), blas, lt, ws, axpy);
+            assertEquals(CudaDriver.CU_STREAM_CAPTURE_STATUS_ACTIVE, CudaDriver.streamCaptureStatus(s.handle()));
             long graph = CudaDriver.streamEndCapture(s.handle());
             long exec = CudaDriver.graphInstantiate(graph);
             try {
@@ -146,6 +148,7 @@ class GraphCaptureGpuTest {
             // an allocation while this thread captures (thread-local mode)
             CudaDriver.streamBeginCapture(s.handle());
             CudaException alloc = assertThrows(CudaException.class, () -> CudaDriver.memAlloc(256));
+            assertEquals(CudaDriver.CU_STREAM_CAPTURE_STATUS_INVALIDATED, CudaDriver.streamCaptureStatus(s.handle()));
             CudaException end = assertThrows(CudaException.class, () -> CudaDriver.streamEndCapture(s.handle()));
             // work on the legacy stream, which would wait for the capturing (blocking) stream
             CudaDriver.streamBeginCapture(s.handle());

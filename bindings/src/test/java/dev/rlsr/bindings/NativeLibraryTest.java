@@ -38,6 +38,34 @@ class NativeLibraryTest {
     }
 
     @Test
+    void missingEmulatorSaysHowToBuildIt(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) {
+        java.nio.file.Path lib = dir.resolve(System.mapLibraryName("rlsr_cuda_emulator"));
+        NativeLibraryUnavailableException e = assertThrows(NativeLibraryUnavailableException.class,
+                () -> NativeLibrary.loadEmulator("cuda", lib));
+        String m = e.getMessage();
+        assertTrue(m.contains(lib.toString()) && m.contains("native/emulator/build.sh " + dir), m);
+        assertTrue(e.library().equals("cuda"));
+    }
+
+    @Test
+    void emulatorPropertySelectsTheLibraryInTheFolder() {
+        String old = System.getProperty(NativeLibrary.EMULATOR_PROPERTY);
+        try {
+            System.setProperty(NativeLibrary.EMULATOR_PROPERTY, " ");
+            assertFalse(NativeLibrary.emulatorLibrary().isPresent(), "a blank value means off");
+            System.setProperty(NativeLibrary.EMULATOR_PROPERTY, "/some/dir");
+            assertTrue(NativeLibrary.emulatorLibrary().orElseThrow().toString()
+                    .equals("/some/dir/" + System.mapLibraryName("rlsr_cuda_emulator")));
+        } finally {
+            if (old == null) {
+                System.clearProperty(NativeLibrary.EMULATOR_PROPERTY);
+            } else {
+                System.setProperty(NativeLibrary.EMULATOR_PROPERTY, old);
+            }
+        }
+    }
+
+    @Test
     void presentLibraryLoadsAndFindsSymbols() {
         var libc = NativeLibrary.load("rlsr-test-libc", "rlsr.lib.test.libc", "libdefinitely-absent.so.1", "libc.so.6");
         assertTrue(libc.find("strlen").isPresent());

@@ -18,6 +18,11 @@ public final class GpuBenchMain {
                     + "). They need an NVIDIA GPU and driver; see bench/gpu/README.md");
             return;
         }
+        if (CudaDriver.isEmulator()) {
+            System.out.println("SKIP GPU benchmarks: the CUDA emulator is loaded (-Drlsr.cuda.emulator); it runs the "
+                    + "kernels on the CPU, so its timings mean nothing");
+            return;
+        }
         System.out.println("[gpu] device 0: " + CudaDriver.deviceName(CudaDriver.device(0)) + ", driver "
                 + CudaDriver.driverVersion());
         org.openjdk.jmh.Main.main(args);

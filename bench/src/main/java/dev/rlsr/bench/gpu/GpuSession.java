@@ -86,6 +86,12 @@ final class GpuSession implements AutoCloseable {
             System.out.println(msg);
             throw new GpuUnavailableException(msg);
         }
+        if (CudaDriver.isEmulator()) {
+            String msg = "SKIP " + benchmark + ": the CUDA emulator is loaded (-Drlsr.cuda.emulator); its timings "
+                    + "mean nothing";
+            System.out.println(msg);
+            throw new GpuUnavailableException(msg);
+        }
     }
 
     /** A device buffer owned by this session. */
