@@ -19,14 +19,16 @@
 #define AW_THREADS 256
 
 // a * b rounded once; mul.rn is never contracted into an fma (PTX ISA: instructions with an explicit rounding
-// modifier are left alone by the optimiser). Host builds (the emulator) do not contract across this call.
+// modifier are left alone by the optimiser). Host builds (the emulator) store the product through a volatile, which
+// a compiler allowed to contract (g++ -ffp-contract=fast with FMA hardware) cannot fuse with the add that follows.
 __device__ __forceinline__ float adamw_mul(float a, float b) {
 #ifdef __CUDA_ARCH__
     float r;
     asm("mul.rn.f32 %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b));
     return r;
 #else
-    return a * b;
+    volatile float r = a * b;
+    return r;
 #endif
 }
 
