@@ -9,13 +9,16 @@
 //                                                                  fused into the backward; dx may be dout)
 //             dw[i] += sum_r dout[r,i] x[r,i] rstd[r]             (deterministic, see below)
 //
-// Row groups: a row of D <= RN_WARP_MAX_D is one warp's (8 rows per 256-thread block), a longer row the whole block's,
-// so short rows do not leave 7/8 of a block idle and long rows get 256 threads. Each pass reads the row with 16-byte
-// vectors when the arrays walked together share their offset from a 16-byte boundary (a scalar head first), else
-// element by element. The second pass re-reads the row the first pass just read (L1/L2, not DRAM).
+// Row groups: a row is read by G lanes of a warp, G = 8, 16 or 32 for D <= RN_WARP_MAX_D (the launcher picks the
+// smallest G with at most one 16-byte vector per lane for short rows, so a 64-wide bf16 q/k-norm row keeps 8 lanes
+// busy and a warp has 4 rows in flight; 256/G rows per 256-thread block), or by the whole block for longer rows.
+// Each pass reads the row with 16-byte vectors when the arrays walked together share their offset from a 16-byte
+// boundary (a scalar head first), else element by element. The second pass re-reads the row the first pass just read
+// (L1/L2, not DRAM). Every lane of a warp runs the same number of row iterations (a lane whose row is past the end
+// reads nothing), so the group sums' shuffles always have the full warp.
 //
 // dw is deterministic: block b of the backward owns rows [b*per, (b+1)*per) and sums their dw contributions in row
-// order into its own accumulator (shared memory: one per warp in warp mode, one per block otherwise; for D above
+// order into its own accumulator (shared memory: one per row group in group mode, one per block otherwise; for D above
 // RN_SMEM_MAX_D its row of the partials buffer), writes them to partials[b,:], and rmsnorm_dw_reduce_kernel adds
 // sum_b partials[b,i] (fixed order) into dw[i]. The number of partials P depends only on (R, D) (RmsNorm.java), so
 // results repeat run to run and on any GPU.
@@ -24,22 +27,36 @@
 #include "rlsr_rowvec.cuh"
 
 #define RN_THREADS 256
-#define RN_WARPS (RN_THREADS / 32)
 #define RN_WARP_MAX_D 1024
 #define RN_SMEM_MAX_D 12288  // one fp32 accumulator row in the 48 KiB of dynamic shared memory a launch gets by default
+
+// The sum over a row group: G lanes (xor shuffles stay inside aligned groups of G) or, for G = 0, the block.
+// Every lane of the warp (every thread of the block) must call it.
+template <int G>
+__device__ __forceinline__ float rn_sum(float v, float* red) {
+    if (G == 0) {
+        v = rlsr_block_sum(v, red);
+    } else {
+#pragma unroll
+        for (int off = G / 2; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
+    }
+    return v;
+}
 
 // ---------------------------------------------------------------- forward
 
 // One row by a group of nt threads (t = this thread's index in it). x and out may alias (no __restrict__): every
 // element is read by pass 1 before the group's sum returns, and pass 2 reads and then writes each element in one
 // thread.
-template <typename E, bool BLOCK>
+// valid = false: a lane of a group past the last row, which only joins the group sum.
+template <typename E, int G>
 __device__ __forceinline__ void rn_forward_row(const typename E::T* x, const typename E::T* __restrict__ w,
-                                               typename E::T* out, float* __restrict__ rstd, long long row, int d,
-                                               float eps, int t, int nt, float* red) {
+                                               typename E::T* out, float* __restrict__ rstd, long long row, int dim,
+                                               float eps, int t, int nt, bool valid, float* red) {
     typedef typename E::T T;
-    const T* xr = x + row * d;
-    T* orow = out + row * d;
+    const int d = valid ? dim : 0;
+    const T* xr = x + row * dim;
+    T* orow = out + row * dim;
 
     float ss = 0.f;
     const int head = rlsr_head<E>(xr, d);
@@ -60,7 +77,8 @@ __device__ __forceinline__ void rn_forward_row(const typename E::T* x, const typ
         const float v = E::load(xr, i);
         ss = fmaf(v, v, ss);
     }
-    ss = rlsr_group_sum<BLOCK>(ss, red);
+    ss = rn_sum<G>(ss, red);
+    if (!valid) return;
     // as the CPU: the mean in fp32, + eps in fp32, then a correctly rounded 1/sqrt
     const float rs = 1.f / sqrtf(ss / (float) d + eps);
     if (t == 0) rstd[row] = rs;
@@ -83,18 +101,27 @@ __device__ __forceinline__ void rn_forward_row(const typename E::T* x, const typ
     for (int i = done + t; i < d; i += nt) E::store(orow, i, E::load(w, i) * (E::load(xr, i) * rs));
 }
 
+// group mode: grid ceil(R / (256/G)), row blockIdx * (256/G) + threadIdx / G
+template <typename E, int G>
+__device__ __forceinline__ void rn_forward_groups(const typename E::T* x, const typename E::T* __restrict__ w,
+                                                  typename E::T* out, float* __restrict__ rstd, int rows, int d,
+                                                  float eps) {
+    const long long row = (long long) blockIdx.x * (RN_THREADS / G) + threadIdx.x / G;
+    const bool valid = row < rows;
+    rn_forward_row<E, G>(x, w, out, rstd, valid ? row : 0, d, eps, threadIdx.x % G, G, valid, nullptr);
+}
+
 template <typename E>
 __device__ __forceinline__ void rmsnorm_forward(const typename E::T* x, const typename E::T* __restrict__ w,
                                                 typename E::T* out, float* __restrict__ rstd, int rows, int d,
-                                                float eps) {
+                                                float eps, int lanes) {
     __shared__ float red[32];
-    if (d <= RN_WARP_MAX_D) {
-        // warp mode: grid ceil(R / 8); a warp past the last row has no barrier to meet and just leaves
-        const long long row = (long long) blockIdx.x * RN_WARPS + (threadIdx.x >> 5);
-        if (row < rows) rn_forward_row<E, false>(x, w, out, rstd, row, d, eps, threadIdx.x & 31, 32, red);
-    } else {
-        // block mode: grid R
-        rn_forward_row<E, true>(x, w, out, rstd, blockIdx.x, d, eps, threadIdx.x, blockDim.x, red);
+    switch (lanes) {
+        case 8: rn_forward_groups<E, 8>(x, w, out, rstd, rows, d, eps); break;
+        case 16: rn_forward_groups<E, 16>(x, w, out, rstd, rows, d, eps); break;
+        case 32: rn_forward_groups<E, 32>(x, w, out, rstd, rows, d, eps); break;
+        default:  // block mode: grid R
+            rn_forward_row<E, 0>(x, w, out, rstd, blockIdx.x, d, eps, threadIdx.x, blockDim.x, true, red);
     }
 }
 
@@ -123,15 +150,16 @@ __device__ __forceinline__ void rn_acc_add(float* a, const float* g, const float
 
 // One row by a group; acc (D) is the group's dw accumulator. dout and dx may alias: pass 1 reads every element
 // before the group sum, pass 2 reads and then writes each element in one thread.
-template <typename E, bool BLOCK>
+template <typename E, int G>
 __device__ __forceinline__ void rn_backward_row(const typename E::T* dout, const typename E::T* x,
                                                 const typename E::T* __restrict__ w, float rs, typename E::T* dx,
-                                                float* acc, bool accumulate, long long row, int d, int t, int nt,
-                                                float* red) {
+                                                float* acc, bool accumulate, long long row, int dim, int t, int nt,
+                                                bool valid, float* red) {
     typedef typename E::T T;
-    const T* gr = dout + row * d;
-    const T* xr = x + row * d;
-    T* dr = dx + row * d;
+    const int d = valid ? dim : 0;
+    const T* gr = dout + row * dim;
+    const T* xr = x + row * dim;
+    T* dr = dx + row * dim;
 
     // pass 1: sum_i w_i g_i x_i
     const int head = rlsr_head<E>(xr, d);
@@ -156,7 +184,8 @@ __device__ __forceinline__ void rn_backward_row(const typename E::T* dout, const
         done = tail;
     }
     for (int i = done + t; i < d; i += nt) s = fmaf(E::load(gr, i) * E::load(xr, i), E::load(w, i), s);
-    s = rlsr_group_sum<BLOCK>(s, red);
+    s = rn_sum<G>(s, red);
+    if (!valid) return;
     const float k = s * rs * rs * rs / (float) d;  // the CPU's order
 
     // pass 2: dx and the dw contributions
@@ -199,86 +228,103 @@ __device__ __forceinline__ void rn_backward_row(const typename E::T* dout, const
     }
 }
 
-// grid P (the partials), block 256; dynamic shared memory: warp mode 8*D floats, block mode D floats when
+// group mode: group q = threadIdx / G of the block's 256/G groups owns rows r0+q, r0+q+256/G, ... and the
+// accumulator smem[q*D, (q+1)*D); every lane runs ceil((r1-r0) / (256/G)) iterations (see the file comment).
+template <typename E, int G>
+__device__ __forceinline__ void rn_backward_groups(const typename E::T* dout, const typename E::T* x,
+                                                   const typename E::T* __restrict__ w, const float* __restrict__ rstd,
+                                                   typename E::T* dx, float* part, long long r0, long long r1, int d,
+                                                   bool accumulate, float* smem) {
+    constexpr int NG = RN_THREADS / G;
+    const int q = threadIdx.x / G, t = threadIdx.x % G;
+    float* acc = smem + q * d;
+    for (int i = t; i < d; i += G) acc[i] = 0.f;
+    __syncwarp();
+    // the element -> lane map changes between rows whose heads differ, so the warp synchronises (memory included)
+    // after each row before another lane touches the same acc[i]
+    const long long iters = (r1 - r0 + NG - 1) / NG;
+    for (long long k = 0; k < iters; ++k) {
+        const long long row = r0 + q + k * NG;
+        const bool valid = row < r1;
+        rn_backward_row<E, G>(dout, x, w, valid ? rstd[row] : 0.f, dx, acc, accumulate, valid ? row : 0, d, t, G,
+                              valid, nullptr);
+        __syncwarp();
+    }
+    __syncthreads();
+    // the block's partial: the groups' accumulators summed in group order
+    for (int i = threadIdx.x; i < d; i += blockDim.x) {
+        float s = 0.f;
+#pragma unroll 8
+        for (int g = 0; g < NG; ++g) s += smem[g * d + i];
+        part[i] = s;
+    }
+}
+
+// grid P (the partials), block 256; dynamic shared memory: group mode (256/G)*D floats, block mode D floats when
 // D <= RN_SMEM_MAX_D, else none (the accumulator is the block's row of partials).
 template <typename E>
 __device__ __forceinline__ void rmsnorm_backward(const typename E::T* dout, const typename E::T* x,
                                                  const typename E::T* __restrict__ w, const float* __restrict__ rstd,
                                                  typename E::T* dx, float* __restrict__ partials, int rows, int d,
-                                                 int accumulate) {
+                                                 int accumulate, int lanes) {
     extern __shared__ __align__(16) unsigned char rlsr_smem[];
     __shared__ float red[32];
-    const bool warp_mode = d <= RN_WARP_MAX_D;
     const int per = (rows + gridDim.x - 1) / gridDim.x;
     const long long r0 = (long long) blockIdx.x * per;
     const long long r1 = r0 + per < rows ? r0 + per : rows;
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     float* part = partials + (long long) blockIdx.x * d;
-    float* acc;
-    if (warp_mode) {
-        acc = reinterpret_cast<float*>(rlsr_smem) + warp * d;
-        for (int i = lane; i < d; i += 32) acc[i] = 0.f;
-        __syncwarp();
-        // rows r0+warp, r0+warp+8, ...: the element -> lane map changes between rows whose heads differ, so the
-        // warp synchronises (memory included) after each row before another lane touches the same acc[i]
-        for (long long row = r0 + warp; row < r1; row += RN_WARPS) {
-            rn_backward_row<E, false>(dout, x, w, rstd[row], dx, acc, accumulate != 0, row, d, lane, 32, red);
-            __syncwarp();
-        }
+    float* smem = reinterpret_cast<float*>(rlsr_smem);
+    const bool acc_on = accumulate != 0;
+    switch (lanes) {
+        case 8: rn_backward_groups<E, 8>(dout, x, w, rstd, dx, part, r0, r1, d, acc_on, smem); return;
+        case 16: rn_backward_groups<E, 16>(dout, x, w, rstd, dx, part, r0, r1, d, acc_on, smem); return;
+        case 32: rn_backward_groups<E, 32>(dout, x, w, rstd, dx, part, r0, r1, d, acc_on, smem); return;
+        default: break;
+    }
+    const bool in_smem = d <= RN_SMEM_MAX_D;
+    float* acc = in_smem ? smem : part;
+    for (int i = threadIdx.x; i < d; i += blockDim.x) acc[i] = 0.f;
+    __syncthreads();
+    // the group sum inside each row is a block barrier: it also orders one row's acc updates before the next's
+    for (long long row = r0; row < r1; ++row) {
+        rn_backward_row<E, 0>(dout, x, w, rstd[row], dx, acc, acc_on, row, d, threadIdx.x, blockDim.x, true, red);
+    }
+    if (in_smem) {
         __syncthreads();
-        // the block's partial: the warps' accumulators summed in warp order
-        for (int i = threadIdx.x; i < d; i += blockDim.x) {
-            const float* a = reinterpret_cast<const float*>(rlsr_smem) + i;
-            float s = 0.f;
-#pragma unroll
-            for (int q = 0; q < RN_WARPS; ++q) s += a[q * d];
-            part[i] = s;
-        }
-    } else {
-        const bool smem = d <= RN_SMEM_MAX_D;
-        acc = smem ? reinterpret_cast<float*>(rlsr_smem) : part;
-        for (int i = threadIdx.x; i < d; i += blockDim.x) acc[i] = 0.f;
-        __syncthreads();
-        // the group sum inside each row is a block barrier: it also orders one row's acc updates before the next's
-        for (long long row = r0; row < r1; ++row) {
-            rn_backward_row<E, true>(dout, x, w, rstd[row], dx, acc, accumulate != 0, row, d, threadIdx.x, blockDim.x,
-                                     red);
-        }
-        if (smem) {
-            __syncthreads();
-            for (int i = threadIdx.x; i < d; i += blockDim.x) part[i] = acc[i];
-        }
+        for (int i = threadIdx.x; i < d; i += blockDim.x) part[i] = acc[i];
     }
 }
 
 // ---------------------------------------------------------------- kernels
 
-// launch: grid ceil(R/8) when D <= 1024, else R; block 256
+// lanes: G = 8, 16 or 32 lanes per row (D <= 1024; grid ceil(R / (256/G))), or 0: a block per row (grid R);
+// block 256
 extern "C" __global__ void __launch_bounds__(RN_THREADS)
 rmsnorm_forward_f32_kernel(const float* x, const float* __restrict__ w, float* out, float* __restrict__ rstd, int rows,
-                           int d, float eps) {
-    rmsnorm_forward<RlsrVecF32>(x, w, out, rstd, rows, d, eps);
+                           int d, float eps, int lanes) {
+    rmsnorm_forward<RlsrVecF32>(x, w, out, rstd, rows, d, eps, lanes);
 }
 
 extern "C" __global__ void __launch_bounds__(RN_THREADS)
 rmsnorm_forward_bf16_kernel(const unsigned short* x, const unsigned short* __restrict__ w, unsigned short* out,
-                            float* __restrict__ rstd, int rows, int d, float eps) {
-    rmsnorm_forward<RlsrVecBF16>(x, w, out, rstd, rows, d, eps);
+                            float* __restrict__ rstd, int rows, int d, float eps, int lanes) {
+    rmsnorm_forward<RlsrVecBF16>(x, w, out, rstd, rows, d, eps, lanes);
 }
 
-// launch: grid P, block 256, dynamic shared memory as rmsnorm_backward says; then rmsnorm_dw_reduce_kernel
+// launch: grid P, block 256, lanes as the forward, dynamic shared memory as rmsnorm_backward says; then
+// rmsnorm_dw_reduce_kernel
 extern "C" __global__ void __launch_bounds__(RN_THREADS)
 rmsnorm_backward_f32_kernel(const float* dout, const float* x, const float* __restrict__ w,
                             const float* __restrict__ rstd, float* dx, float* __restrict__ partials, int rows, int d,
-                            int accumulate) {
-    rmsnorm_backward<RlsrVecF32>(dout, x, w, rstd, dx, partials, rows, d, accumulate);
+                            int accumulate, int lanes) {
+    rmsnorm_backward<RlsrVecF32>(dout, x, w, rstd, dx, partials, rows, d, accumulate, lanes);
 }
 
 extern "C" __global__ void __launch_bounds__(RN_THREADS)
 rmsnorm_backward_bf16_kernel(const unsigned short* dout, const unsigned short* x, const unsigned short* __restrict__ w,
                              const float* __restrict__ rstd, unsigned short* dx, float* __restrict__ partials,
-                             int rows, int d, int accumulate) {
-    rmsnorm_backward<RlsrVecBF16>(dout, x, w, rstd, dx, partials, rows, d, accumulate);
+                             int rows, int d, int accumulate, int lanes) {
+    rmsnorm_backward<RlsrVecBF16>(dout, x, w, rstd, dx, partials, rows, d, accumulate, lanes);
 }
 
 // dw[i] += sum_{b < parts} partials[b,i], b in a fixed order: thread (y = tid/32, c = 32*blockIdx + tid%32) sums

@@ -12,12 +12,13 @@ import dev.rlsr.bindings.KernelArgs;
  * <li>forward: {@code rstd = 1/sqrt(mean(x^2) + eps)} per row, {@code out = w * (x * rstd)}; out may be x.</li>
  * <li>backward, from the saved rstd: {@code dx = rstd*w*dOut - (sum(w*dOut*x) * rstd^3 / D) * x}, overwriting dx or
  * added to it ({@code accumulateDx}: the residual add fused into the backward); dx may be dOut.
- * {@code dw += sum over rows of dOut*x*rstd}, deterministic: each of {@link #backwardPartials(int, int)} blocks sums
+ * {@code dw += sum over rows of dOut*x*rstd}, deterministic: each of {@link #backwardPartials} blocks sums
  * its rows into a row of the F32 scratch {@code partials (P,D)}, and a second launch adds the P partials into dw in a
  * fixed order. P depends only on (R, D), so dw repeats bit for bit run to run and on any GPU.</li>
  * </ul>
- * Rows of D &lt;= 1024 go to one warp each, longer rows to one 256-thread block. {@link RmsNormReference} is the CPU
- * twin. Launches are asynchronous on {@code stream} and allocate nothing.
+ * Rows of D &lt;= 1024 are read by 8, 16 or 32 lanes of a warp ({@link #lanes}: one 16-byte vector per lane for short
+ * rows, so a warp has up to 4 per-head rows in flight), longer rows by a 256-thread block. {@link RmsNormReference} is
+ * the CPU twin. Launches are asynchronous on {@code stream} and allocate nothing.
  */
 public final class RmsNorm {
     static final String FILE = "rmsnorm";
@@ -27,8 +28,7 @@ public final class RmsNorm {
     private static final Kernel BWD_BF16 = Kernel.of(FILE, "rmsnorm_backward_bf16_kernel");
     private static final Kernel DW_REDUCE = Kernel.of(FILE, "rmsnorm_dw_reduce_kernel");
     private static final int THREADS = 256;
-    private static final int WARPS = THREADS / 32;
-    /** Rows up to this width are one warp's; must equal RN_WARP_MAX_D in rmsnorm.cu. */
+    /** Rows up to this width are read by lanes of one warp; RN_WARP_MAX_D in rmsnorm.cu. */
     static final int WARP_MAX_D = 1024;
     /** Block-mode rows up to this width keep their dw accumulator in shared memory (RN_SMEM_MAX_D). */
     private static final int SMEM_MAX_D = 12288;
@@ -61,36 +61,58 @@ public final class RmsNorm {
         Checks.sameOrDisjoint(op, "out", out, "x", x, bytes);
         Checks.disjoint(op, "rstd", rstd, 4L * rows, "out", out, bytes);
         Checks.disjoint(op, "out", out, bytes, "w", w, (long) dim * dtype.bytes());
-        int grid = dim <= WARP_MAX_D ? (rows + WARPS - 1) / WARPS : rows;
-        KernelArgs args = KernelArgs.local().ptr(x).ptr(w).ptr(out).ptr(rstd).i32(rows).i32(dim).f32(eps);
+        int lanes = lanes(dtype, dim);
+        int perBlock = rowsPerBlock(lanes);
+        int grid = (rows + perBlock - 1) / perBlock;
+        KernelArgs args = KernelArgs.local().ptr(x).ptr(w).ptr(out).ptr(rstd).i32(rows).i32(dim).f32(eps).i32(lanes);
         (dtype == DType.F32 ? FWD_F32 : FWD_BF16).launch(grid, THREADS, stream, args);
     }
 
     /**
-     * The number P of partial dw rows the backward writes: a function of (R, D) only, so the summation order of dw
-     * is fixed for a shape. {@code min(ceil(R/8), 512)} for D &lt;= 1024 (8 rows per block at once), else
-     * {@code min(R, 512)}.
-     *
-     * @param rows R
-     * @param dim  D
-     * @return P
+     * Lanes of a warp that read one row: 8, 16 or 32 for D &lt;= 1024 (the fewest that give each lane at most one
+     * 16-byte vector, at least 8 so a row's sum takes three shuffles), 0 for a whole 256-thread block per row.
      */
-    public static int backwardPartials(int rows, int dim) {
-        Checks.positive("RmsNorm.backwardPartials", "rows", rows);
-        Checks.positive("RmsNorm.backwardPartials", "dim", dim);
-        int groups = dim <= WARP_MAX_D ? (rows + WARPS - 1) / WARPS : rows;
-        return Math.min(groups, MAX_PARTIALS);
+    static int lanes(DType dtype, int dim) {
+        if (dim > WARP_MAX_D) {
+            return 0;
+        }
+        long vectors = ((long) dim * dtype.bytes() + 15) / 16;
+        return vectors <= 8 ? 8 : vectors <= 16 ? 16 : 32;
+    }
+
+    private static int rowsPerBlock(int lanes) {
+        return lanes == 0 ? 1 : THREADS / lanes;
     }
 
     /**
-     * Bytes of the F32 scratch {@code partials (P,D)} the backward needs: {@code 4 * backwardPartials(R,D) * D}.
+     * The number P of partial dw rows the backward writes: a function of (R, D, dtype) only, so the summation order
+     * of dw is fixed for a shape. {@code min(ceil(R / (256/G)), 512)} where G is the lanes per row ({@code 256/G}
+     * rows per block at once), and {@code min(R, 512)} for D &gt; 1024 (a block per row).
      *
-     * @param rows R
-     * @param dim  D
+     * @param dtype the activation dtype (F32 or BF16)
+     * @param rows  R
+     * @param dim   D
+     * @return P
+     */
+    public static int backwardPartials(DType dtype, int rows, int dim) {
+        String op = "RmsNorm.backwardPartials";
+        Checks.dtype(op, dtype);
+        Checks.positive(op, "rows", rows);
+        Checks.positive(op, "dim", dim);
+        int perBlock = rowsPerBlock(lanes(dtype, dim));
+        return Math.min((rows + perBlock - 1) / perBlock, MAX_PARTIALS);
+    }
+
+    /**
+     * Bytes of the F32 scratch {@code partials (P,D)} the backward needs: {@code 4 * backwardPartials(...) * D}.
+     *
+     * @param dtype the activation dtype (F32 or BF16)
+     * @param rows  R
+     * @param dim   D
      * @return the size in bytes
      */
-    public static long backwardScratchBytes(int rows, int dim) {
-        return 4L * backwardPartials(rows, dim) * dim;
+    public static long backwardScratchBytes(DType dtype, int rows, int dim) {
+        return 4L * backwardPartials(dtype, rows, dim) * dim;
     }
 
     /**
@@ -103,7 +125,7 @@ public final class RmsNorm {
      * @param dx           input gradient (R,D), activation dtype; {@code dOut} itself or a buffer that overlaps
      *                     neither dOut nor x
      * @param dw           weight gradient (D), F32, accumulated
-     * @param partials     F32 scratch of {@link #backwardScratchBytes(int, int)} bytes, overwritten
+     * @param partials     F32 scratch of {@link #backwardScratchBytes(DType, int, int)} bytes, overwritten
      * @param dtype        F32 or BF16
      * @param rows         R
      * @param dim          D
@@ -120,7 +142,7 @@ public final class RmsNorm {
         Checks.pointer(op, "dw", dw, Float.BYTES);
         Checks.pointer(op, "partials", partials, Float.BYTES);
         long bytes = (long) rows * dim * dtype.bytes();
-        int parts = backwardPartials(rows, dim);
+        int parts = backwardPartials(dtype, rows, dim);
         long scratch = 4L * parts * dim;
         Checks.sameOrDisjoint(op, "dx", dx, "dOut", dOut, bytes);
         Checks.disjoint(op, "dx", dx, bytes, "x", x, bytes);
@@ -128,9 +150,11 @@ public final class RmsNorm {
         Checks.disjoint(op, "dw", dw, 4L * dim, "partials", partials, scratch);
         Checks.disjoint(op, "partials", partials, scratch, "dx", dx, bytes);
         Checks.disjoint(op, "dw", dw, 4L * dim, "dx", dx, bytes);
-        int smem = dim <= WARP_MAX_D ? WARPS * dim * Float.BYTES : dim <= SMEM_MAX_D ? dim * Float.BYTES : 0;
+        int lanes = lanes(dtype, dim);
+        // one fp32 accumulator row per row group (at most 8 * 1024 or 32 * 64 floats: 32 KiB), or per block
+        int smem = lanes != 0 ? rowsPerBlock(lanes) * dim * Float.BYTES : dim <= SMEM_MAX_D ? dim * Float.BYTES : 0;
         KernelArgs args = KernelArgs.local().ptr(dOut).ptr(x).ptr(w).ptr(rstd).ptr(dx).ptr(partials).i32(rows)
-                .i32(dim).i32(accumulateDx ? 1 : 0);
+                .i32(dim).i32(accumulateDx ? 1 : 0).i32(lanes);
         (dtype == DType.F32 ? BWD_F32 : BWD_BF16).launch(parts, 1, 1, THREADS, 1, 1, smem, stream, args);
         KernelArgs reduce = KernelArgs.local().ptr(partials).ptr(dw).i32(parts).i32(dim);
         DW_REDUCE.launch((dim + 31) / 32, 1024, stream, reduce);

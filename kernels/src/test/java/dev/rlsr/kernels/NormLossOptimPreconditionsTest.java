@@ -30,10 +30,15 @@ class NormLossOptimPreconditionsTest {
         rejects("dx and dOut overlap", () -> RmsNorm.backward(A, B, C, D, A + 4, F, G, DType.F32, 4, 8, false, 0));
         rejects("dx and x overlap", () -> RmsNorm.backward(A, B, C, D, B, F, G, DType.F32, 4, 8, false, 0));
         rejects("dw and partials overlap", () -> RmsNorm.backward(A, B, C, D, E, F, F, DType.F32, 4, 8, false, 0));
-        assertEquals(1, RmsNorm.backwardPartials(3, 64), "3 rows fit one block of 8 warps");
-        assertEquals(512, RmsNorm.backwardPartials(1 << 20, 64));
-        assertEquals(7, RmsNorm.backwardPartials(7, 2048), "block rows: one partial per row below 512");
-        assertEquals(4L * 512 * 896, RmsNorm.backwardScratchBytes(8192, 896));
+        assertEquals(8, RmsNorm.lanes(DType.BF16, 64), "8 bf16 vectors: 8 lanes");
+        assertEquals(16, RmsNorm.lanes(DType.F32, 64), "16 fp32 vectors: 16 lanes");
+        assertEquals(32, RmsNorm.lanes(DType.BF16, 896));
+        assertEquals(0, RmsNorm.lanes(DType.BF16, 1025), "a block per row");
+        assertEquals(1, RmsNorm.backwardPartials(DType.BF16, 3, 64), "3 rows fit one block of 32 row groups");
+        assertEquals(2, RmsNorm.backwardPartials(DType.BF16, 33, 64));
+        assertEquals(512, RmsNorm.backwardPartials(DType.F32, 1 << 20, 64));
+        assertEquals(7, RmsNorm.backwardPartials(DType.F32, 7, 2048), "block rows: one partial per row below 512");
+        assertEquals(4L * 512 * 896, RmsNorm.backwardScratchBytes(DType.BF16, 8192, 896));
     }
 
     @Test

@@ -11,10 +11,10 @@ import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
- * rmsnorm.cu vs {@link RmsNormReference} on the same (bf16-rounded where BF16) inputs: warp rows (D &lt;= 1024: the
- * per-head q/k norms, Qwen's C = 896), block rows (D &gt; 1024), the global-memory dw accumulator (D &gt; 12288), odd
- * widths and views shifted by one element (every row off its 16-byte boundary: the scalar paths), outputs and the
- * partials scratch poisoned with NaN, in place forward, dx aliasing dOut, accumulated dx and dw.
+ * rmsnorm.cu vs {@link RmsNormReference} on the same (bf16-rounded where BF16) inputs: rows read by 8/16/32 lanes
+ * (D &lt;= 1024: the per-head q/k norms, Qwen's C = 896), block rows (D &gt; 1024), the global-memory dw accumulator
+ * (D &gt; 12288), odd widths and views shifted by one element (every row off its 16-byte boundary: the scalar paths),
+ * outputs and the partials scratch poisoned with NaN, in place forward, dx aliasing dOut, accumulated dx and dw.
  *
  * <p>Tolerances, {@code |got - ref| <= rtol * terms (+ one bf16 ulp of ref for BF16 outputs)} where terms is the size of
  * the terms of the value: rtol 2e-6 for out and rstd (fp32 sums of squares in a different order: ~1e-7 relative),
@@ -24,9 +24,13 @@ import org.junit.jupiter.api.Test;
 class RmsNormGpuTest {
     private static final double FWD_RTOL = 2e-6, BWD_RTOL = 4e-6;
     private static final float EPS = 1e-6f;
-    /** {rows, D}. */
-    private static final int[][] SHAPES = {{37, 64}, {5, 7}, {129, 896}, {300, 16}, {3, 1025}, {9, 2049}, {2, 4096},
-            {2, 12289}};
+    /**
+     * {rows, D}: 8, 16 and 32 lanes per row (D = 16 and 64 bf16, 64 fp32 and 128 bf16, 896), groups past the last row
+     * in the last block, several rows per group in the backward (20000 x 16, 9000 x 128: more rows than 512 blocks
+     * of row groups), block rows (1025 ... 12289, the last with its dw accumulator in global memory), odd widths.
+     */
+    private static final int[][] SHAPES = {{37, 64}, {5, 7}, {129, 896}, {300, 16}, {20000, 16}, {9000, 128},
+            {77, 33}, {3, 1025}, {9, 2049}, {2, 4096}, {2, 12289}};
 
     @BeforeEach
     void gpu() {
@@ -84,8 +88,8 @@ class RmsNormGpuTest {
                 long dG = Dev.act(m, g, t, off);
                 long dDx = acc ? Dev.act(m, dx0, t, off) : Dev.poisoned(m, n, t, off);
                 long dDw = m.upload(dw0);
-                long parts = m.alloc(RmsNorm.backwardScratchBytes(rows, dim));
-                CudaDriver.memsetD32(parts, GpuSupport.NAN_BITS, RmsNorm.backwardScratchBytes(rows, dim) / 4);
+                long parts = m.alloc(RmsNorm.backwardScratchBytes(t, rows, dim));
+                CudaDriver.memsetD32(parts, GpuSupport.NAN_BITS, RmsNorm.backwardScratchBytes(t, rows, dim) / 4);
                 RmsNorm.backward(dG, dX, dW, dRs, dDx, dDw, parts, t, rows, dim, acc, 0);
                 float[] gotDx = Dev.read(dDx, n, t), gotDw = GpuSupport.getF32(dDw, dim);
                 Dev.assertAct("dx " + bt, seed, Dev.held(dx, t), gotDx, dxTerms, BWD_RTOL, t);

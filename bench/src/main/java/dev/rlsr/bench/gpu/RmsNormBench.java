@@ -81,7 +81,7 @@ public class RmsNormBench {
             DeviceBuffer dwb = gpu.alloc(4L * dim);
             rstd = rs.address();
             dw = dwb.address();
-            partials = gpu.alloc(RmsNorm.backwardScratchBytes(rows, dim)).address();
+            partials = gpu.alloc(RmsNorm.backwardScratchBytes(DType.BF16, rows, dim)).address();
             fill = new DeviceFill(gpu);
             fill.bf16(x, n, SEED, -2f, 2f, stream);
             fill.bf16(w, dim, SEED + 1, 0.5f, 1.5f, stream);
@@ -120,7 +120,7 @@ public class RmsNormBench {
                 GpuSession.Timing timing = gpu.time(
                         () -> RmsNorm.backward(dOut, x, w, rstd, dx, dw, partials, DType.BF16, rows, dim, false, stream),
                         null, 3, 31);
-                long parts = RmsNorm.backwardPartials(rows, dim);
+                long parts = RmsNorm.backwardPartials(DType.BF16, rows, dim);
                 long bytes = 3 * actBytes + 2 * 4L * parts * dim + 4L * rows + 2 * 4L * dim;
                 extra.put("what", "backward: dOut, x read, dx written, dw partials written + reduced, P=" + parts);
                 GpuResults.kernel(gpu, key, timing, bytes, extra);
