@@ -15,7 +15,8 @@
 //   grpo_loss_rows_kernel   writes m*dpt (unweighted) into dlogp and the row sums {m, m*pt, m*r, m*clipped, m*kl}
 //                           into stats[b]
 //   grpo_loss_finish_kernel every block sums stats[:,0] in the same order (the total mask), scales its row of dlogp by
-//                           w_b; block 0 also writes result.
+//                           w_b; block 0 also writes result. B is a micro-batch (hundreds of rows at most), so each
+//                           block re-reading the B row sums from L2 costs less than a third launch would.
 
 #include "rlsr_common.cuh"
 
