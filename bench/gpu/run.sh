@@ -9,6 +9,7 @@
 #   table   bench/gpu/table.py merges them -> one table, printed last and written to $OUT/table.md
 # $OUT gets 7 files at most (run.log, junit.log, jmh.log, jmh.json, ours.jsonl, torch.json, table.md).
 # Budget: RLSR_GPU_BUDGET seconds in all (default 380); each phase also has its own cap (T_TESTS, T_JMH, T_TORCH).
+# JMH_CLASSES="Class:weight ..." replaces the default benchmark classes (see the jmh phase).
 set -uo pipefail
 export PYTHONUNBUFFERED=1
 cd "$(dirname "$0")/../.." || exit 2
@@ -105,10 +106,13 @@ main() {
     echo "jmh skipped: java='$JAVA', $GPU/benchmarks.jar $( [ -f "$GPU/benchmarks.jar" ] && echo present || echo missing)"
     STATUS[jmh]="skipped"
   else
-    local jend=$(( $(date +%s) + tj )) worst=0 cls cap rc left wsum=100 w before
+    local jend=$(( $(date +%s) + tj )) worst=0 cls cap rc left wsum=0 w before spec
     # one JMH run per class, so that a hang costs only its own cap: each class gets its weight's share of the
-    # phase's remaining time, so what an early class leaves unused goes to the later ones
-    for spec in DeviceCopyBench:15 LogprobGatherBench:45 CosineSimilarityBench:25 GroupAdvantagesBench:15; do
+    # phase's remaining time, so what an early class leaves unused goes to the later ones. JMH_CLASSES picks others,
+    # e.g. JMH_CLASSES="GemmBench:70 LaunchOverheadBench:30" for the GEMMs and the launch overhead
+    local classes=${JMH_CLASSES:-"DeviceCopyBench:15 LogprobGatherBench:45 CosineSimilarityBench:25 GroupAdvantagesBench:15"}
+    for spec in $classes; do wsum=$(( wsum + ${spec##*:} )); done
+    for spec in $classes; do
       cls=${spec%%:*}; w=${spec##*:}
       left=$(( jend - $(date +%s) )); cap=$(( left * w / wsum )); wsum=$(( wsum - w ))
       (( cap < 15 )) && cap=15

@@ -27,6 +27,21 @@ ROWS = [
     ("cosine_N4096_D384_bf16", "cosine 4096 x 384 bf16", None),
     ("gadv_P4096_G16", "group advantages 4096 x 16", 0.006),
     ("gadv_P64_G8", "group advantages 64 x 8", None),
+    ("kops_cast_f32_bf16_V151936_C896", "cast (151936,896) fp32 -> bf16", None),
+    ("kops_cast_bf16_f32_V151936_C896", "cast (151936,896) bf16 -> fp32", None),
+    ("kops_fill_bf16_N8192_F4864", "fill (8192,4864) bf16", None),
+    ("kops_add_bf16_N8192_C896", "add (8192,896) bf16", None),
+    ("kops_scale_f32_V151936_C896", "scale (151936,896) fp32 in place", None),
+    ("kops_bias_grad_bf16_N8192_C896", "bias grad (8192,896) bf16 -> fp32", None),
+    ("kops_bias_grad_bf16_N8192_C128", "bias grad (8192,128) bf16 -> fp32", None),
+    ("kops_copy_rows_bf16_B16_T512_W128", "KV append (16,512,128) bf16", None),
+    ("kops_embedding_fwd_bf16_N8192_C896_V151936", "embedding fwd (8192,896) bf16", None),
+    ("kops_argmax_bf16_R64_V151936", "argmax (64,151936) bf16", None),
+    ("kops_embedding_bwd_bf16_N8192_C896_V151936", "embedding bwd (8192,896) bf16 -> fp32", None),
+    ("kops_rope_table_N8192_D64", "rope table (8192,64)", None),
+    ("kops_rope_apply_bf16_N8192_H14_D64", "rope apply (8192,14*64) bf16", None),
+    ("kops_swiglu_bf16_N8192_F4864", "swiglu (8192,4864) bf16", None),
+    ("kops_swiglu_bwd_bf16_N8192_F4864", "swiglu bwd (8192,4864) bf16", None),
 ]
 
 # JMH "Class.method" -> key prefix; the benchmark's @Param "workload" is the key's suffix
@@ -36,7 +51,18 @@ JMH_PREFIX = {
     "LogprobGatherBench.backward": "logprob_bwd",
     "CosineSimilarityBench.pairs": "cosine",
     "GroupAdvantagesBench.advantages": "gadv",
+    "ElementwiseOpsBench.op": "kops",
+    "GemmBench.gemm": "gemm",
 }
+
+# LaunchOverheadBench methods (JMH, time per launch) -> label
+LAUNCH = [
+    ("api", "kernel launch through its Java API (CosineSimilarity.pairs)"),
+    ("kernelLocal", "Kernel.launch + KernelArgs.local()"),
+    ("allocatingPerLaunch", "old path: map lookup + KernelArgs.of() per launch"),
+    ("gemmCached", "Gemm.matmul, cached plan (16x16x16 bf16)"),
+]
+LAUNCH_TARGET_US = 2.0
 
 TIME_UNIT_MS = {"ns/op": 1e-6, "us/op": 1e-3, "ms/op": 1.0, "s/op": 1e3}
 
@@ -93,6 +119,64 @@ def load_jmh(path):
         except (KeyError, TypeError, IndexError):
             continue
     return out
+
+
+def load_launch(path):
+    """LaunchOverheadBench scores in microseconds per launch, by method."""
+    data = load_json(path)
+    out = {}
+    if not data:
+        return out
+    runs = data if data and isinstance(data[0], dict) else [r for part in data for r in part]
+    for r in runs:
+        try:
+            cls, method = r["benchmark"].split(".")[-2:]
+            if cls != "LaunchOverheadBench":
+                continue
+            pm = r["primaryMetric"]
+            out[method] = pm["score"] * TIME_UNIT_MS.get(pm.get("scoreUnit", "us/op"), 1e-3) * 1000
+        except (KeyError, TypeError, ValueError):
+            continue
+    return out
+
+
+def gemm_lines(ours, jmh):
+    """The GEMM workloads (keys gemm_*): kernel time, TFLOP/s next to the dense peak, the Java call."""
+    keys = [k for k in ours if k.startswith("gemm_")]
+    if not keys:
+        return []
+    head = ["GEMM (bf16, fp32 accumulate)", "ours kernel (events)", "ours Java call", "TFLOP/s", "% of dense peak"]
+    rows = []
+    for k in keys:
+        o = ours[k]
+        if "error" in o:
+            rows.append([k[5:], "FAILED: " + str(o["error"]).replace("java.lang.", "")[:48], "-", "-", "-"])
+            continue
+        tf, peak = o.get("TFLOPs"), o.get("peak_TFLOPs")
+        rows.append([k[5:] + f" N={o.get('tokens', '?')}", fmt_ms(o.get("kernel_ms")), fmt_ms(jmh.get(k)),
+                     f"{tf:.0f}" if tf else "-", f"{100 * tf / peak:.0f}% of {peak:.0f}" if tf and peak else "-"])
+    return table(head, rows)
+
+
+def launch_lines(launch):
+    if not launch:
+        return []
+    head = ["host time per launch (JMH)", "us", f"target <= {LAUNCH_TARGET_US} us"]
+    rows = []
+    for method, label in LAUNCH:
+        v = launch.get(method)
+        met = "" if method in ("allocatingPerLaunch", "gemmCached") or v is None else (
+            "yes" if v <= LAUNCH_TARGET_US else "NO")
+        rows.append([label, "-" if v is None else f"{v:.2f}", met])
+    return table(head, rows)
+
+
+def table(head, rows):
+    widths = [max(len(str(r[i])) for r in [head] + rows) for i in range(len(head))]
+
+    def md(r):
+        return "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |"
+    return [md(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [md(r) for r in rows]
 
 
 def fmt_ms(v):
@@ -166,6 +250,10 @@ def main():
     lines.append(md(head))
     lines.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     lines += [md(r) for r in rows]
+    for extra in (gemm_lines(ours, jmh), launch_lines(load_launch(args.jmh))):
+        if extra:
+            lines.append("")
+            lines += extra
     errs = {k: v for k, v in torch.get("errors", {}).items()}
     if errs:
         lines.append("torch errors: " + "; ".join(f"{k}: {v[:80]}" for k, v in errs.items()))

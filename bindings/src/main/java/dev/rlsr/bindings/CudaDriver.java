@@ -185,8 +185,10 @@ public final class CudaDriver {
     // CUresult cuLaunchKernel(CUfunction f, unsigned int gridDimX, gridDimY, gridDimZ,
     //     unsigned int blockDimX, blockDimY, blockDimZ, unsigned int sharedMemBytes, CUstream hStream,
     //     void **kernelParams, void **extra)
-    private static final NativeFunction cuLaunchKernel = fn(res(ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT,
-            JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, ADDRESS), "cuLaunchKernel");
+    // The handles and the two pointer arrays are bound as 64-bit integers (the same registers as a pointer in the
+    // x86-64 and AArch64 C ABIs): an ADDRESS parameter would need a MemorySegment.ofAddress box per launch.
+    private static final NativeFunction cuLaunchKernel = fn(res(JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT,
+            JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG), "cuLaunchKernel");
     // CUresult cuStreamBeginCapture_v2(CUstream hStream, CUstreamCaptureMode mode)
     private static final NativeFunction cuStreamBeginCapture =
             fn(res(ADDRESS, JAVA_INT), "cuStreamBeginCapture_v2");
@@ -441,7 +443,7 @@ public final class CudaDriver {
         MemorySegment out = OUT_ADDRESS.get();
         try {
             check(cuCtxGetCurrent, (int) cuCtxGetCurrent.handle().invokeExact(out));
-            return out.get(ADDRESS, 0).address();
+            return out.get(JAVA_LONG, 0); // not get(ADDRESS): that would box a MemorySegment
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -798,10 +800,11 @@ public final class CudaDriver {
             throw new IllegalArgumentException("launchKernel: grid (" + gx + "," + gy + "," + gz + ") and block ("
                     + bx + "," + by + "," + bz + ") must be positive, shared bytes >= 0 (" + sharedBytes + ")");
         }
-        MemorySegment params = args == null ? MemorySegment.NULL : args.pointerArray();
+        // nothing on this path allocates (LaunchOverheadBench checks it with -prof gc)
+        long params = args == null ? 0L : args.pointerArrayAddress();
         try {
-            check(cuLaunchKernel, (int) cuLaunchKernel.handle().invokeExact(ptr(function), gx, gy, gz, bx, by, bz,
-                    sharedBytes, ptr(stream), params, MemorySegment.NULL));
+            check(cuLaunchKernel, (int) cuLaunchKernel.handle().invokeExact(function, gx, gy, gz, bx, by, bz,
+                    sharedBytes, stream, params, 0L));
         } catch (Throwable t) {
             throw rethrow(t);
         }

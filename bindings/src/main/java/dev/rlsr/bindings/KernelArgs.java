@@ -34,6 +34,7 @@ public final class KernelArgs implements AutoCloseable {
     private final boolean local;
     private final MemorySegment slots;
     private final MemorySegment pointerArray;
+    private final long pointerArrayAddress;
     private int count;
     private boolean closed;
 
@@ -46,6 +47,7 @@ public final class KernelArgs implements AutoCloseable {
         for (int i = 0; i < MAX_ARGS; i++) {
             pointerArray.setAtIndex(ADDRESS, i, slots.asSlice(8L * i, 8));
         }
+        this.pointerArrayAddress = pointerArray.address();
     }
 
     /** The calling thread's reusable instance, emptied. */
@@ -124,6 +126,19 @@ public final class KernelArgs implements AutoCloseable {
             throw new IndexOutOfBoundsException("argument " + i + " of " + count);
         }
         return slots.asSlice(8L * i, 8);
+    }
+
+    /**
+     * The address of the {@code void*[]} array pointing at each slot, what {@code cuLaunchKernel} takes; unlike
+     * {@link #pointerArray()} this allocates nothing.
+     *
+     * @return the native address of the pointer array
+     */
+    public long pointerArrayAddress() {
+        if (closed) {
+            throw new IllegalStateException("KernelArgs already closed");
+        }
+        return pointerArrayAddress;
     }
 
     /** The {@code void*[count()]} array pointing at each slot (one entry when there are no arguments). */

@@ -58,6 +58,7 @@ class KernelArgsTest {
         args.close();
         assertDoesNotThrow(args::close);
         assertThrows(IllegalStateException.class, args::pointerArray);
+        assertThrows(IllegalStateException.class, args::pointerArrayAddress);
         assertThrows(IllegalStateException.class, () -> args.i32(3));
     }
 
@@ -70,6 +71,7 @@ class KernelArgsTest {
         assertEquals(0, second.count(), "local() starts empty");
         second.f32(2.5f);
         assertEquals(array, second.pointerArray().address(), "the same native array is reused");
+        assertEquals(array, second.pointerArrayAddress(), "what cuLaunchKernel gets is that array");
         assertEquals(2.5f, second.pointerArray().getAtIndex(ADDRESS, 0).reinterpret(4).get(JAVA_FLOAT, 0));
         second.close();
         assertDoesNotThrow(() -> KernelArgs.local().i32(1).pointerArray());

@@ -21,6 +21,45 @@ final class Checks {
         }
     }
 
+    static void positive(String op, String name, long value) {
+        if (value <= 0) {
+            throw new IllegalArgumentException(op + ": " + name + " must be positive, got " + value);
+        }
+    }
+
+    static void nonNegative(String op, String name, int value) {
+        if (value < 0) {
+            throw new IllegalArgumentException(op + ": " + name + " must be >= 0, got " + value);
+        }
+    }
+
+    /** An activation dtype: F32 or BF16. */
+    static void activation(String op, DType dtype) {
+        if (dtype != DType.F32 && dtype != DType.BF16) {
+            throw new IllegalArgumentException(op + ": dtype must be F32 or BF16, got " + dtype);
+        }
+    }
+
+    /**
+     * Blocks of a grid-stride launch: enough for {@code items} work items of {@code perBlock} each, at most
+     * {@link #MAX_GRID} (the kernels loop over whatever is left), at least 1.
+     */
+    static int gridStride(long items, int perBlock) {
+        return (int) Math.max(1, Math.min(MAX_GRID, (items + perBlock - 1) / perBlock));
+    }
+
+    /** A grid-stride launch never needs more blocks than this (an H200 holds about 2k resident 256-thread blocks). */
+    static final int MAX_GRID = 1 << 16;
+
+    /** Blocks for one work item per thread (or per warp, ...): fails rather than truncate past 2^31-1 blocks. */
+    static int grid(String op, long items, int perBlock) {
+        long blocks = (items + perBlock - 1) / perBlock;
+        if (blocks > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException(op + ": " + items + " work items need more than 2^31-1 blocks; split the call");
+        }
+        return (int) Math.max(1, blocks);
+    }
+
     /** The activation dtype of a kernel: F32 or BF16 (each kernel has exactly these two variants). */
     static void dtype(String op, DType dtype) {
         if (dtype != DType.F32 && dtype != DType.BF16) {

@@ -78,6 +78,35 @@ final class DeviceFill implements AutoCloseable {
         }
     }
 
+    /**
+     * Element {@code i} of a {@link #f32} / {@link #bf16} fill, computed on the host bit for bit (the same hash, the
+     * same single fma, the same rounding to bf16), so validation can regenerate any input without reading it back.
+     *
+     * @param i    element index
+     * @param seed the fill's seed
+     * @param lo   the fill's lower bound
+     * @param hi   the fill's upper bound
+     * @param bf16 whether the buffer holds bf16 (then the value is the widened bf16)
+     * @return the value the device holds
+     */
+    static float hostValue(long i, long seed, float lo, float hi, boolean bf16) {
+        long x = i + seed * 0x9e3779b97f4a7c15L;
+        x ^= x >>> 30;
+        x *= 0xbf58476d1ce4e5b9L;
+        x ^= x >>> 27;
+        x *= 0x94d049bb133111ebL;
+        x ^= x >>> 31;
+        int h = (int) (x >>> 32);
+        float scale = (hi - lo) * (1.0f / 16777216.0f);
+        float v = Math.fma((float) (h >>> 8), scale, lo);
+        if (!bf16) {
+            return v;
+        }
+        int b = Float.floatToRawIntBits(v);
+        b += 0x7fff + ((b >>> 16) & 1);
+        return Float.intBitsToFloat((b >>> 16) << 16);
+    }
+
     @Override
     public void close() {
         module.close();

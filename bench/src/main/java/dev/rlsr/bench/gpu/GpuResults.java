@@ -43,6 +43,35 @@ final class GpuResults {
                         : String.format(Locale.ROOT, ", back-to-back %.4f ms", t.backToBackMs()));
     }
 
+    /**
+     * Timing of a validated compute-bound workload: {@code flops} per run, reported as TFLOP/s next to
+     * {@code peakTflops} (the device's dense peak for the data type; NaN when unknown).
+     */
+    static void compute(GpuSession session, String key, GpuSession.Timing t, double flops, double peakTflops,
+            Map<String, Object> extra) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("key", key);
+        m.put("kernel_ms", t.medianMs());
+        m.put("kernel_min_ms", t.minMs());
+        m.put("kernel_p90_ms", t.p90Ms());
+        m.put("runs", t.runs());
+        if (!Double.isNaN(t.backToBackMs())) {
+            m.put("back_to_back_ms", t.backToBackMs());
+        }
+        double tflops = flops / (t.medianMs() * 1e-3) / 1e12;
+        m.put("flops", flops);
+        m.put("TFLOPs", tflops);
+        m.put("peak_TFLOPs", peakTflops);
+        m.put("fraction_of_peak", tflops / peakTflops);
+        m.put("validated", true);
+        m.put("device", session.deviceName());
+        m.putAll(extra);
+        write(m);
+        System.out.printf(Locale.ROOT, "[gpu] %-34s kernel median %9.4f ms (min %.4f, p90 %.4f, %d runs), %7.1f TFLOP/s"
+                + " (%.0f%% of the %.0f TFLOP/s dense peak)%n", key, t.medianMs(), t.minMs(), t.p90Ms(), t.runs(),
+                tflops, 100 * tflops / peakTflops, peakTflops);
+    }
+
     /** A workload that failed validation or setup: recorded so the table shows it instead of a blank. */
     static void failure(String key, String error) {
         Map<String, Object> m = new LinkedHashMap<>();

@@ -3,7 +3,10 @@ package dev.rlsr.engine.model;
 import dev.rlsr.engine.io.CheckpointException;
 import dev.rlsr.engine.io.SafeTensors;
 import dev.rlsr.engine.tensor.AttentionShape;
+import dev.rlsr.engine.optim.ParamLayout;
+import dev.rlsr.engine.optim.ParamStore;
 import dev.rlsr.engine.tensor.Backend;
+import dev.rlsr.kernels.DType;
 import dev.rlsr.engine.tensor.Tensor;
 
 import java.nio.file.Path;
@@ -35,7 +38,8 @@ public final class BertModel implements AutoCloseable {
 
     private final BertConfig config;
     private final Backend backend;
-    private final LinkedHashMap<String, Tensor> params = new LinkedHashMap<>();
+    private final ParamStore store;
+    private final DType act;
     private final Tensor wordEmb, posEmb, typeEmb;
     private final Norm embLn;
     private final Layer[] layers;
@@ -48,16 +52,20 @@ public final class BertModel implements AutoCloseable {
         this.backend = backend;
         this.eps = (float) config.layerNormEps();
         for (Map.Entry<String, long[]> e : config.parameterShapes().entrySet()) {
-            float[] data = values.get(e.getKey());
-            if (data == null) {
-                params.values().forEach(Tensor::close);
+            if (values.get(e.getKey()) == null) {
                 throw new CheckpointException("BERT weights lack '" + e.getKey() + "'");
             }
-            params.put(e.getKey(), backend.upload(data, e.getValue()));
         }
-        wordEmb = params.get("embeddings.word_embeddings.weight");
-        posEmb = params.get("embeddings.position_embeddings.weight");
-        typeEmb = params.get("embeddings.token_type_embeddings.weight");
+        // frozen (an encoder is never trained here): one flat buffer of compute weights, no gradients
+        this.store = ParamStore.allocate(backend, ParamLayout.of(config.parameterShapes(), name -> false),
+                backend.defaultPrecision(), false);
+        this.act = store.precision().compute();
+        for (Map.Entry<String, long[]> e : config.parameterShapes().entrySet()) {
+            backend.upload(values.get(e.getKey()), store.compute(e.getKey()));
+        }
+        wordEmb = param("embeddings.word_embeddings.weight");
+        posEmb = param("embeddings.position_embeddings.weight");
+        typeEmb = param("embeddings.token_type_embeddings.weight");
         embLn = norm("embeddings.LayerNorm");
         layers = new Layer[config.numLayers()];
         for (int l = 0; l < layers.length; l++) {
@@ -69,12 +77,16 @@ public final class BertModel implements AutoCloseable {
         }
     }
 
+    private Tensor param(String name) {
+        return store.compute(name);
+    }
+
     private Lin lin(String prefix) {
-        return new Lin(params.get(prefix + ".weight"), params.get(prefix + ".bias"));
+        return new Lin(param(prefix + ".weight"), param(prefix + ".bias"));
     }
 
     private Norm norm(String prefix) {
-        return new Norm(params.get(prefix + ".weight"), params.get(prefix + ".bias"));
+        return new Norm(param(prefix + ".weight"), param(prefix + ".bias"));
     }
 
     // ================================================================== loading
@@ -142,9 +154,9 @@ public final class BertModel implements AutoCloseable {
         return backend;
     }
 
-    /** Parameters by HF name (no prefix), in HF order. */
+    /** @return parameters by HF name (no prefix), in HF order (views of one flat buffer) */
     public Map<String, Tensor> parameters() {
-        return Collections.unmodifiableMap(params);
+        return store.compute();
     }
 
     // ================================================================== forward
@@ -153,30 +165,38 @@ public final class BertModel implements AutoCloseable {
     private final class Activations implements AutoCloseable {
         final int B, T;
         final Tensor x, tmp, q, k, v, att, inter, pooled;
-        final int[] positions, types;
+        final Tensor ids, mask, positions, types, clsRows;     // I32
 
         Activations(int B, int T) {
             this.B = B;
             this.T = T;
             int N = B * T, C = config.hiddenSize();
-            x = backend.zeros(N, C);
-            tmp = backend.zeros(N, C);
-            q = backend.zeros(N, C);
-            k = backend.zeros(N, C);
-            v = backend.zeros(N, C);
-            att = backend.zeros(N, C);
-            inter = backend.zeros(N, config.intermediateSize());
-            pooled = backend.zeros(B, C);
-            positions = new int[N];
-            types = new int[N];
+            x = backend.zeros(act, N, C);
+            tmp = backend.zeros(act, N, C);
+            q = backend.zeros(act, N, C);
+            k = backend.zeros(act, N, C);
+            v = backend.zeros(act, N, C);
+            att = backend.zeros(act, N, C);
+            inter = backend.zeros(act, N, config.intermediateSize());
+            pooled = backend.zeros(act, B, C);
+            int[] pos = new int[N];
+            int[] cls = new int[B];
             for (int i = 0; i < N; i++) {
-                positions[i] = i % T;
+                pos[i] = i % T;
             }
+            for (int b = 0; b < B; b++) {
+                cls[b] = b * T;
+            }
+            ids = backend.zeros(DType.I32, N);
+            mask = backend.zeros(DType.I32, N);
+            positions = backend.upload(pos, N);
+            types = backend.zeros(DType.I32, N);
+            clsRows = backend.upload(cls, B);
         }
 
         @Override
         public void close() {
-            for (Tensor t : new Tensor[]{x, tmp, q, k, v, att, inter, pooled}) {
+            for (Tensor t : new Tensor[]{x, tmp, q, k, v, att, inter, pooled, ids, mask, positions, types, clsRows}) {
                 t.close();
             }
         }
@@ -214,8 +234,21 @@ public final class BertModel implements AutoCloseable {
                     + " positions of this BERT model; truncate the input");
         }
         Activations a = activations(batch, T);
+        int vocab = config.vocabSize();
+        for (int i = 0; i < inputIds.length; i++) {
+            if (inputIds[i] < 0 || inputIds[i] >= vocab) {
+                throw new IllegalArgumentException("token id " + inputIds[i] + " at position " + i
+                        + " is outside the vocabulary [0, " + vocab + ")");
+            }
+        }
+        backend.upload(inputIds, a.ids);
+        Tensor keyMask = null;
+        if (attentionMask != null) {
+            backend.upload(attentionMask, a.mask);
+            keyMask = a.mask;
+        }
         // embeddings: LN(word + position + token type 0)
-        backend.embedding(inputIds, wordEmb, a.x);
+        backend.embedding(a.ids, wordEmb, a.x);
         backend.embedding(a.positions, posEmb, a.tmp);
         backend.add(a.x, a.tmp, a.x);
         backend.embedding(a.types, typeEmb, a.tmp);
@@ -224,19 +257,17 @@ public final class BertModel implements AutoCloseable {
         AttentionShape shape = AttentionShape.selfAttention(batch, T, config.numHeads(), config.numHeads(),
                 config.headDim());
         for (Layer ly : layers) {
-            backend.linear(a.x, ly.q.w, ly.q.b, a.q, false);
-            backend.linear(a.x, ly.k.w, ly.k.b, a.k, false);
-            backend.linear(a.x, ly.v.w, ly.v.b, a.v, false);
-            backend.bidirectionalAttention(a.q, a.k, a.v, a.att, shape, attentionMask);
-            // x = LN(x + O att): the residual is copied first so the projection accumulates onto it
-            backend.copy(a.x, a.tmp);
-            backend.linear(a.att, ly.o.w, ly.o.b, a.tmp, true);
+            backend.linear(a.x, ly.q.w, ly.q.b, null, a.q);
+            backend.linear(a.x, ly.k.w, ly.k.b, null, a.k);
+            backend.linear(a.x, ly.v.w, ly.v.b, null, a.v);
+            backend.bidirectionalAttention(a.q, a.k, a.v, a.att, shape, keyMask);
+            // x = LN(x + O att): the residual rides in the projection's epilogue
+            backend.linear(a.att, ly.o.w, ly.o.b, a.x, a.tmp);
             backend.layerNorm(a.tmp, ly.ln1.w, ly.ln1.b, eps, a.x);
             // x = LN(x + W2 gelu(W1 x))
-            backend.linear(a.x, ly.inter.w, ly.inter.b, a.inter, false);
+            backend.linear(a.x, ly.inter.w, ly.inter.b, null, a.inter);
             backend.gelu(a.inter, a.inter);
-            backend.copy(a.x, a.tmp);
-            backend.linear(a.inter, ly.out.w, ly.out.b, a.tmp, true);
+            backend.linear(a.inter, ly.out.w, ly.out.b, a.x, a.tmp);
             backend.layerNorm(a.tmp, ly.ln2.w, ly.ln2.b, eps, a.x);
         }
         return a.x;
@@ -251,13 +282,9 @@ public final class BertModel implements AutoCloseable {
         Activations a = acts;
         int T = a.T, C = config.hiddenSize();
         if (pooling == BertPooling.MEAN) {
-            backend.meanPool(hidden, attentionMask, a.pooled);
+            backend.meanPool(hidden, attentionMask == null ? null : a.mask, a.pooled);
         } else {
-            int[] rows = new int[batch];
-            for (int b = 0; b < batch; b++) {
-                rows[b] = b * T;
-            }
-            backend.gatherRows(hidden, rows, a.pooled);
+            backend.gatherRows(hidden, a.clsRows, a.pooled);
         }
         if (normalize) {
             backend.l2NormalizeRows(a.pooled, 1e-12f);
@@ -291,6 +318,6 @@ public final class BertModel implements AutoCloseable {
         }
         closed = true;
         releaseActivations();
-        params.values().forEach(Tensor::close);
+        store.close();
     }
 }

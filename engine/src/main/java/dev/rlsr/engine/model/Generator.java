@@ -1,6 +1,7 @@
 package dev.rlsr.engine.model;
 
 import dev.rlsr.engine.tensor.Tensor;
+import dev.rlsr.kernels.DType;
 
 import java.util.Collection;
 import java.util.Set;
@@ -61,11 +62,14 @@ public final class Generator {
             nextPos[b] = c;
         }
         boolean[] done = new boolean[batch];
-        try (KvCache cache = model.newKvCache(batch, total)) {
+        try (KvCache cache = model.newKvCache(batch, total);
+             Tensor argmax = model.backend().zeros(DType.I32, batch)) {
             Tensor logits = model.prefill(cache, promptIds, promptMask, null);
             int[] tok = new int[batch];
             for (int step = 0; step < maxNewTokens; step++) {
-                int[] best = model.backend().argmaxRows(logits);
+                // host-device sync: the B new token ids (stop tokens are decided on the host)
+                model.backend().argmaxRows(logits, argmax);
+                int[] best = model.backend().downloadInts(argmax);
                 boolean all = true;
                 for (int b = 0; b < batch; b++) {
                     tok[b] = done[b] ? padTokenId : best[b];

@@ -42,6 +42,18 @@ public record GrpoLoss(double clipLow, double clipHigh, double beta, Level level
         }
     }
 
+    /**
+     * This loss as the constants of a backend evaluation over rows of {@code len} per-token positions.
+     *
+     * @param len the completion length L of the rows (DR_GRPO's normaliser when {@code maxCompletionLength} is 0)
+     * @return the spec
+     */
+    public dev.rlsr.engine.tensor.GrpoSpec spec(int len) {
+        return new dev.rlsr.engine.tensor.GrpoSpec(clipLow, clipHigh, beta,
+                dev.rlsr.engine.tensor.GrpoSpec.Aggregation.valueOf(level.name()),
+                maxCompletionLength == 0 ? len : maxCompletionLength);
+    }
+
     /** GRPO with a symmetric clip and the given KL coefficient and level. */
     public static GrpoLoss of(double clipEps, double beta, Level level) {
         return new GrpoLoss(clipEps, clipEps, beta, level, 0);

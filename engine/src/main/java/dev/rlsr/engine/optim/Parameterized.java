@@ -4,11 +4,18 @@ import dev.rlsr.engine.tensor.Tensor;
 
 import java.util.Map;
 
-/** Something with named trainable parameters and same-named gradient tensors (same shapes, same backend). */
+/** Something whose trainable parameters live in a {@link ParamStore} (flat buffers with named views). */
 public interface Parameterized {
-    /** Parameters in a stable order (HF {@code named_parameters()} order for models). */
-    Map<String, Tensor> parameters();
+    /** @return the parameter store */
+    ParamStore store();
 
-    /** Gradients, keyed like {@link #parameters()}. */
-    Map<String, Tensor> grads();
+    /** @return name -> weights (the fp32 master copy when there is one), in a stable order (HF order for models) */
+    default Map<String, Tensor> parameters() {
+        return store().weights();
+    }
+
+    /** @return name -> gradient, keyed like {@link #parameters()} (empty for a frozen model) */
+    default Map<String, Tensor> grads() {
+        return store().grads();
+    }
 }

@@ -123,9 +123,10 @@ class CpuBackendAttentionTest {
         be.fill(dq, Float.NaN);
         be.fill(dk, Float.NaN);
         be.fill(dv, Float.NaN);
-        be.attention(tq, tk, tv, out, lse, s, mask);
+        Tensor tm = mask == null ? null : be.upload(mask, mask.length);
+        be.attention(tq, tk, tv, out, lse, s, tm);
         compare(what + " out", be.download(out), ref[0], 2e-5);
-        be.attentionBackward(tq, tk, tv, out, lse, tg, dq, dk, dv, s, mask);
+        be.attentionBackward(tq, tk, tv, out, lse, tg, dq, dk, dv, s, tm);
         compare(what + " dq", be.download(dq), ref[1], 2e-5);
         compare(what + " dk", be.download(dk), ref[2], 2e-5);
         compare(what + " dv", be.download(dv), ref[3], 2e-5);
@@ -148,7 +149,7 @@ class CpuBackendAttentionTest {
         check("left padded T=70", s, mask, 2);
         Tensor q = be.upload(new float[b * t * 64], b * t * 64L);
         Tensor out = be.zeros(b * t * 64L), lse = be.zeros(b * 4L * t);
-        be.attention(q, q, q, out, lse, s, mask);
+        be.attention(q, q, q, out, lse, s, be.upload(mask, mask.length));
         for (float x : be.download(out)) {
             assertFalse(Float.isNaN(x), "fully masked query rows must not produce NaN");
         }

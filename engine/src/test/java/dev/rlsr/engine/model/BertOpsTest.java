@@ -159,7 +159,8 @@ class BertOpsTest {
         }
         try (Tensor tq = be.upload(q, B, T, C); Tensor tk = be.upload(k, B, T, C); Tensor tv = be.upload(v, B, T, C);
              Tensor o = be.upload(nan(q.length), B, T, C)) {
-            be.bidirectionalAttention(tq, tk, tv, o, AttentionShape.selfAttention(B, T, H, H, D), mask);
+            be.bidirectionalAttention(tq, tk, tv, o, AttentionShape.selfAttention(B, T, H, H, D),
+                    be.upload(mask, mask.length));
             check("bidirectional attention", ref, be.download(o), 1e-5, 1e-5);
         }
     }
@@ -186,7 +187,7 @@ class BertOpsTest {
             }
         }
         try (Tensor t = be.upload(x, B, T, C); Tensor p = be.upload(nan(B * C), B, C)) {
-            be.meanPool(t, mask, p);
+            be.meanPool(t, be.upload(mask, mask.length), p);
             check("meanPool", ref, be.download(p), 1e-6, 1e-6);
             for (int b = 0; b < 2; b++) {
                 double norm = 0;

@@ -17,30 +17,32 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 class AdamWStateTest {
     private final Backend be = CpuBackend.INSTANCE;
 
-    private record Params(Map<String, Tensor> p, Map<String, Tensor> g) implements Parameterized {
-        @Override
-        public Map<String, Tensor> parameters() {
-            return p;
-        }
-
-        @Override
-        public Map<String, Tensor> grads() {
-            return g;
+    private record Params(ParamStore store) implements Parameterized {
+        Map<String, Tensor> p() {
+            return store.weights();
         }
     }
 
     private Params params(long seed) {
+        return params(seed, new String[]{"w.weight", "norm.weight"}, 3, 4);
+    }
+
+    private Params params(long seed, String[] names, long... shape) {
         SplittableRandom r = new SplittableRandom(seed);
-        Map<String, Tensor> p = new LinkedHashMap<>(), g = new LinkedHashMap<>();
-        for (String name : new String[]{"w.weight", "norm.weight"}) {
-            float[] x = new float[12];
+        LinkedHashMap<String, long[]> shapes = new LinkedHashMap<>();
+        for (String name : names) {
+            shapes.put(name, shape);
+        }
+        ParamStore st = ParamStore.allocate(be, ParamLayout.of(shapes, AdamW.DEFAULT_DECAY),
+                dev.rlsr.engine.tensor.Precision.FP32, true);
+        for (String name : names) {
+            float[] x = new float[(int) Tensor.count(shape)];
             for (int i = 0; i < x.length; i++) {
                 x[i] = (float) r.nextGaussian();
             }
-            p.put(name, be.upload(x, 3, 4));
-            g.put(name, be.zeros(3, 4));
+            be.upload(x, st.weights().get(name));
         }
-        return new Params(p, g);
+        return new Params(st);
     }
 
     private void randomGrads(Params m, SplittableRandom r) {
@@ -85,7 +87,7 @@ class AdamWStateTest {
                 // a fresh optimizer (no state) would differ: bias correction restarts at step 1
                 assertEquals(6, restored.stepCount());
             }
-            Params wrong = new Params(Map.of("w.weight", be.zeros(2, 2)), Map.of());
+            Params wrong = params(5, new String[]{"w.weight"}, 2, 2);
             assertThrows(IllegalArgumentException.class, () -> new AdamW(cfg).loadState(saved, wrong));
         }
     }

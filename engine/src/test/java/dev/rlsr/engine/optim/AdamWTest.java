@@ -6,9 +6,11 @@ import dev.rlsr.engine.tensor.Tensor;
 import org.junit.jupiter.api.Test;
 
 import java.util.LinkedHashMap;
+import java.util.function.Predicate;
 import java.util.Map;
 import java.util.SplittableRandom;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.fail;
@@ -58,34 +60,50 @@ class AdamWTest {
         return x;
     }
 
+    /** A trainable fp32 parameter store with the given (name, initial values), each a 1-D parameter. */
+    private Parameterized store(Map<String, float[]> init) {
+        LinkedHashMap<String, long[]> shapes = new LinkedHashMap<>();
+        init.forEach((k, v) -> shapes.put(k, new long[]{v.length}));
+        ParamStore st = ParamStore.allocate(be, ParamLayout.of(shapes, AdamW.DEFAULT_DECAY),
+                dev.rlsr.engine.tensor.Precision.FP32, true);
+        init.forEach((k, v) -> be.upload(v, st.weights().get(k)));
+        return () -> st;
+    }
+
     @Test
     void matchesTorchFormulaWithDecayFilter() {
-        SplittableRandom rng = new SplittableRandom(1234);
+        checkAgainstTorch(AdamW.DEFAULT_DECAY, 1234);
+    }
+
+    @Test
+    void aDecayFilterThatDoesNotMatchTheLayoutStillDecaysTheRightParameters() {
+        // the layout groups by DEFAULT_DECAY; this filter decays everything, so AdamW takes its per-parameter path
+        checkAgainstTorch(name -> true, 99);
+        checkAgainstTorch(name -> name.contains("bias"), 5);
+    }
+
+    private void checkAgainstTorch(Predicate<String> decayFilter, long seed) {
+        SplittableRandom rng = new SplittableRandom(seed);
         float lr = 3e-3f, b1 = 0.9f, b2 = 0.95f, eps = 1e-8f, wd = 0.1f;
         Map<String, float[]> init = new LinkedHashMap<>();
         init.put("model.layers.0.mlp.up_proj.weight", gaussian(rng, 1000, 0.5));
         init.put("model.layers.0.self_attn.q_proj.bias", gaussian(rng, 37, 0.5));
         init.put("model.norm.weight", gaussian(rng, 64, 0.5));
-        Map<String, Tensor> params = new LinkedHashMap<>(), grads = new LinkedHashMap<>();
+        Parameterized model = store(init);
         Map<String, Reference> refs = new LinkedHashMap<>();
-        init.forEach((name, p0) -> {
-            params.put(name, be.upload(p0, p0.length));
-            grads.put(name, be.zeros(p0.length));
-            boolean decays = !name.endsWith(".bias") && !name.contains("norm");
-            refs.put(name, new Reference(lr, b1, b2, eps, decays ? wd : 0, p0));
-        });
-        try (AdamW opt = new AdamW(new AdamW.Config(lr, b1, b2, eps, wd))) {
+        init.forEach((name, p0) -> refs.put(name, new Reference(lr, b1, b2, eps, decayFilter.test(name) ? wd : 0, p0)));
+        try (AdamW opt = new AdamW(new AdamW.Config(lr, b1, b2, eps, wd), decayFilter)) {
             for (int step = 0; step < 5; step++) {
                 for (String name : init.keySet()) {
                     // includes tiny and zero gradients, where eps dominates the denominator
                     float[] g = gaussian(rng, init.get(name).length, step == 2 ? 1e-9 : 1.0);
                     g[0] = 0f;
-                    be.upload(g, grads.get(name));
+                    be.upload(g, model.grads().get(name));
                     refs.get(name).step(g);
                 }
-                opt.step(params, grads);
+                opt.step(model);
                 for (String name : init.keySet()) {
-                    float[] got = be.download(params.get(name));
+                    float[] got = be.download(model.parameters().get(name));
                     double[] want = refs.get(name).p;
                     for (int i = 0; i < got.length; i++) {
                         double err = Math.abs(got[i] - want[i]);
@@ -97,6 +115,8 @@ class AdamWTest {
                 }
             }
             assertEquals(5, opt.stepCount());
+        } finally {
+            model.store().close();
         }
     }
 
@@ -112,28 +132,65 @@ class AdamWTest {
             ss += (double) x * x;
         }
         double norm = Math.sqrt(ss);
-        Tensor ta = be.upload(a, a.length), tb = be.upload(b, b.length);
+        Map<String, float[]> init = new LinkedHashMap<>();
+        init.put("a.weight", new float[a.length]);
+        init.put("b.bias", new float[b.length]);
+        Parameterized model = store(init);
+        be.upload(a, model.grads().get("a.weight"));
+        be.upload(b, model.grads().get("b.bias"));
         float maxNorm = 1.5f;
-        float total = GradClip.clipGlobalNorm(java.util.List.of(ta, tb), maxNorm);
+        float total = GradClip.clipGlobalNorm(model, maxNorm);
         assertEquals(norm, total, 1e-5 * norm);
         double coef = maxNorm / (norm + 1e-6);
-        float[] ga = be.download(ta);
+        float[] ga = be.download(model.grads().get("a.weight"));
         for (int i = 0; i < a.length; i++) {
             assertEquals(a[i] * coef, ga[i], 1e-6 * Math.abs(a[i]) + 1e-7, "clipped element " + i);
         }
         // below the threshold nothing changes
-        float again = GradClip.clipGlobalNorm(java.util.List.of(ta, tb), 100f);
+        float again = GradClip.clipGlobalNorm(model, 100f);
         assertEquals(maxNorm, again, 1e-4);
-        float[] ga2 = be.download(ta);
+        float[] ga2 = be.download(model.grads().get("a.weight"));
         for (int i = 0; i < a.length; i++) {
             assertEquals(ga[i], ga2[i]);
         }
+        model.store().close();
+    }
+
+    @Test
+    void theDeviceClipFactorGivesTheSameUpdateAsClippingTheGradients() {
+        SplittableRandom rng = new SplittableRandom(11);
+        Map<String, float[]> init = new LinkedHashMap<>();
+        init.put("w.weight", gaussian(rng, 129, 1.0));
+        init.put("w.bias", gaussian(rng, 7, 1.0));
+        Parameterized viaFactor = store(init), viaClip = store(init);
+        for (String n : init.keySet()) {
+            float[] g = gaussian(rng, init.get(n).length, 3.0);
+            be.upload(g, viaFactor.grads().get(n));
+            be.upload(g, viaClip.grads().get(n));
+        }
+        AdamW.Config cfg = new AdamW.Config(1e-2f, 0.9f, 0.999f, 1e-8f, 0.01f);
+        try (AdamW o1 = new AdamW(cfg); AdamW o2 = new AdamW(cfg);
+             Tensor norm = be.zeros(1); Tensor scale = be.zeros(1)) {
+            GradClip.clipScale(viaFactor, 0.5f, norm, scale);
+            float factor = be.download(scale)[0];
+            assertEquals(0.5 / (Math.sqrt(be.download(norm)[0]) + 1e-6), factor, 1e-7, "the factor is max/(norm+eps)");
+            o1.step(viaFactor, scale);
+            GradClip.clipGlobalNorm(viaClip, 0.5f);
+            o2.step(viaClip);
+            for (String n : init.keySet()) {
+                assertArrayEquals(be.download(viaClip.parameters().get(n)), be.download(viaFactor.parameters().get(n)),
+                        0f, n + ": scaling inside AdamW must be bit-identical to scaling the gradients first");
+            }
+        }
+        viaFactor.store().close();
+        viaClip.store().close();
     }
 
     @Test
     void rejectsBadConfig() {
         assertThrows(IllegalArgumentException.class, () -> new AdamW.Config(-1f, 0.9f, 0.999f, 1e-8f, 0f));
         assertThrows(IllegalArgumentException.class, () -> new AdamW.Config(1e-3f, 1f, 0.999f, 1e-8f, 0f));
-        assertThrows(IllegalArgumentException.class, () -> GradClip.clipGlobalNorm(java.util.List.of(), 0f));
+        Parameterized model = store(Map.of("x.weight", new float[3]));
+        assertThrows(IllegalArgumentException.class, () -> GradClip.clipGlobalNorm(model, 0f));
     }
 }

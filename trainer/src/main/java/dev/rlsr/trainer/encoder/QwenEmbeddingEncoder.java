@@ -172,8 +172,8 @@ public final class QwenEmbeddingEncoder implements Encoder {
                 last[k] = k * t + t - 1;
             }
             Tensor hidden = model.hiddenStates(b, batchIds, pos, mask);   // (B,T,C), model-owned
-            try (Tensor pooled = be.zeros(b, C)) {
-                be.gatherRows(hidden, last, pooled);
+            try (Tensor pooled = be.zeros(hidden.dtype(), b, C); Tensor lastRows = be.upload(last, b)) {
+                be.gatherRows(hidden, lastRows, pooled);
                 be.l2NormalizeRows(pooled, 1e-12f);
                 float[] flat = be.download(pooled);   // host sync point: one (B,C) copy per batch
                 for (int k = 0; k < b; k++) {

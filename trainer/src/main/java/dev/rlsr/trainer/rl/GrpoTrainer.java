@@ -7,6 +7,9 @@ import dev.rlsr.engine.model.DecoderModel;
 import dev.rlsr.engine.model.GrpoLoss;
 import dev.rlsr.engine.optim.AdamW;
 import dev.rlsr.engine.optim.GradClip;
+import dev.rlsr.engine.tensor.Backend;
+import dev.rlsr.engine.tensor.Tensor;
+import dev.rlsr.kernels.DType;
 import dev.rlsr.engine.tokenizer.Tokenizer;
 import dev.rlsr.trainer.data.Example;
 import dev.rlsr.trainer.reward.RewardInput;
@@ -109,8 +112,8 @@ public final class GrpoTrainer implements AutoCloseable {
                     listener.log("warning: resuming with beta > 0 but no reference model given; using the current "
                             + "policy as the reference");
                 }
-                reference = DecoderModel.init(policy.config(), 0, policy.backend());
-                reference.copyParametersFrom(policy);
+                // frozen: the reference holds its compute weights only (no gradients, no optimizer state)
+                reference = policy.frozenCopy();
                 ownsReference = true;
             }
         }
@@ -182,60 +185,99 @@ public final class GrpoTrainer implements AutoCloseable {
     /** mu optimizer steps on one rollout batch. */
     private Update update(RlBatch b, float[] adv, GrpoLoss loss) {
         int R = b.rows(), mb = cfg.microBatch() == 0 ? R : Math.min(cfg.microBatch(), R);
-        int chunks = (R + mb - 1) / mb;
-        // log-probs of the sampling policy and of the reference, fixed for the mu updates (host-device sync: each
-        // logProbs call downloads its (rows, T-1) result)
-        float[][] old = new float[chunks][], ref = new float[chunks][];
-        for (int c = 0; c < chunks; c++) {
-            RlBatch.Chunk ch = b.chunk(c * mb, Math.min(R, (c + 1) * mb));
-            if (cfg.mu() > 1) {
-                old[c] = policy.logProbs(ch.rows(), ch.ids(), ch.positions(), ch.mask());
-            }
-            if (reference != null) {
-                ref[c] = reference.logProbs(ch.rows(), ch.ids(), ch.positions(), ch.mask());
-            }
-        }
+        int chunks = (R + mb - 1) / mb, T = b.len();
+        Backend be = policy.backend();
+        // log-probs, advantages and masks live on the backend for the whole update; every log-prob is taken at the
+        // sampling temperature (TRL divides the logits by T for the policy, old and reference log-probs alike)
+        float temperature = (float) cfg.sampling().temperature();
         double totalTokens = Math.max(1, b.completionTokens());
-        double lossSum = 0, klSum = 0, clipSum = 0, normSum = 0, lr = 0;
-        for (int it = 0; it < cfg.mu(); it++) {
-            lr = schedule.lr(optimizer.stepCount());
-            optimizer.setLr((float) lr);
-            policy.zeroGrad();
-            double stepLoss = 0, stepKl = 0, stepClip = 0;
+        List<Tensor> owned = new ArrayList<>();
+        Tensor[] old = new Tensor[chunks], ref = new Tensor[chunks], mask = new Tensor[chunks], advT = new Tensor[chunks];
+        RlBatch.Chunk[] ch = new RlBatch.Chunk[chunks];
+        double[] tokenShare = new double[chunks];
+        try {
             for (int c = 0; c < chunks; c++) {
                 int from = c * mb, to = Math.min(R, (c + 1) * mb);
-                RlBatch.Chunk ch = b.chunk(from, to);
+                ch[c] = b.chunk(from, to);
+                int rows = ch[c].rows();
+                if (cfg.mu() > 1) {
+                    old[c] = track(owned, be.zeros(DType.F32, rows, T));
+                    policy.logProbs(rows, ch[c].ids(), ch[c].positions(), ch[c].mask(), temperature, old[c]);
+                }
+                if (reference != null) {
+                    ref[c] = track(owned, be.zeros(DType.F32, rows, T));
+                    reference.logProbs(rows, ch[c].ids(), ch[c].positions(), ch[c].mask(), temperature, ref[c]);
+                }
                 // the chunk's loss is normalised within the chunk; scaling advantages and beta (the loss is linear
                 // in both) by the chunk's share makes the accumulated gradient that of the whole batch
                 double share = switch (cfg.lossLevel()) {
-                    case TOKEN -> ch.completionTokens() / totalTokens;
-                    case SEQUENCE, DR_GRPO -> (double) ch.rows() / R;
+                    case TOKEN -> ch[c].completionTokens() / totalTokens;
+                    case SEQUENCE, DR_GRPO -> (double) rows / R;
                 };
-                float[] a = new float[ch.rows()];
-                for (int i = 0; i < a.length; i++) {
+                float[] a = new float[rows];
+                for (int i = 0; i < rows; i++) {
                     a[i] = (float) (adv[from + i] * share);
                 }
-                GrpoLoss scaled = new GrpoLoss(loss.clipLow(), loss.clipHigh(), loss.beta() * share, loss.level(),
-                        loss.maxCompletionLength());
-                // host-device sync inside: the loss needs the policy log-probs on the host, dlogp goes back up
-                DecoderModel.GrpoStep s = policy.grpoLoss(ch.rows(), ch.ids(), ch.positions(), ch.mask(),
-                        ch.completionMask(), old[c], ref[c], a, scaled);
-                double tokenShare = ch.completionTokens() / totalTokens;
-                stepLoss += s.loss();
-                stepKl += s.result().meanKl() * tokenShare;
-                stepClip += s.result().clipFraction() * tokenShare;
+                advT[c] = track(owned, be.upload(a, rows));
+                mask[c] = track(owned, be.upload(toInts(padLast(ch[c].completionMask(), rows, T)), rows, T));
+                tokenShare[c] = ch[c].completionTokens() / totalTokens;
             }
-            // host-device sync: the global norm is a host scalar that decides the clip factor
-            float norm = cfg.maxGradNorm() > 0 ? GradClip.clipGlobalNorm(policy.grads(), (float) cfg.maxGradNorm())
-                    : GradClip.globalNorm(policy.grads().values());
-            optimizer.step(policy);
-            lossSum += stepLoss;
-            klSum += stepKl;
-            clipSum += stepClip;
-            normSum += norm;
+            // per chunk [loss, meanRatio, clipFraction, meanKl], then [squared grad norm, clip factor]
+            Tensor stats = track(owned, be.zeros(DType.F32, 4L * chunks + 2));
+            Tensor gradNorm = stats.view(4L * chunks, 1), clipScale = stats.view(4L * chunks + 1, 1);
+            double lossSum = 0, klSum = 0, clipSum = 0, normSum = 0, lr = 0;
+            for (int it = 0; it < cfg.mu(); it++) {
+                lr = schedule.lr(optimizer.stepCount());
+                optimizer.setLr((float) lr);
+                policy.zeroGrad();
+                for (int c = 0; c < chunks; c++) {
+                    double share = switch (cfg.lossLevel()) {
+                        case TOKEN -> tokenShare[c];
+                        case SEQUENCE, DR_GRPO -> (double) ch[c].rows() / R;
+                    };
+                    GrpoLoss scaled = new GrpoLoss(loss.clipLow(), loss.clipHigh(), loss.beta() * share, loss.level(),
+                            loss.maxCompletionLength());
+                    policy.grpoLoss(ch[c].rows(), ch[c].ids(), ch[c].positions(), ch[c].mask(), mask[c], old[c],
+                            ref[c], advT[c], scaled, temperature, stats.view(4L * c, 4));
+                }
+                GradClip.clipScale(policy, (float) cfg.maxGradNorm(), gradNorm, clipScale);
+                optimizer.step(policy, cfg.maxGradNorm() > 0 ? clipScale : null);
+                // host-device sync: the one read of this optimizer step (loss, KL, clip fraction, grad norm)
+                float[] st = be.download(stats);
+                for (int c = 0; c < chunks; c++) {
+                    lossSum += st[4 * c];
+                    klSum += st[4 * c + 3] * tokenShare[c];
+                    clipSum += st[4 * c + 2] * tokenShare[c];
+                }
+                normSum += Math.sqrt(st[4 * chunks]);
+            }
+            int mu = cfg.mu();
+            return new Update(lossSum / mu, klSum / mu, clipSum / mu, normSum / mu, lr);
+        } finally {
+            owned.forEach(Tensor::close);
         }
-        int mu = cfg.mu();
-        return new Update(lossSum / mu, klSum / mu, clipSum / mu, normSum / mu, lr);
+    }
+
+    private static Tensor track(List<Tensor> owned, Tensor t) {
+        owned.add(t);
+        return t;
+    }
+
+    private static int[] toInts(float[] mask) {
+        int[] out = new int[mask.length];
+        for (int i = 0; i < mask.length; i++) {
+            out[i] = mask[i] != 0f ? 1 : 0;
+        }
+        return out;
+    }
+
+    /** (rows, T-1) -> (rows, T) with a zero last column: the device log-probs are per position (B,T). */
+    private static float[] padLast(float[] perRow, int rows, int T) {
+        float[] out = new float[rows * T];
+        for (int r = 0; r < rows; r++) {
+            System.arraycopy(perRow, r * (T - 1), out, r * T, T - 1);
+        }
+        return out;
     }
 
     /** The prompts of a step: positions step*P .. step*P+P-1 of an endless stream of seeded shuffles. */

@@ -3,6 +3,9 @@ package dev.rlsr.trainer.sft;
 import dev.rlsr.engine.model.DecoderModel;
 import dev.rlsr.engine.optim.AdamW;
 import dev.rlsr.engine.optim.GradClip;
+import dev.rlsr.engine.tensor.Backend;
+import dev.rlsr.engine.tensor.Tensor;
+import dev.rlsr.kernels.DType;
 import dev.rlsr.trainer.train.Batcher;
 import dev.rlsr.trainer.train.Batcher.Batch;
 import dev.rlsr.trainer.train.Batcher.Sequence;
@@ -33,6 +36,11 @@ public final class SftTrainer implements AutoCloseable {
     private final Checkpointer checkpointer;
     private final String stage;
     private final AdamW optimizer;
+    /** F32 (3) on the model's backend: [loss sum, squared gradient norm, clip factor] of the current optimizer step. */
+    private final Tensor stats;
+    private final Tensor lossSum;
+    private final Tensor gradNormT;
+    private final Tensor clipScale;
 
     /**
      * @param padId id written into padding (never trained, never attended to)
@@ -50,6 +58,10 @@ public final class SftTrainer implements AutoCloseable {
         this.checkpointer = checkpointer == null ? Checkpointer.NONE : checkpointer;
         this.stage = stage;
         this.optimizer = new AdamW(new AdamW.Config((float) cfg.lr(), 0.9f, 0.999f, 1e-8f, (float) cfg.weightDecay()));
+        this.stats = model.backend().zeros(DType.F32, 3);
+        this.lossSum = stats.view(0, 1);
+        this.gradNormT = stats.view(1, 1);
+        this.clipScale = stats.view(2, 1);
     }
 
     public AdamW optimizer() {
@@ -114,16 +126,19 @@ public final class SftTrainer implements AutoCloseable {
                 double loss = 0, gradNorm = 0;
                 if (labelTokens > 0) {
                     model.zeroGrad();
-                    double sum = 0;
+                    Backend be = model.backend();
+                    be.fill(stats, 0f);
                     for (Batch b : micro) {
-                        sum += model.sftLossSum(b.rows(), b.ids(), b.labels(), null, b.mask(), 1f / labelTokens);
+                        model.sftLossSum(b.rows(), b.ids(), b.labels(), null, b.mask(), 1f / labelTokens, lossSum);
                     }
-                    loss = sum / labelTokens;
-                    gradNorm = cfg.maxGradNorm() > 0
-                            ? GradClip.clipGlobalNorm(model.grads(), (float) cfg.maxGradNorm())
-                            : GradClip.globalNorm(model.grads().values());
+                    boolean clip = cfg.maxGradNorm() > 0;
+                    GradClip.clipScale(model, (float) cfg.maxGradNorm(), gradNormT, clipScale);
                     optimizer.setLr((float) lr);
-                    optimizer.step(model);
+                    optimizer.step(model, clip ? clipScale : null);
+                    // host-device sync: the one read of this optimizer step (loss sum and gradient norm, for logging)
+                    float[] st = be.download(stats);
+                    loss = st[0] / (double) labelTokens;
+                    gradNorm = Math.sqrt(st[1]);
                 }
                 step++;
                 examplesSeen += micro.stream().mapToInt(Batch::rows).sum();
@@ -152,22 +167,23 @@ public final class SftTrainer implements AutoCloseable {
         return new SftResult(step, evalLoss, history);
     }
 
-    /** Mean token cross-entropy over all label tokens of the eval sequences (no gradients). */
+    /** Mean token cross-entropy over all label tokens of the eval sequences (no gradients; one host read). */
     public double evalLoss(List<Sequence> eval) {
-        double sum = 0;
         long count = 0;
+        model.backend().fill(lossSum, 0f);
         for (Batch b : Batcher.padded(eval, cfg.batchSize(), padId)) {
             int n = DecoderModel.countTargets(b.rows(), b.labels());
             if (n > 0) {
-                sum += model.sftLossSum(b.rows(), b.ids(), b.labels(), null, b.mask(), 0f);
+                model.sftLossSum(b.rows(), b.ids(), b.labels(), null, b.mask(), 0f, lossSum);
                 count += n;
             }
         }
-        return count == 0 ? Double.NaN : sum / count;
+        return count == 0 ? Double.NaN : model.backend().download(lossSum)[0] / (double) count;
     }
 
     @Override
     public void close() {
         optimizer.close();
+        stats.close();
     }
 }
