@@ -4,7 +4,8 @@
 // Shapes: x (n) fp32; partials (P) fp64 scratch, P = gridDim of the first launch; sumsq (1) fp32; scale (1) fp32.
 //   global_norm_partials_kernel: partials[b] = sum of x[i]^2 over block b's share (grid-stride over 16-byte vectors)
 //   global_norm_finish_kernel:   sumsq = sum_b partials[b];  scale = min(1, max_norm / (sqrt(sumsq) + 1e-6)), or 1
-//                                when max_norm <= 0 (no clipping); scale may be null
+//                                when max_norm <= 0 (no clipping), NaN when sumsq is (a non-finite gradient shows in
+//                                the update instead of passing as "no clip"); scale may be null
 // Deterministic: the share of each thread and block depends only on (n, P, the alignment of x), and every sum runs in
 // a fixed order or a fixed-shape tree (no atomics). Squares are accumulated in double per thread and reduced in
 // double: ~2000 terms per thread at n = 5e8 would cost fp32 a few 1e-6 relative, and the double adds are free in
@@ -88,10 +89,11 @@ global_norm_finish_kernel(const double* __restrict__ partials, int parts, float*
                 // GradClip: norm = (float) sqrt(sumsq) in double; one Newton step in double from the fp32 root gives
                 // the double root to ~1e-14, so the rounding to fp32 matches in all but the rarest ties
                 double y = (double) sqrtf((float) s);
-                if (y > 0.0) y = 0.5 * (y + s / y);
+                if (y > 0.0 && isfinite(y)) y = 0.5 * (y + s / y);  // (inf + inf/inf would be NaN)
                 const float norm = (float) y;
                 const double coef = (double) max_norm / ((double) norm + 1e-6);
-                if (coef < 1.0) c = (float) coef;
+                if (coef != coef) c = RLSR_NAN;
+                else if (coef < 1.0) c = (float) coef;
             }
             scale[0] = c;
         }

@@ -1,7 +1,7 @@
 // The GRPO objective and its gradient w.r.t. the policy log-probs, on the device (GrpoLossReference is the double
 // precision CPU twin).
 //
-// Shapes: logp, old_logp, ref_logp, dlogp (B,L) fp32; mask (B,L) int32 (the weight m of each token: 1 on completion
+// Shapes: logp, old_logp (null: on-policy, r = 1), ref_logp (null when beta = 0), dlogp (B,L) fp32; mask (B,L) int32 (the weight m of each token: 1 on completion
 // tokens, 0 elsewhere); adv (B) fp32; stats (B,5) fp32 scratch; result (4) fp32 = {loss, mean ratio, clip fraction,
 // mean KL}.
 //   r  = exp(logp - old),  rc = clamp(r, lo, hi),  u = r*A,  c = rc*A
@@ -58,7 +58,7 @@ grpo_loss_rows_kernel(const float* __restrict__ logp, const float* __restrict__ 
             continue;
         }
         const float lp = logp[i];
-        const float r = expf(lp - old_logp[i]);
+        const float r = old_logp != nullptr ? expf(lp - old_logp[i]) : 1.f;  // null: on-policy
         const float rc = fminf(fmaxf(r, lo), hi);
         const float u = r * a, c = rc * a;
         const float pg = -fminf(u, c);

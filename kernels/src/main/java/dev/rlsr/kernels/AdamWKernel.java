@@ -35,7 +35,7 @@ public final class AdamWKernel {
      * @param computeCopy     (n) BF16 receives the updated weights, or 0
      * @param clipScale       (1) F32 factor applied to every gradient, or 0 for none
      * @param n               elements
-     * @param decayEnd        weight decay applies to elements [0, decayEnd), 0 &lt;= decayEnd &lt;= n
+     * @param decayEnd        weight decay applies to elements [0, decayEnd) (clamped to [0, n])
      * @param lr              learning rate
      * @param beta1           first-moment decay
      * @param beta2           second-moment decay
@@ -51,9 +51,6 @@ public final class AdamWKernel {
         String op = "AdamWKernel.step";
         if (n <= 0) {
             throw new IllegalArgumentException(op + ": n must be positive, got " + n);
-        }
-        if (decayEnd < 0 || decayEnd > n) {
-            throw new IllegalArgumentException(op + ": decayEnd must be in [0, n = " + n + "], got " + decayEnd);
         }
         if (!(biasCorrection1 > 0) || !(biasCorrection2 > 0)) {
             throw new IllegalArgumentException(op + ": bias corrections must be > 0 (step >= 1), got "
@@ -85,10 +82,11 @@ public final class AdamWKernel {
         float decay = 1f - lr * weightDecay;
         float stepSize = (float) (lr / biasCorrection1);
         float bc2Sqrt = (float) Math.sqrt(biasCorrection2);
+        long split = Math.max(0, Math.min(n, decayEnd));
         long work = (n + 3) / 4;
         int grid = (int) Math.min((work + THREADS - 1) / THREADS, MAX_GRID);
         KernelArgs args = KernelArgs.local().ptr(param).ptr(grad).ptr(m).ptr(v).ptr(computeCopy).ptr(clipScale).i64(n)
-                .i64(decayEnd).f32(decay).f32(beta1).f32(beta2).f32(eps).f32(stepSize).f32(bc2Sqrt);
+                .i64(split).f32(decay).f32(beta1).f32(beta2).f32(eps).f32(stepSize).f32(bc2Sqrt);
         STEP.launch(grid, THREADS, stream, args);
     }
 }

@@ -25,7 +25,7 @@ public final class AdamWReference {
      * @param copy            bf16 bits receiving the updated weights at {@code cOff}, or null
      * @param cOff            offset of copy
      * @param n               elements
-     * @param decayEnd        weight decay applies to elements [0, decayEnd)
+     * @param decayEnd        weight decay applies to elements [0, decayEnd) (clamped to [0, n])
      * @param clipScale       factor applied to every gradient (1 = none)
      * @param lr              learning rate
      * @param beta1           first-moment decay
@@ -36,7 +36,7 @@ public final class AdamWReference {
      * @param biasCorrection2 {@code 1 - beta2^step}, &gt; 0
      */
     public static void step(float[] p, int pOff, float[] g, int gOff, float[] m, int mOff, float[] v, int vOff,
-            short[] copy, int cOff, int n, int decayEnd, float clipScale, float lr, float beta1, float beta2, float eps,
+            short[] copy, int cOff, int n, long decayEnd, float clipScale, float lr, float beta1, float beta2, float eps,
             float weightDecay, double biasCorrection1, double biasCorrection2) {
         Rows.checkPositive("n", n);
         Rows.checkRange("param", p.length, pOff, n, "(n)");
@@ -46,13 +46,11 @@ public final class AdamWReference {
         if (copy != null) {
             Rows.checkRange("copy", copy.length, cOff, n, "(n)");
         }
-        if (decayEnd < 0 || decayEnd > n) {
-            throw new IllegalArgumentException("decayEnd must be in [0, n = " + n + "], got " + decayEnd);
-        }
         if (!(biasCorrection1 > 0) || !(biasCorrection2 > 0)) {
             throw new IllegalArgumentException("bias corrections must be > 0 (step >= 1): " + biasCorrection1 + ", "
                     + biasCorrection2);
         }
+        int split = (int) Math.max(0, Math.min(n, decayEnd));
         float decay = 1f - lr * weightDecay;
         float b1 = beta1, b2 = beta2;
         float stepSize = (float) (lr / biasCorrection1);
@@ -60,7 +58,7 @@ public final class AdamWReference {
         CpuParallel.forRange(n, 1 << 14, (lo, hi) -> {
             for (int i = lo; i < hi; i++) {
                 float gi = g[gOff + i] * clipScale;
-                float pi = i < decayEnd ? p[pOff + i] * decay : p[pOff + i];
+                float pi = i < split ? p[pOff + i] * decay : p[pOff + i];
                 float mi = m[mOff + i] + (gi - m[mOff + i]) * (1f - b1);
                 float vi = v[vOff + i] * b2 + (1f - b2) * gi * gi;
                 m[mOff + i] = mi;

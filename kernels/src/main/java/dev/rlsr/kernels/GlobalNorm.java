@@ -5,7 +5,8 @@ import dev.rlsr.bindings.KernelArgs;
 /**
  * Sum of squares of one flat F32 buffer and the global-norm clip scale ({@code native/cuda/global_norm.cu}), as
  * {@code torch.nn.utils.clip_grad_norm_} and the CPU's {@code GradClip}:
- * {@code scale = min(1, maxNorm / (sqrt(sumSq) + 1e-6))}, 1 when {@code maxNorm <= 0} (no clipping).
+ * {@code scale = min(1, maxNorm / (sqrt(sumSq) + 1e-6))}, 1 when {@code maxNorm <= 0} (no clipping), NaN when the
+ * sum of squares is NaN (a non-finite gradient then shows in the update).
  *
  * <p>Shapes: x (n) F32, n up to and beyond 2^31-1 elements; partials (P) F64 scratch ({@link #scratchBytes(long)});
  * sumSq (1) F32; scale (1) F32. Two launches: {@code P} blocks each write the double sum of their share of x, then one

@@ -33,6 +33,7 @@ public final class GlobalNormReference {
     /**
      * The factor {@code torch.nn.utils.clip_grad_norm_} scales gradients by: {@code min(1, maxNorm / (norm + 1e-6))}
      * with {@code norm = (float) sqrt(sumSq)}, 1 when {@code maxNorm <= 0} (no clipping) or the factor is not below 1.
+     * A NaN sum of squares gives NaN (a non-finite gradient shows in the update instead of passing as "no clip").
      *
      * @param sumSq   the sum of squares of all gradients
      * @param maxNorm the clipping threshold
@@ -44,6 +45,6 @@ public final class GlobalNormReference {
         }
         float total = (float) Math.sqrt(sumSq);
         double coef = maxNorm / (total + 1e-6);
-        return coef < 1.0 ? (float) coef : 1f;
+        return Double.isNaN(coef) ? Float.NaN : coef < 1.0 ? (float) coef : 1f;
     }
 }

@@ -50,7 +50,8 @@ public final class GrpoLossKernel {
      * Loss, dL/dlogp and the diagnostics of one batch.
      *
      * @param logp                (B, L) F32 policy log-probs of the sampled tokens
-     * @param oldLogp             (B, L) F32 log-probs of the sampling policy
+     * @param oldLogp             (B, L) F32 log-probs of the sampling policy, or 0 when fully on-policy (ratio 1,
+     *                            as oldLogp = logp)
      * @param refLogp             (B, L) F32 reference-model log-probs; 0 (absent) is allowed only when beta = 0
      * @param mask                (B, L) I32 token weights (1 = completion token)
      * @param advantages          (B) F32
@@ -86,7 +87,7 @@ public final class GrpoLossKernel {
             throw new IllegalArgumentException(op + ": maxCompletionLength must be >= 0, got " + maxCompletionLength);
         }
         Checks.pointer(op, "logp", logp, Float.BYTES);
-        Checks.pointer(op, "oldLogp", oldLogp, Float.BYTES);
+        Checks.optionalPointer(op, "oldLogp", oldLogp, Float.BYTES);
         if (beta > 0) {
             Checks.pointer(op, "refLogp (needed when beta > 0)", refLogp, Float.BYTES);
         } else {

@@ -36,7 +36,7 @@ public final class GrpoLossReference {
      * @param level               aggregation
      * @param maxCompletionLength DR_GRPO only: the constant per-row normaliser (0 = use L)
      * @param logp                (B, L) current policy log-probs of the sampled tokens
-     * @param oldLogp             (B, L) log-probs of the sampling policy
+     * @param oldLogp             (B, L) log-probs of the sampling policy, or null when fully on-policy (= logp)
      * @param refLogp             (B, L) reference-model log-probs, or null when beta = 0
      * @param advantages          (B)
      * @param mask                (B, L) weight of each token: 1 on completion tokens, 0 elsewhere
@@ -61,10 +61,11 @@ public final class GrpoLossReference {
             throw new IllegalArgumentException("maxCompletionLength must be >= 0, got " + maxCompletionLength);
         }
         int n = batch * len;
-        if (logp.length != n || oldLogp.length != n || mask.length != n || advantages.length != batch
+        if (logp.length != n || (oldLogp != null && oldLogp.length != n) || mask.length != n || advantages.length != batch
                 || (refLogp != null && refLogp.length != n)) {
             throw new IllegalArgumentException("GRPO inputs must be (B, L) = (" + batch + ", " + len + ") and "
-                    + "advantages (B); got logp " + logp.length + ", oldLogp " + oldLogp.length + ", refLogp "
+                    + "advantages (B); got logp " + logp.length + ", oldLogp "
+                    + (oldLogp == null ? "null" : oldLogp.length) + ", refLogp "
                     + (refLogp == null ? "null" : refLogp.length) + ", mask " + mask.length + ", advantages "
                     + advantages.length);
         }
@@ -101,7 +102,7 @@ public final class GrpoLossReference {
                     continue;
                 }
                 double lp = logp[i];
-                double r = Math.exp(lp - oldLogp[i]);
+                double r = Math.exp(lp - (oldLogp == null ? logp[i] : oldLogp[i]));
                 double rc = Math.min(Math.max(r, lo), hi);
                 double u = r * a, c = rc * a;
                 double pg = -Math.min(u, c);

@@ -1,22 +1,17 @@
 package dev.rlsr.kernels;
 
-import static dev.rlsr.kernels.cpu.CpuVec.L;
-import static dev.rlsr.kernels.cpu.CpuVec.S;
-
 import dev.rlsr.kernels.cpu.CpuParallel;
 import dev.rlsr.kernels.cpu.CpuVec;
 
 import java.util.Arrays;
 
-import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 
 /**
  * CPU reference and CPU implementation of {@link LogprobGather}: logits (N,V) -&gt; logp (N), lse (N) of
  * {@code logits / T}, and the backward {@code dlogits = (onehot(target) - softmax(logits/T)) * dlogp / T} (chain rule
- * through logp). The CPU backend's fp32 arithmetic: a max pass, a Vector API sum of {@code exp((x - max) / T)} in fp32
- * lanes widened to double, {@code lse} in fp32, rows in parallel; at T = 1 every multiplication by {@code 1/T} is
- * exact, so the results are those of the backend's temperature-free code bit for bit. Targets &lt; 0 are ignored
+ * through logp). The CPU backend's arithmetic, rows in parallel: at T = 1 fp32 (a max pass, a Vector API sum of
+ * {@code exp(x - max)} in fp32 lanes widened to double, {@code lse} in fp32); at any other T the tempered
+ * distribution in double ({@code exp((x - max) / T)} summed in double, lse and logp rounded once). Targets &lt; 0 are ignored
  * (logp 0, zero gradient row, as is a row whose dlogp is 0); a target &gt;= V is rejected here (the GPU kernel, which
  * cannot check device data on the host, writes NaN). The bf16 variants widen the logits and round the gradient.
  */
@@ -44,14 +39,25 @@ public final class LogprobGatherReference {
         check(logits.length, lOff, targets, tOff, n, v, temperature);
         Rows.checkRange("logp", logp.length, lpOff, n, "(N)");
         Rows.checkRange("lse", lse.length, lsOff, n, "(N)");
-        float invT = 1f / temperature;
+        double invT = 1.0 / temperature;
         CpuParallel.forRange(n, 4, (lo, hi) -> {
             for (int r = lo; r < hi; r++) {
                 int off = lOff + r * v, t = targets[tOff + r];
                 float mx = CpuVec.max(logits, off, v);
-                float l = mx * invT + (float) Math.log(sumExp(logits, off, v, mx, invT));
-                lse[lsOff + r] = l;
-                logp[lpOff + r] = t < 0 ? 0f : logits[off + t] * invT - l;
+                if (temperature == 1f) {
+                    float l = mx + (float) Math.log(CpuVec.sumExp(logits, off, v, mx));
+                    lse[lsOff + r] = l;
+                    logp[lpOff + r] = t < 0 ? 0f : logits[off + t] - l;
+                } else {
+                    // logits / T in double: lse and logp of the tempered distribution
+                    double sum = 0;
+                    for (int i = 0; i < v; i++) {
+                        sum += Math.exp((logits[off + i] - (double) mx) * invT);
+                    }
+                    double lt = mx * invT + Math.log(sum);
+                    lse[lsOff + r] = (float) lt;
+                    logp[lpOff + r] = t < 0 ? 0f : (float) (logits[off + t] * invT - lt);
+                }
             }
         });
     }
@@ -123,8 +129,16 @@ public final class LogprobGatherReference {
                     Arrays.fill(dlogits, go, go + v, 0f);
                     continue;
                 }
-                expScaled(logits, off, dlogits, go, v, invT, lse[lsOff + r], -g * invT);
-                dlogits[go + t] += g * invT;
+                if (temperature == 1f) {
+                    CpuVec.expScaled(logits, off, dlogits, go, v, lse[lsOff + r], -g);
+                    dlogits[go + t] += g;
+                } else {
+                    double l = lse[lsOff + r];
+                    for (int i = 0; i < v; i++) {
+                        dlogits[go + i] = (float) (-g * invT * Math.exp(logits[off + i] * (double) invT - l));
+                    }
+                    dlogits[go + t] += g * invT;
+                }
             }
         });
     }
@@ -170,40 +184,6 @@ public final class LogprobGatherReference {
         backward(BF16.toFloat(logits), targets, lse, dlogp, n, v, temperature, grad);
         for (int i = 0; i < grad.length; i++) {
             dlogits[i] = BF16.fromFloat(grad[i]);
-        }
-    }
-
-    // CpuVec.sumExp of (a - shift) * invT: sum(exp((a - shift) / T)) in fp32 lanes, then double
-    private static double sumExp(float[] a, int ao, int n, float shift, float invT) {
-        int i = 0;
-        double s = 0;
-        if (n >= L) {
-            FloatVector acc = FloatVector.zero(S);
-            FloatVector vs = FloatVector.broadcast(S, shift);
-            FloatVector vt = FloatVector.broadcast(S, invT);
-            for (int ub = S.loopBound(n); i < ub; i += L) {
-                acc = acc.add(FloatVector.fromArray(S, a, ao + i).sub(vs).mul(vt).lanewise(VectorOperators.EXP));
-            }
-            s = acc.reduceLanes(VectorOperators.ADD);
-        }
-        for (; i < n; i++) {
-            s += Math.exp((a[ao + i] - shift) * invT);
-        }
-        return s;
-    }
-
-    // CpuVec.expScaled of a * invT: out = scale * exp(a / T - shift); out may alias a
-    private static void expScaled(float[] a, int ao, float[] out, int oo, int n, float invT, float shift, float scale) {
-        int i = 0;
-        FloatVector vt = FloatVector.broadcast(S, invT);
-        FloatVector vs = FloatVector.broadcast(S, shift);
-        FloatVector vc = FloatVector.broadcast(S, scale);
-        for (int ub = S.loopBound(n); i < ub; i += L) {
-            FloatVector.fromArray(S, a, ao + i).mul(vt).sub(vs).lanewise(VectorOperators.EXP).mul(vc)
-                    .intoArray(out, oo + i);
-        }
-        for (; i < n; i++) {
-            out[oo + i] = scale * (float) Math.exp(a[ao + i] * invT - shift);
         }
     }
 

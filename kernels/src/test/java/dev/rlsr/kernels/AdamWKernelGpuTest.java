@@ -65,6 +65,14 @@ class AdamWKernelGpuTest {
             long dv2 = Dev.act(mem, v, DType.F32, off);
             AdamWKernel.step(dp2, dg, dm2, dv2, 0, ds, n, decayEnd, LR, B1, B2, EPS, WD, bc1, bc2, 0);
             assertArrayEquals(ep, GpuSupport.getF32(dp2, n), "param without a copy " + tag);
+            // decayEnd past n decays everything (clamped), as the CPU does
+            float[] all = p.clone(), am = m.clone(), av = v.clone();
+            AdamWReference.step(all, 0, g, 0, am, 0, av, 0, null, 0, n, Long.MAX_VALUE, scale, LR, B1, B2, EPS, WD, bc1,
+                    bc2);
+            long dp3 = Dev.act(mem, p, DType.F32, off), dm3 = Dev.act(mem, m, DType.F32, off);
+            long dv3 = Dev.act(mem, v, DType.F32, off);
+            AdamWKernel.step(dp3, dg, dm3, dv3, 0, ds, n, Long.MAX_VALUE, LR, B1, B2, EPS, WD, bc1, bc2, 0);
+            assertArrayEquals(all, GpuSupport.getF32(dp3, n), "decayEnd past n " + tag);
         }
     }
 }

@@ -59,4 +59,24 @@ class GlobalNormGpuTest {
             }
         }
     }
+
+    /** An infinite gradient clips everything to 0 (as torch and the CPU); a NaN one makes the scale NaN, visibly. */
+    @Test
+    void nonFiniteGradients() {
+        for (float bad : new float[] {Float.POSITIVE_INFINITY, Float.NaN}) {
+            float[] x = GpuSupport.randn(new Random(3), 5000, 1f);
+            x[1234] = bad;
+            try (GpuSupport.Mem m = new GpuSupport.Mem()) {
+                long parts = m.alloc(GlobalNorm.scratchBytes(x.length));
+                long sum = m.poisonedF32(1), scale = m.poisonedF32(1);
+                GlobalNorm.clipScale(m.upload(x), x.length, parts, sum, 1f, scale, 0);
+                float s = GpuSupport.getF32(scale, 1)[0];
+                float ref = GlobalNormReference.clipScale(Float.isNaN(bad) ? Double.NaN : Double.POSITIVE_INFINITY, 1f);
+                assertEquals(ref, s, "clip scale with a gradient of " + bad);
+                assertEquals(Float.isNaN(bad) ? Float.NaN : 0f, s, "clip scale with a gradient of " + bad);
+                GlobalNorm.clipScale(m.upload(x), x.length, parts, sum, 0f, scale, 0);
+                assertEquals(1f, GpuSupport.getF32(scale, 1)[0], "maxNorm 0: no clipping, whatever the norm");
+            }
+        }
+    }
 }

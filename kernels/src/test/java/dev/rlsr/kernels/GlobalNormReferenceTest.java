@@ -37,5 +37,8 @@ class GlobalNormReferenceTest {
         assertEquals(want, GlobalNormReference.clipScale(ss, 1f), Math.ulp(want));
         assertEquals((float) (2.5 / (Math.sqrt(1e4) + 1e-6)), GlobalNormReference.clipScale(1e4, 2.5f),
                 Math.ulp(0.025f));
+        assertEquals(0f, GlobalNormReference.clipScale(Double.POSITIVE_INFINITY, 1f), "an infinite norm clips to 0");
+        assertEquals(Float.NaN, GlobalNormReference.clipScale(Double.NaN, 1f), "a NaN norm stays visible");
+        assertEquals(1f, GlobalNormReference.clipScale(Double.NaN, 0f), "no clipping asked: 1");
     }
 }

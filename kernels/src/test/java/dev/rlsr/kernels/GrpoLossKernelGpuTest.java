@@ -32,19 +32,28 @@ class GrpoLossKernelGpuTest {
         for (int[] s : new int[][] {{5, 13}, {16, 1023}, {1, 1}}) {
             for (GrpoLevel level : GrpoLevel.values()) {
                 for (double beta : new double[] {0, 0.04}) {
-                    check(s[0], s[1], level, beta, 0.2, 0.28, 97L * s[0] + s[1] + level.ordinal());
+                    check(s[0], s[1], level, beta, 0.2, 0.28, 97L * s[0] + s[1] + level.ordinal(), false);
                 }
             }
         }
     }
 
-    private static void check(int b, int len, GrpoLevel level, double beta, double clipLow, double clipHigh, long seed) {
+    /** oldLogp absent: fully on-policy, ratio 1 everywhere (the tie of torch.min, gradient -A). */
+    @Test
+    void onPolicyWithoutOldLogp() {
+        for (GrpoLevel level : GrpoLevel.values()) {
+            check(7, 45, level, 0.04, 0.2, 0.2, 5 + level.ordinal(), true);
+        }
+    }
+
+    private static void check(int b, int len, GrpoLevel level, double beta, double clipLow, double clipHigh, long seed,
+            boolean onPolicy) {
         int n = b * len;
-        String tag = level + " beta " + beta + " B=" + b + " L=" + len;
+        String tag = level + " beta " + beta + " B=" + b + " L=" + len + (onPolicy ? " on-policy" : "");
         Random r = new Random(seed);
         float[] logp = GpuSupport.randn(r, n, 1f), old = logp.clone(), ref = logp.clone();
         for (int i = 0; i < n; i++) {
-            old[i] += (float) (0.3 * r.nextGaussian());
+            old[i] += onPolicy ? 0f : (float) (0.3 * r.nextGaussian());
             ref[i] += (float) (i % 3 == 0 ? 1e-3 * r.nextGaussian() : 0.3 * r.nextGaussian()); // small d: the series
         }
         float[] adv = GpuSupport.randn(r, b, 1f);
@@ -90,7 +99,7 @@ class GrpoLossKernelGpuTest {
         }
         double denom = Math.max(1, total);
         try (GpuSupport.Mem m = new GpuSupport.Mem()) {
-            long dLogp = m.upload(logp), dOld = m.upload(old), dRef = beta > 0 ? m.upload(ref) : 0;
+            long dLogp = m.upload(logp), dOld = onPolicy ? 0 : m.upload(old), dRef = beta > 0 ? m.upload(ref) : 0;
             long dMask = m.upload(mask), dAdv = m.upload(adv);
             long grad = m.poisonedF32(n), result = m.poisonedF32(GrpoLossKernel.RESULT_SIZE);
             long stats = m.poisonedF32((int) (GrpoLossKernel.scratchBytes(b) / 4));

@@ -73,8 +73,8 @@ class NormLossOptimPreconditionsTest {
         assertEquals(1, GlobalNorm.partials(1));
         assertEquals(1024, GlobalNorm.partials(494_032_768L));
         assertEquals(1024, GlobalNorm.partials(5_000_000_000L), "n beyond 2^31 elements");
-        rejects("decayEnd", () -> AdamWKernel.step(A, B, C, D, 0, 0, 10, 11, 1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 0.1,
-                0.05, 0));
+        rejects("lr must be finite", () -> AdamWKernel.step(A, B, C, D, 0, 0, 10, 10, Float.NaN, 0.9f, 0.95f, 1e-8f,
+                0.1f, 0.1, 0.05, 0));
         rejects("bias corrections", () -> AdamWKernel.step(A, B, C, D, 0, 0, 10, 10, 1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f,
                 0, 0.05, 0));
         rejects("grad and m overlap", () -> AdamWKernel.step(A, B, B + 8, D, 0, 0, 10, 10, 1e-3f, 0.9f, 0.95f, 1e-8f,
