@@ -4,7 +4,10 @@ import static org.junit.jupiter.api.Assertions.fail;
 
 import java.util.Random;
 
-/** Comparisons of fp32 results with double-precision expectations, for the *ReferenceTest classes. */
+/**
+ * Comparisons of fp32 results with double-precision expectations, for the *ReferenceTest and *GpuTest classes.
+ * {@code -Drlsr.test.worst=true} prints each comparison's worst relative error (what the tolerances were set from).
+ */
 final class Near {
     private Near() {
     }
