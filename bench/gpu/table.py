@@ -42,6 +42,17 @@ ROWS = [
     ("kops_rope_apply_bf16_N8192_H14_D64", "rope apply (8192,14*64) bf16", None),
     ("kops_swiglu_bf16_N8192_F4864", "swiglu (8192,4864) bf16", None),
     ("kops_swiglu_bwd_bf16_N8192_F4864", "swiglu bwd (8192,4864) bf16", None),
+    ("rmsnorm_fwd_R8192_D896_bf16", "rmsnorm (8192,896) bf16", None),
+    ("rmsnorm_bwd_R8192_D896_bf16", "rmsnorm bwd (8192,896) bf16, dw fp32", None),
+    ("rmsnorm_fwd_R114688_D64_bf16", "rmsnorm q/k per head (8192*14,64) bf16", None),
+    ("rmsnorm_bwd_R114688_D64_bf16", "rmsnorm bwd q/k per head (8192*14,64) bf16", None),
+    ("cross_entropy_N8192_V151936_bf16", "cross entropy + grad in place (8192,151936) bf16", None),
+    ("grpo_loss_B64_L1024", "GRPO loss + dlogp (64,1024)", None),
+    ("global_norm_P494032768", "global norm + clip scale, 494M fp32", None),
+    ("adamw_P494032768", "AdamW 494M fp32 + bf16 copy", None),
+    ("layerNorm_B64_T128_C384_F1536_bf16", "layernorm (8192,384) bf16", None),
+    ("gelu_B64_T128_C384_F1536_bf16", "gelu (8192,1536) bf16", None),
+    ("meanPool_B64_T128_C384_F1536_bf16", "mean pool (64,128,384) bf16", None),
 ]
 
 # JMH "Class.method" -> key prefix; the benchmark's @Param "workload" is the key's suffix
@@ -53,6 +64,15 @@ JMH_PREFIX = {
     "GroupAdvantagesBench.advantages": "gadv",
     "ElementwiseOpsBench.op": "kops",
     "GemmBench.gemm": "gemm",
+    "RmsNormBench.forward": "rmsnorm_fwd",
+    "RmsNormBench.backward": "rmsnorm_bwd",
+    "CrossEntropyBench.forwardBackward": "cross_entropy",
+    "GrpoLossBench.grpoLoss": "grpo_loss",
+    "OptimizerBench.globalNorm": "global_norm",
+    "OptimizerBench.adamw": "adamw",
+    "EncoderOpsBench.layerNorm": "layerNorm",
+    "EncoderOpsBench.gelu": "gelu",
+    "EncoderOpsBench.meanPool": "meanPool",
 }
 
 # LaunchOverheadBench methods (JMH, time per launch) -> label

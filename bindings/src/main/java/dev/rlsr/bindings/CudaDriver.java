@@ -90,8 +90,11 @@ public final class CudaDriver {
     public static final int CU_STREAM_CAPTURE_MODE_THREAD_LOCAL = 1;
     /** Capture mode: no call is checked. */
     public static final int CU_STREAM_CAPTURE_MODE_RELAXED = 2;
+    /** Capture status: the stream is not being captured. */
     public static final int CU_STREAM_CAPTURE_STATUS_NONE = 0;
+    /** Capture status: the stream is being captured. */
     public static final int CU_STREAM_CAPTURE_STATUS_ACTIVE = 1;
+    /** Capture status: a capture was invalidated by an unsafe call and must be ended. */
     public static final int CU_STREAM_CAPTURE_STATUS_INVALIDATED = 2;
 
     // ---- CUresult values the Java side reacts to -------------------------------------------------------

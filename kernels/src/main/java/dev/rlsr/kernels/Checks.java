@@ -60,9 +60,10 @@ final class Checks {
         return (int) Math.max(1, blocks);
     }
 
+    /** The activation dtype of a kernel: F32 or BF16 (each kernel has exactly these two variants). */
     static void dtype(String op, DType dtype) {
-        if (dtype == null) {
-            throw new IllegalArgumentException(op + ": dtype must be F32 or BF16, got null");
+        if (dtype != DType.F32 && dtype != DType.BF16) {
+            throw new IllegalArgumentException(op + ": dtype must be F32 or BF16, got " + dtype);
         }
     }
 
@@ -79,5 +80,25 @@ final class Checks {
             throw new IllegalArgumentException(op + ": " + what + " = " + x + " * " + y + " exceeds 2^31-1 rows; split the batch");
         }
         return (int) r;
+    }
+
+    /** A device pointer that may be 0 ("absent"); when present, aligned like {@link #pointer}. */
+    static void optionalPointer(String op, String name, long address, int alignment) {
+        if (address != 0) {
+            pointer(op, name, address, alignment);
+        }
+    }
+
+    static void finite(String op, String name, float value) {
+        if (!Float.isFinite(value)) {
+            throw new IllegalArgumentException(op + ": " + name + " must be finite, got " + value);
+        }
+    }
+
+    /** {@code out} is either {@code in} itself (in place) or a range that does not overlap it. */
+    static void sameOrDisjoint(String op, String outName, long out, String inName, long in, long bytes) {
+        if (out != in) {
+            disjoint(op, outName, out, bytes, inName, in, bytes);
+        }
     }
 }

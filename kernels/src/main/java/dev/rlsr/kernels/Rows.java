@@ -32,4 +32,12 @@ final class Rows {
             throw new IllegalArgumentException(name + " must be positive, got " + value);
         }
     }
+
+    /** {@code array[offset, offset + count)} must exist: the view of a CPU tensor inside a larger array. */
+    static void checkRange(String name, int length, int offset, long count, String shape) {
+        if (offset < 0 || count < 0 || offset + count > length) {
+            throw new IllegalArgumentException(name + " " + shape + " needs " + count + " elements from offset " + offset
+                    + ", but the array has " + length);
+        }
+    }
 }

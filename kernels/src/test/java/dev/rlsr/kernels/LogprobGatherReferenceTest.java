@@ -1,5 +1,6 @@
 package dev.rlsr.kernels;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -75,7 +76,8 @@ class LogprobGatherReferenceTest {
         float[] logp = new float[1], lse = new float[1];
         LogprobGatherReference.forward(logits, new int[] {1}, 1, v, 1f, logp, lse);
         double expect = -1 - Math.log(1 + Math.exp(-1) + Math.exp(-2));
-        assertEquals(expect, logp[0], 1e-5);
+        // lse ~ 1000.4 is held in fp32 (the CPU backend's arithmetic): half an ulp of 1000 is 3.1e-5, and logp inherits it
+        assertEquals(expect, logp[0], Math.ulp(1000f));
         assertEquals(1000 + Math.log(1 + Math.exp(-1) + Math.exp(-2)), lse[0], 1e-3);
     }
 
@@ -164,5 +166,30 @@ class LogprobGatherReferenceTest {
         assertEquals((short) 0x3f81, BF16.fromFloat(Float.intBitsToFloat(0x3f808001)));
         assertTrue(Float.isNaN(BF16.toFloat(BF16.fromFloat(Float.NaN))));
         assertEquals(-2.5f, BF16.toFloat(BF16.fromFloat(-2.5f)));
+    }
+
+    @Test
+    void viewsGiveTheBitsOfWholeArrays() {
+        Random r = new Random(SEED + 5);
+        int n = 5, v = 37;
+        float t = 0.8f;
+        float[] logits = uniform(r, n * v, 3f);
+        int[] targets = {3, -100, 36, 0, 12};
+        float[] dlogp = {0.5f, 1f, -2f, 0f, 1.5f}; // row 3: a zero upstream gradient gives a zero row
+        float[] logp = new float[n], lse = new float[n], grad = new float[n * v];
+        LogprobGatherReference.forward(logits, targets, n, v, t, logp, lse);
+        LogprobGatherReference.backward(logits, targets, lse, dlogp, n, v, t, grad);
+        float[] lv = Near.embed(logits, 4), lpv = Near.embed(new float[n], 1), lsv = Near.embed(new float[n], 2);
+        int[] tv = new int[n + 3];
+        System.arraycopy(targets, 0, tv, 3, n);
+        LogprobGatherReference.forward(lv, 4, tv, 3, n, v, t, lpv, 1, lsv, 2);
+        assertArrayEquals(logp, Near.slice(lpv, 1, n));
+        assertArrayEquals(lse, Near.slice(lsv, 2, n));
+        float[] gv = Near.embed(new float[n * v], 6);
+        LogprobGatherReference.backward(lv, 4, tv, 3, Near.embed(lse, 1), 1, dlogp, 0, n, v, t, gv, 6);
+        assertArrayEquals(grad, Near.slice(gv, 6, n * v));
+        for (int j = 0; j < v; j++) {
+            assertEquals(0f, grad[3 * v + j]);
+        }
     }
 }

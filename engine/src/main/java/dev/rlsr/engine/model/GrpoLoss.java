@@ -1,5 +1,8 @@
 package dev.rlsr.engine.model;
 
+import dev.rlsr.kernels.GrpoLevel;
+import dev.rlsr.kernels.GrpoLossReference;
+
 /**
  * The GRPO objective on per-token log-probabilities (B, L), L = completion positions (T-1 after the causal shift):
  * <pre>
@@ -9,8 +12,9 @@ package dev.rlsr.engine.model;
  * with A the advantage of the row, aggregated over the mask by {@link Level}: TOKEN {@code sum(pt*m)/sum(m)},
  * SEQUENCE {@code mean_b(sum_t(pt*m)/sum_t(m))}, DR_GRPO {@code sum(pt*m)/(B*maxCompletionLength)} (Dr. GRPO's
  * constant normaliser). Mask sums are clamped to >= 1 as TRL does, so an empty row contributes 0, not NaN.
- * Computed in double; the gradient w.r.t. logp follows torch's autograd rules ({@code torch.min} splits the
- * gradient evenly on ties; {@code clamp} passes it inside the closed interval).
+ * Computed in double by {@link GrpoLossReference} (the same math runs on a GPU as
+ * {@code dev.rlsr.kernels.GrpoLossKernel}); the gradient w.r.t. logp follows torch's autograd rules
+ * ({@code torch.min} splits the gradient evenly on ties; {@code clamp} passes it inside the closed interval).
  *
  * @param clipLow             epsilon below 1 (0.2 in GRPO)
  * @param clipHigh            epsilon above 1 (0.2; DAPO's clip-higher uses 0.28)
@@ -97,71 +101,8 @@ public record GrpoLoss(double clipLow, double clipHigh, double beta, Level level
      */
     public Result compute(float[] logp, float[] oldLogp, float[] refLogp, float[] advantages, float[] mask,
                           int batch, int len) {
-        int n = batch * len;
-        if (logp.length != n || oldLogp.length != n || mask.length != n || advantages.length != batch
-                || (refLogp != null && refLogp.length != n)) {
-            throw new IllegalArgumentException("GRPO inputs must be (B, L) = (" + batch + ", " + len + ") and "
-                    + "advantages (B); got logp " + logp.length + ", oldLogp " + oldLogp.length + ", refLogp "
-                    + (refLogp == null ? "null" : refLogp.length) + ", mask " + mask.length + ", advantages "
-                    + advantages.length);
-        }
-        if (beta > 0 && refLogp == null) {
-            throw new IllegalArgumentException("beta = " + beta + " needs reference log-probs");
-        }
-        double lo = 1 - clipLow, hi = 1 + clipHigh;
-        double[] rowWeight = new double[batch];
-        double totalMask = 0;
-        for (int b = 0; b < batch; b++) {
-            double s = 0;
-            for (int t = 0; t < len; t++) {
-                s += mask[b * len + t];
-            }
-            rowWeight[b] = s;
-            totalMask += s;
-        }
-        // per-token weight w so that loss = sum(w * perToken * mask)
-        double tokenNorm = Math.max(1.0, totalMask);
-        double drNorm = (double) batch * (maxCompletionLength > 0 ? maxCompletionLength : len);
-        float[] dLogp = new float[n];
-        double loss = 0, ratioSum = 0, clipped = 0, klSum = 0;
-        for (int b = 0; b < batch; b++) {
-            double w = switch (level) {
-                case TOKEN -> 1.0 / tokenNorm;
-                case SEQUENCE -> 1.0 / (batch * Math.max(1.0, rowWeight[b]));
-                case DR_GRPO -> 1.0 / drNorm;
-            };
-            double a = advantages[b];
-            for (int t = 0; t < len; t++) {
-                int i = b * len + t;
-                double m = mask[i];
-                if (m == 0) {
-                    continue;
-                }
-                double lp = logp[i];
-                double r = Math.exp(lp - oldLogp[i]);
-                double rc = Math.min(Math.max(r, lo), hi);
-                double u = r * a, c = rc * a;
-                double pg = -Math.min(u, c);
-                // d(min)/dr: torch.min sends the gradient to the smaller input, half to each on a tie
-                double dClipped = (r >= lo && r <= hi) ? a : 0.0;
-                double dMin = u < c ? a : u > c ? dClipped : 0.5 * (a + dClipped);
-                double dpt = -dMin * r;
-                double kl = 0;
-                if (beta > 0) {
-                    double d = refLogp[i] - lp;
-                    double e = Math.exp(d);
-                    kl = e - d - 1;
-                    dpt += beta * (1 - e);
-                }
-                double pt = pg + beta * kl;
-                loss += w * m * pt;
-                dLogp[i] = (float) (w * m * dpt);
-                ratioSum += m * r;
-                clipped += (u > c) ? m : 0;
-                klSum += m * kl;
-            }
-        }
-        double denom = Math.max(1.0, totalMask);
-        return new Result(loss, dLogp, ratioSum / denom, clipped / denom, klSum / denom);
+        GrpoLossReference.Result r = GrpoLossReference.compute(clipLow, clipHigh, beta, GrpoLevel.valueOf(level.name()),
+                maxCompletionLength, logp, oldLogp, refLogp, advantages, mask, batch, len);
+        return new Result(r.loss(), r.dLogp(), r.meanRatio(), r.clipFraction(), r.meanKl());
     }
 }
