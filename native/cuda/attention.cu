@@ -27,6 +27,7 @@
 // above 48 KiB).
 
 #include "rlsr_common.cuh"
+#include "rlsr_mma.cuh"
 
 #define AT_THREADS 128
 #define AT_TX 8
@@ -660,11 +661,558 @@ __device__ __forceinline__ void at_backward_dkdv(const typename E::T* __restrict
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// Tensor cores, bf16 only: the same contracts on mma.sync m16n8k16 (rlsr_mma.cuh), fp32 accumulation. Tiles are
+// staged in shared memory as bf16 (16-byte loads when D % 8 == 0 and the pointers are 16-byte aligned, else element
+// loads); row strides are padded by 8 elements so the 32-bit fragment loads of a warp (8 rows x 4 words) hit 32
+// distinct banks. An operand whose pairs must run along rows of the source (V in P·V, the k = query operands of the
+// backward) is staged transposed, two source rows packed per 32-bit word so a warp's stores are consecutive words.
+// Differences to the SIMT kernels: P (and dS) are rounded to bf16 to enter the second product, as in
+// FlashAttention; the row sums l use the fp32 P.
+#define AM_BM 64  // query rows per forward block: 4 warps x 16
+#define AM_BN 64  // keys per forward tile
+
+__device__ __forceinline__ unsigned am_half(const uint4 x, int e) {  // bf16 element e (0..7) of a 16-byte chunk
+    const unsigned w = e < 2 ? x.x : e < 4 ? x.y : e < 6 ? x.z : x.w;
+    return (e & 1) ? w >> 16 : w & 0xffffu;
+}
+
+// dst[r*LD + d] = source row r (elements first + r*stride + d) for r < ROWS, d < DMAX; zero for d >= D and for rows
+// that are not ok (r >= nvalid, or mask[r] == 0 where mask is given, indexed from row 0).
+template <int ROWS, int DMAX, int LD>
+__device__ __forceinline__ void am_stage(unsigned short* __restrict__ dst, const unsigned short* __restrict__ src,
+                                         long long first, long long stride, int nvalid, const int* __restrict__ mask,
+                                         int D, bool vec) {
+    if (vec) {
+        constexpr int CH = DMAX / 8;
+        for (int idx = threadIdx.x; idx < ROWS * CH; idx += AT_THREADS) {
+            const int r = idx / CH, c = idx - r * CH;
+            uint4 x = make_uint4(0u, 0u, 0u, 0u);
+            if (c * 8 < D && r < nvalid && (mask == nullptr || __ldg(mask + r) != 0))
+                x = __ldg(reinterpret_cast<const uint4*>(src + first + r * stride + c * 8));
+            *reinterpret_cast<uint4*>(dst + r * LD + c * 8) = x;
+        }
+    } else {
+        for (int idx = threadIdx.x; idx < ROWS * DMAX; idx += AT_THREADS) {
+            const int r = idx / DMAX, d = idx - r * DMAX;
+            unsigned short x = 0;
+            if (d < D && r < nvalid && (mask == nullptr || __ldg(mask + r) != 0)) x = src[first + r * stride + d];
+            dst[r * LD + d] = x;
+        }
+    }
+}
+
+// Transposed: dst[d*LDT + r] = source row r, column d (same rows, zeros and validity as am_stage). ROWS is even;
+// rows r and r+1 of one column are one 32-bit word.
+template <int ROWS, int DMAX, int LDT>
+__device__ __forceinline__ void am_stage_t(unsigned short* __restrict__ dst, const unsigned short* __restrict__ src,
+                                           long long first, long long stride, int nvalid,
+                                           const int* __restrict__ mask, int D, bool vec) {
+    constexpr int PAIRS = ROWS / 2;
+    unsigned* d32 = reinterpret_cast<unsigned*>(dst);
+    if (vec) {
+        constexpr int CH = DMAX / 8;
+        for (int idx = threadIdx.x; idx < PAIRS * CH; idx += AT_THREADS) {
+            const int p = idx % PAIRS, c = idx / PAIRS;  // pairs fastest: a warp stores consecutive words
+            const int r = 2 * p;
+            uint4 x0 = make_uint4(0u, 0u, 0u, 0u), x1 = x0;
+            if (c * 8 < D) {
+                if (r < nvalid && (mask == nullptr || __ldg(mask + r) != 0))
+                    x0 = __ldg(reinterpret_cast<const uint4*>(src + first + r * stride + c * 8));
+                if (r + 1 < nvalid && (mask == nullptr || __ldg(mask + r + 1) != 0))
+                    x1 = __ldg(reinterpret_cast<const uint4*>(src + first + (r + 1) * stride + c * 8));
+            }
+#pragma unroll
+            for (int e = 0; e < 8; ++e) d32[(c * 8 + e) * (LDT / 2) + p] = am_half(x0, e) | (am_half(x1, e) << 16);
+        }
+    } else {
+        for (int idx = threadIdx.x; idx < PAIRS * DMAX; idx += AT_THREADS) {
+            const int p = idx % PAIRS, d = idx / PAIRS;
+            const int r = 2 * p;
+            unsigned lo = 0u, hi = 0u;
+            if (d < D) {
+                if (r < nvalid && (mask == nullptr || __ldg(mask + r) != 0)) lo = src[first + r * stride + d];
+                if (r + 1 < nvalid && (mask == nullptr || __ldg(mask + r + 1) != 0))
+                    hi = src[first + (r + 1) * stride + d];
+            }
+            d32[d * (LDT / 2) + p] = lo | (hi << 16);
+        }
+    }
+}
+
+__device__ __forceinline__ bool am_vec(const void* a, const void* b, const void* c, const void* d, int D) {
+    const unsigned long long bits = (unsigned long long) a | (unsigned long long) b | (unsigned long long) c |
+                                    (unsigned long long) d;
+    return (D & 7) == 0 && (bits & 15ull) == 0;
+}
+
+// A fragment (16 x 16 of a row-major bf16 tile, rows row0.., columns k0..) from shared memory, LD in elements.
+__device__ __forceinline__ void am_frag_a(unsigned a[4], const unsigned short* tile, int LD, int row0, int k0) {
+    const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    const unsigned* w = reinterpret_cast<const unsigned*>(tile);
+    const int ldw = LD / 2, c = k0 / 2 + t;
+    a[0] = w[(row0 + g) * ldw + c];
+    a[1] = w[(row0 + g + 8) * ldw + c];
+    a[2] = w[(row0 + g) * ldw + c + 4];
+    a[3] = w[(row0 + g + 8) * ldw + c + 4];
+}
+
+// B fragment (K x N = 16 x 8) from a tile stored N x K row-major (n0.. rows, k0.. columns), LD in elements.
+__device__ __forceinline__ void am_frag_b(unsigned b[2], const unsigned short* tile, int LD, int n0, int k0) {
+    const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    const unsigned* w = reinterpret_cast<const unsigned*>(tile);
+    const int ldw = LD / 2;
+    b[0] = w[(n0 + g) * ldw + k0 / 2 + t];
+    b[1] = w[(n0 + g) * ldw + k0 / 2 + t + 4];
+}
+
+__device__ __forceinline__ float am_max4(float v) {  // over the 4 lanes (t) that share a fragment row
+    v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));
+    return fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 2));
+}
+
+__device__ __forceinline__ float am_sum4(float v) {
+    v += __shfl_xor_sync(0xffffffffu, v, 1);
+    return v + __shfl_xor_sync(0xffffffffu, v, 2);
+}
+
+// Forward, grid (ceil(qLen / 64), H, B), the longest causal query tiles first. Warp w owns query rows 16w..16w+15
+// of the tile: Q fragments in registers, S (16 x 64 keys) and O (16 x DMAX) as mma accumulators, P re-packed from S
+// as the A operand of P·V.
+// Shared memory (bf16): sQ 64 x (DMAX+8) | sK 64 x (DMAX+8) | sVT DMAX x 72 | then int sOk[64].
+template <int DMAX>
+__device__ __forceinline__ void am_forward(const unsigned short* __restrict__ q, const unsigned short* __restrict__ k,
+                                           const unsigned short* __restrict__ v, const int* __restrict__ mask,
+                                           unsigned short* __restrict__ out, float* __restrict__ lse, int qLen,
+                                           int kLen, int kStride, int qOffset, int H, int Hkv, int D, float scale,
+                                           int causal) {
+    constexpr int LDQ = DMAX + 8, LDVT = AM_BN + 8, KS = DMAX / 16, NT = AM_BN / 8, DT = DMAX / 8;
+    extern __shared__ __align__(16) unsigned char rlsr_smem[];
+    unsigned short* sQ = reinterpret_cast<unsigned short*>(rlsr_smem);
+    unsigned short* sK = sQ + AM_BM * LDQ;
+    unsigned short* sVT = sK + AM_BN * LDQ;
+    int* sOk = reinterpret_cast<int*>(sVT + DMAX * LDVT);
+
+    const int i0 = (gridDim.x - 1 - blockIdx.x) * AM_BM, h = blockIdx.y, b = blockIdx.z;
+    const int kh = h / (H / Hkv);
+    const int rowCount = min(AM_BM, qLen - i0);
+    const int kEnd = causal ? min(kLen, qOffset + i0 + rowCount) : kLen;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    const bool vec = am_vec(q, k, v, out, D);
+    const float c = scale * AT_LOG2E;
+
+    am_stage<AM_BM, DMAX, LDQ>(sQ, q, at_qrow(b, i0, h, qLen, H, D), (long long) H * D, rowCount, nullptr, D, vec);
+    __syncthreads();
+    unsigned qf[KS][4];
+#pragma unroll
+    for (int ks = 0; ks < KS; ++ks) am_frag_a(qf[ks], sQ, LDQ, warp * 16, ks * 16);
+    const int r0 = warp * 16 + g;  // this lane's rows: r0 and r0 + 8
+    const int lim0 = causal ? qOffset + i0 + r0 : 0x7fffffff, lim1 = causal ? lim0 + 8 : 0x7fffffff;
+
+    float m0 = RLSR_NEG_INF, m1 = RLSR_NEG_INF, l0 = 0.f, l1 = 0.f;
+    float o[DT][4];
+#pragma unroll
+    for (int dt = 0; dt < DT; ++dt) o[dt][0] = o[dt][1] = o[dt][2] = o[dt][3] = 0.f;
+
+    for (int j0 = 0; j0 < kEnd; j0 += AM_BN) {
+        const int nvalid = kEnd - j0;
+        const int* mrow = mask == nullptr ? nullptr : mask + (long long) b * kStride + j0;
+        const long long kfirst = at_krow(b, j0, kh, kStride, Hkv, D), kstride = (long long) Hkv * D;
+        __syncthreads();  // the previous tile's sK, sVT, sOk are no longer read
+        am_stage<AM_BN, DMAX, LDQ>(sK, k, kfirst, kstride, nvalid, mrow, D, vec);
+        am_stage_t<AM_BN, DMAX, LDVT>(sVT, v, kfirst, kstride, nvalid, mrow, D, vec);
+        if (threadIdx.x < AM_BN)
+            sOk[threadIdx.x] = (int) threadIdx.x < nvalid && (mrow == nullptr || __ldg(mrow + threadIdx.x) != 0);
+        __syncthreads();
+
+        float s[NT][4];
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt) {
+            s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.f;
+            if (nt * 8 < nvalid) {  // uniform: key n-tiles past the valid keys stay 0 and are masked below
+#pragma unroll
+                for (int ks = 0; ks < KS; ++ks) {
+                    if (ks * 16 < D) {
+                        unsigned bf[2];
+                        am_frag_b(bf, sK, LDQ, nt * 8, ks * 16);
+                        rlsr_mma_bf16_16816(s[nt], qf[ks], bf);
+                    }
+                }
+            }
+        }
+        float mx0 = RLSR_NEG_INF, mx1 = RLSR_NEG_INF;
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+                const int key = nt * 8 + 2 * t + (e & 1);
+                const bool ok = sOk[key] != 0 && j0 + key <= ((e & 2) ? lim1 : lim0);
+                s[nt][e] = ok ? s[nt][e] * c : RLSR_NEG_INF;
+                if (e & 2) mx1 = fmaxf(mx1, s[nt][e]); else mx0 = fmaxf(mx0, s[nt][e]);
+            }
+        const float mn0 = fmaxf(m0, am_max4(mx0)), mn1 = fmaxf(m1, am_max4(mx1));
+        // a row with nothing visible yet keeps p = 0 (and l, O = 0): exp2(-inf - -inf) would be NaN
+        const float sub0 = mn0 == RLSR_NEG_INF ? 0.f : mn0, sub1 = mn1 == RLSR_NEG_INF ? 0.f : mn1;
+        const float al0 = at_exp2(m0 - sub0), al1 = at_exp2(m1 - sub1);
+        float ps0 = 0.f, ps1 = 0.f;
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt) {
+            s[nt][0] = at_exp2(s[nt][0] - sub0);
+            s[nt][1] = at_exp2(s[nt][1] - sub0);
+            s[nt][2] = at_exp2(s[nt][2] - sub1);
+            s[nt][3] = at_exp2(s[nt][3] - sub1);
+            ps0 += s[nt][0] + s[nt][1];
+            ps1 += s[nt][2] + s[nt][3];
+        }
+        l0 = fmaf(l0, al0, ps0);
+        l1 = fmaf(l1, al1, ps1);
+        m0 = mn0;
+        m1 = mn1;
+#pragma unroll
+        for (int dt = 0; dt < DT; ++dt) {
+            o[dt][0] *= al0;
+            o[dt][1] *= al0;
+            o[dt][2] *= al1;
+            o[dt][3] *= al1;
+        }
+#pragma unroll
+        for (int kk = 0; kk < NT / 2; ++kk) {
+            if (kk * 16 < nvalid) {
+                const unsigned pa[4] = {rlsr_pack_bf16x2(s[2 * kk][0], s[2 * kk][1]),
+                                        rlsr_pack_bf16x2(s[2 * kk][2], s[2 * kk][3]),
+                                        rlsr_pack_bf16x2(s[2 * kk + 1][0], s[2 * kk + 1][1]),
+                                        rlsr_pack_bf16x2(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+#pragma unroll
+                for (int dt = 0; dt < DT; ++dt) {
+                    if (dt * 8 < D) {
+                        unsigned bf[2];
+                        am_frag_b(bf, sVT, LDVT, dt * 8, kk * 16);
+                        rlsr_mma_bf16_16816(o[dt], pa, bf);
+                    }
+                }
+            }
+        }
+    }
+
+    const float lt0 = am_sum4(l0), lt1 = am_sum4(l1);
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+        const int r = r0 + 8 * half;
+        if (r >= rowCount) continue;
+        const float lt = half ? lt1 : lt0, inv = lt > 0.f ? 1.f / lt : 0.f;
+        unsigned short* orow = out + at_qrow(b, i0 + r, h, qLen, H, D);
+#pragma unroll
+        for (int dt = 0; dt < DT; ++dt)
+#pragma unroll
+            for (int e = 0; e < 2; ++e) {
+                const int d = dt * 8 + 2 * t + e;
+                if (d < D) orow[d] = rlsr_float_to_bf16(o[dt][2 * half + e] * inv);
+            }
+        if (lse != nullptr && t == 0)
+            lse[((long long) b * H + h) * qLen + i0 + r] = lt > 0.f ? (half ? m1 : m0) * AT_LN2 + logf(lt) : RLSR_POS_INF;
+    }
+}
+
+// Backward on tensor cores, part 1: dq. Grid (ceil(qLen / 64), H, B), the longest causal query tiles first; key
+// tiles of BN = 64 (DMAX <= 64) or 32 keys. Warp w owns query rows 16w.. : Q and dO fragments in registers,
+// S = Q·Kᵀ and dP = dO·Vᵀ as accumulators, dS = P (dP - Di) scale re-packed as the A operand of dq += dS·K.
+// Shared memory (bf16): sQ 64 x (DMAX+8) | sdO 64 x (DMAX+8) | sK BN x (DMAX+8) | sV BN x (DMAX+8) |
+// sKT DMAX x (BN+8) | int sOk[BN].
+template <int DMAX, int BN>
+__device__ __forceinline__ void am_backward_dq(const unsigned short* __restrict__ q,
+                                               const unsigned short* __restrict__ k,
+                                               const unsigned short* __restrict__ v,
+                                               const unsigned short* __restrict__ o, const float* __restrict__ lse,
+                                               const unsigned short* __restrict__ dout, const int* __restrict__ mask,
+                                               unsigned short* __restrict__ dq, int qLen, int kLen, int kStride,
+                                               int qOffset, int H, int Hkv, int D, float scale) {
+    constexpr int LDQ = DMAX + 8, LDKT = BN + 8, KS = DMAX / 16, NT = BN / 8, DT = DMAX / 8;
+    extern __shared__ __align__(16) unsigned char rlsr_smem[];
+    unsigned short* sQ = reinterpret_cast<unsigned short*>(rlsr_smem);
+    unsigned short* sdO = sQ + AM_BM * LDQ;
+    unsigned short* sK = sdO + AM_BM * LDQ;
+    unsigned short* sV = sK + BN * LDQ;
+    unsigned short* sKT = sV + BN * LDQ;
+    int* sOk = reinterpret_cast<int*>(sKT + DMAX * LDKT);
+
+    const int i0 = (gridDim.x - 1 - blockIdx.x) * AM_BM, h = blockIdx.y, b = blockIdx.z;
+    const int kh = h / (H / Hkv);
+    const int rowCount = min(AM_BM, qLen - i0);
+    const int kEnd = min(kLen, qOffset + i0 + rowCount);
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    const bool vec = am_vec(q, k, v, dout, D) && am_vec(o, dq, q, q, D);
+    const float c = scale * AT_LOG2E;
+
+    const long long qfirst = at_qrow(b, i0, h, qLen, H, D), qstride = (long long) H * D;
+    am_stage<AM_BM, DMAX, LDQ>(sQ, q, qfirst, qstride, rowCount, nullptr, D, vec);
+    am_stage<AM_BM, DMAX, LDQ>(sdO, dout, qfirst, qstride, rowCount, nullptr, D, vec);
+    __syncthreads();
+    unsigned qf[KS][4], gf[KS][4];
+#pragma unroll
+    for (int ks = 0; ks < KS; ++ks) {
+        am_frag_a(qf[ks], sQ, LDQ, warp * 16, ks * 16);
+        am_frag_a(gf[ks], sdO, LDQ, warp * 16, ks * 16);
+    }
+    const int r0 = warp * 16 + g;
+    // per row (r0, r0 + 8): lse in log2 units (+inf: no visible key or past qLen: no gradient) and Di = dO·O
+    float l2[2], di[2];
+    int lim[2];
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+        const int r = r0 + 8 * half;
+        lim[half] = qOffset + i0 + r;
+        float part = 0.f;
+        l2[half] = RLSR_POS_INF;
+        if (r < rowCount) {
+            l2[half] = lse[((long long) b * H + h) * qLen + i0 + r] * AT_LOG2E;
+            const long long at = qfirst + r * qstride;
+            for (int d = t; d < D; d += 4) part = fmaf(rlsr_bf16_to_float(dout[at + d]), rlsr_bf16_to_float(o[at + d]), part);
+        }
+        di[half] = am_sum4(part);
+    }
+    float acc[DT][4];
+#pragma unroll
+    for (int dt = 0; dt < DT; ++dt) acc[dt][0] = acc[dt][1] = acc[dt][2] = acc[dt][3] = 0.f;
+
+    for (int j0 = 0; j0 < kEnd; j0 += BN) {
+        const int nvalid = kEnd - j0;
+        const int* mrow = mask == nullptr ? nullptr : mask + (long long) b * kStride + j0;
+        const long long kfirst = at_krow(b, j0, kh, kStride, Hkv, D), kstride = (long long) Hkv * D;
+        __syncthreads();
+        am_stage<BN, DMAX, LDQ>(sK, k, kfirst, kstride, nvalid, mrow, D, vec);
+        am_stage<BN, DMAX, LDQ>(sV, v, kfirst, kstride, nvalid, mrow, D, vec);
+        am_stage_t<BN, DMAX, LDKT>(sKT, k, kfirst, kstride, nvalid, mrow, D, vec);
+        if (threadIdx.x < BN)
+            sOk[threadIdx.x] = (int) threadIdx.x < nvalid && (mrow == nullptr || __ldg(mrow + threadIdx.x) != 0);
+        __syncthreads();
+
+        float sc[NT][4], dp[NT][4];
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt) {
+#pragma unroll
+            for (int e = 0; e < 4; ++e) sc[nt][e] = dp[nt][e] = 0.f;
+            if (nt * 8 < nvalid) {
+#pragma unroll
+                for (int ks = 0; ks < KS; ++ks) {
+                    if (ks * 16 < D) {
+                        unsigned bf[2];
+                        am_frag_b(bf, sK, LDQ, nt * 8, ks * 16);
+                        rlsr_mma_bf16_16816(sc[nt], qf[ks], bf);
+                        am_frag_b(bf, sV, LDQ, nt * 8, ks * 16);
+                        rlsr_mma_bf16_16816(dp[nt], gf[ks], bf);
+                    }
+                }
+            }
+        }
+        // dS over dP's registers
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+                const int key = nt * 8 + 2 * t + (e & 1), half = e >> 1;
+                float ds = 0.f;
+                if (sOk[key] != 0 && j0 + key <= lim[half] && l2[half] != RLSR_POS_INF) {
+                    const float p = at_exp2(fmaf(sc[nt][e], c, -l2[half]));
+                    ds = p * (dp[nt][e] - di[half]) * scale;
+                }
+                dp[nt][e] = ds;
+            }
+#pragma unroll
+        for (int kk = 0; kk < NT / 2; ++kk) {
+            if (kk * 16 < nvalid) {
+                const unsigned da[4] = {rlsr_pack_bf16x2(dp[2 * kk][0], dp[2 * kk][1]),
+                                        rlsr_pack_bf16x2(dp[2 * kk][2], dp[2 * kk][3]),
+                                        rlsr_pack_bf16x2(dp[2 * kk + 1][0], dp[2 * kk + 1][1]),
+                                        rlsr_pack_bf16x2(dp[2 * kk + 1][2], dp[2 * kk + 1][3])};
+#pragma unroll
+                for (int dt = 0; dt < DT; ++dt) {
+                    if (dt * 8 < D) {
+                        unsigned bf[2];
+                        am_frag_b(bf, sKT, LDKT, dt * 8, kk * 16);
+                        rlsr_mma_bf16_16816(acc[dt], da, bf);
+                    }
+                }
+            }
+        }
+    }
+
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+        const int r = r0 + 8 * half;
+        if (r >= rowCount) continue;
+        unsigned short* grow = dq + qfirst + r * qstride;
+#pragma unroll
+        for (int dt = 0; dt < DT; ++dt)
+#pragma unroll
+            for (int e = 0; e < 2; ++e) {
+                const int d = dt * 8 + 2 * t + e;
+                if (d < D) grow[d] = rlsr_float_to_bf16(acc[dt][2 * half + e]);
+            }
+    }
+}
+
+// Backward on tensor cores, part 2: dk and dv. Grid (ceil(kStride / 64), Hkv, B); warp w owns keys j0+16w.. of
+// the block's 64. The block loops over the rep query heads sharing kv head kh and over query tiles of BM = 64
+// (DMAX <= 64) or 32 queries, in a fixed order (deterministic, no atomics). Per tile: Sᵀ = K·Qᵀ and dPᵀ = V·dOᵀ as
+// accumulators (K, V fragments from shared memory), Pᵀ and dSᵀ re-packed as A operands of dv += Pᵀ·dO and
+// dk += dSᵀ·Q, whose B operands are the tile staged transposed.
+// Shared memory (bf16): sK 64 x (DMAX+8) | sV 64 x (DMAX+8) | sQ BM x (DMAX+8) | sdO BM x (DMAX+8) |
+// sQT DMAX x (BM+8) | sdOT DMAX x (BM+8) | float sL[BM] | float sD[BM].
+template <int DMAX, int BM>
+__device__ __forceinline__ void am_backward_dkdv(const unsigned short* __restrict__ q,
+                                                 const unsigned short* __restrict__ k,
+                                                 const unsigned short* __restrict__ v,
+                                                 const unsigned short* __restrict__ o, const float* __restrict__ lse,
+                                                 const unsigned short* __restrict__ dout,
+                                                 const int* __restrict__ mask, unsigned short* __restrict__ dk,
+                                                 unsigned short* __restrict__ dv, int qLen, int kLen, int kStride,
+                                                 int qOffset, int H, int Hkv, int D, float scale) {
+    constexpr int BNK = 64, LDQ = DMAX + 8, LDT = BM + 8, KS = DMAX / 16, NQ = BM / 8, DT = DMAX / 8;
+    constexpr int WARPS = AT_THREADS / 32;
+    extern __shared__ __align__(16) unsigned char rlsr_smem[];
+    unsigned short* sK = reinterpret_cast<unsigned short*>(rlsr_smem);
+    unsigned short* sV = sK + BNK * LDQ;
+    unsigned short* sQ = sV + BNK * LDQ;
+    unsigned short* sdO = sQ + BM * LDQ;
+    unsigned short* sQT = sdO + BM * LDQ;
+    unsigned short* sdOT = sQT + DMAX * LDT;
+    float* sL = reinterpret_cast<float*>(sdOT + DMAX * LDT);
+    float* sD = sL + BM;
+
+    const int j0 = blockIdx.x * BNK, kh = blockIdx.y, b = blockIdx.z;
+    const int rep = H / Hkv;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    const bool vec = am_vec(q, k, v, dout, D) && am_vec(o, dk, dv, q, D);
+    const float c = scale * AT_LOG2E;
+    const int kr0 = warp * 16 + g;  // this lane's keys: j0 + kr0 and j0 + kr0 + 8
+
+    float gk[DT][4], gv[DT][4];
+#pragma unroll
+    for (int dt = 0; dt < DT; ++dt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) gk[dt][e] = gv[dt][e] = 0.f;
+
+    if (j0 < kLen) {  // uniform over the block
+        const int* mrow = mask == nullptr ? nullptr : mask + (long long) b * kStride + j0;
+        const long long kfirst = at_krow(b, j0, kh, kStride, Hkv, D), kstride = (long long) Hkv * D;
+        am_stage<BNK, DMAX, LDQ>(sK, k, kfirst, kstride, kLen - j0, mrow, D, vec);
+        am_stage<BNK, DMAX, LDQ>(sV, v, kfirst, kstride, kLen - j0, mrow, D, vec);
+        bool kok[2];
+#pragma unroll
+        for (int half = 0; half < 2; ++half) kok[half] = at_key_ok(mask, b, j0 + kr0 + 8 * half, kLen, kStride);
+        const int iFirst = max(0, j0 - qOffset) / BM * BM;
+        for (int hh = 0; hh < rep; ++hh) {
+            const int h = kh * rep + hh;
+            for (int i0 = iFirst; i0 < qLen; i0 += BM) {
+                const int qn = min(BM, qLen - i0);
+                const long long qfirst = at_qrow(b, i0, h, qLen, H, D), qstride = (long long) H * D;
+                __syncthreads();  // the previous tile's staging is no longer read
+                am_stage<BM, DMAX, LDQ>(sQ, q, qfirst, qstride, qn, nullptr, D, vec);
+                am_stage<BM, DMAX, LDQ>(sdO, dout, qfirst, qstride, qn, nullptr, D, vec);
+                am_stage_t<BM, DMAX, LDT>(sQT, q, qfirst, qstride, qn, nullptr, D, vec);
+                am_stage_t<BM, DMAX, LDT>(sdOT, dout, qfirst, qstride, qn, nullptr, D, vec);
+                for (int r = warp; r < BM; r += WARPS) {  // Di = dO·O and lse (log2 units), one warp per query
+                    float part = 0.f;
+                    if (r < qn)
+                        for (int d = lane; d < D; d += 32)
+                            part = fmaf(rlsr_bf16_to_float(dout[qfirst + r * qstride + d]),
+                                        rlsr_bf16_to_float(o[qfirst + r * qstride + d]), part);
+                    part = rlsr_warp_sum(part);
+                    if (lane == 0) {
+                        sD[r] = part;
+                        sL[r] = r < qn ? lse[((long long) b * H + h) * qLen + i0 + r] * AT_LOG2E : RLSR_POS_INF;
+                    }
+                }
+                __syncthreads();
+
+                float sc[NQ][4], dp[NQ][4];
+#pragma unroll
+                for (int nt = 0; nt < NQ; ++nt) {
+#pragma unroll
+                    for (int e = 0; e < 4; ++e) sc[nt][e] = dp[nt][e] = 0.f;
+                    if (nt * 8 < qn) {
+#pragma unroll
+                        for (int ks = 0; ks < KS; ++ks) {
+                            if (ks * 16 < D) {
+                                unsigned af[4], bf[2];
+                                am_frag_a(af, sK, LDQ, warp * 16, ks * 16);
+                                am_frag_b(bf, sQ, LDQ, nt * 8, ks * 16);
+                                rlsr_mma_bf16_16816(sc[nt], af, bf);
+                                am_frag_a(af, sV, LDQ, warp * 16, ks * 16);
+                                am_frag_b(bf, sdO, LDQ, nt * 8, ks * 16);
+                                rlsr_mma_bf16_16816(dp[nt], af, bf);
+                            }
+                        }
+                    }
+                }
+                // Pᵀ over sc, dSᵀ over dp
+#pragma unroll
+                for (int nt = 0; nt < NQ; ++nt)
+#pragma unroll
+                    for (int e = 0; e < 4; ++e) {
+                        const int qi = nt * 8 + 2 * t + (e & 1), half = e >> 1;
+                        const float l2 = sL[qi];
+                        float p = 0.f, ds = 0.f;
+                        if (kok[half] && j0 + kr0 + 8 * half <= qOffset + i0 + qi && l2 != RLSR_POS_INF) {
+                            p = at_exp2(fmaf(sc[nt][e], c, -l2));
+                            ds = p * (dp[nt][e] - sD[qi]) * scale;
+                        }
+                        sc[nt][e] = p;
+                        dp[nt][e] = ds;
+                    }
+#pragma unroll
+                for (int kk = 0; kk < NQ / 2; ++kk) {
+                    if (kk * 16 < qn) {
+                        const unsigned pa[4] = {rlsr_pack_bf16x2(sc[2 * kk][0], sc[2 * kk][1]),
+                                                rlsr_pack_bf16x2(sc[2 * kk][2], sc[2 * kk][3]),
+                                                rlsr_pack_bf16x2(sc[2 * kk + 1][0], sc[2 * kk + 1][1]),
+                                                rlsr_pack_bf16x2(sc[2 * kk + 1][2], sc[2 * kk + 1][3])};
+                        const unsigned da[4] = {rlsr_pack_bf16x2(dp[2 * kk][0], dp[2 * kk][1]),
+                                                rlsr_pack_bf16x2(dp[2 * kk][2], dp[2 * kk][3]),
+                                                rlsr_pack_bf16x2(dp[2 * kk + 1][0], dp[2 * kk + 1][1]),
+                                                rlsr_pack_bf16x2(dp[2 * kk + 1][2], dp[2 * kk + 1][3])};
+#pragma unroll
+                        for (int dt = 0; dt < DT; ++dt) {
+                            if (dt * 8 < D) {
+                                unsigned bf[2];
+                                am_frag_b(bf, sdOT, LDT, dt * 8, kk * 16);
+                                rlsr_mma_bf16_16816(gv[dt], pa, bf);
+                                am_frag_b(bf, sQT, LDT, dt * 8, kk * 16);
+                                rlsr_mma_bf16_16816(gk[dt], da, bf);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+        const int j = j0 + kr0 + 8 * half;
+        if (j >= kStride) continue;
+        const long long at = at_krow(b, j, kh, kStride, Hkv, D);
+#pragma unroll
+        for (int dt = 0; dt < DT; ++dt)
+#pragma unroll
+            for (int e = 0; e < 2; ++e) {
+                const int d = dt * 8 + 2 * t + e;
+                if (d < D) {
+                    dk[at + d] = rlsr_float_to_bf16(gk[dt][2 * half + e]);
+                    dv[at + d] = rlsr_float_to_bf16(gv[dt][2 * half + e]);
+                }
+            }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // Entry points. Dynamic shared memory in bytes (the Java launcher computes the same):
 //   forward  (ROWS 64): 4 * (64*DMAX + 32*(DMAX+4) + 32*DMAX + 32*68)
 //   decode   (ROWS 16): 4 * (16*DMAX + 32*(DMAX+4) + 32*DMAX + 32*20)
 //   dq       (ROWS 16*AT_DQ_RPT(DMAX)): 4 * (2*ROWS*DMAX + 2*32*(DMAX+4) + 32*(ROWS+4))
 //   dkdv     (KROWS 32, QCOLS 32): 4 * (2*32*DMAX + 2*32*(DMAX+4) + 2*32*36 + 2*32)
+//   forward_mma: 2 * (128*(DMAX+8) + DMAX*72) + 4*64
+//   dq_mma   (T = AM_BWD_TILE(DMAX)): 2 * ((128 + 2*T)*(DMAX+8) + DMAX*(T+8)) + 4*T
+//   dkdv_mma (T = AM_BWD_TILE(DMAX)): 2 * ((128 + 2*T)*(DMAX+8) + 2*DMAX*(T+8)) + 8*T
 #define AT_DQ_RPT(DMAX) ((DMAX) <= 64 ? 4 : 2)
 
 #define AT_ENTRY_POINTS(DM, TAG, E)                                                                                   \
@@ -695,6 +1243,30 @@ __device__ __forceinline__ void at_backward_dkdv(const typename E::T* __restrict
                                       scale);                                                                         \
     }
 
+#define AM_BWD_TILE(DMAX) ((DMAX) <= 64 ? 64 : 32)  // dq key tile, dkdv query tile: keeps registers under 255
+
+#define AM_ENTRY_POINTS(DM)                                                                                           \
+    extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_forward_mma_d##DM##_bf16_kernel(               \
+        const unsigned short* q, const unsigned short* k, const unsigned short* v, const int* mask,                   \
+        unsigned short* out, float* lse, int qLen, int kLen, int kStride, int qOffset, int H, int Hkv, int D,          \
+        float scale, int causal) {                                                                                    \
+        am_forward<DM>(q, k, v, mask, out, lse, qLen, kLen, kStride, qOffset, H, Hkv, D, scale, causal);             \
+    }                                                                                                                 \
+    extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_backward_dq_mma_d##DM##_bf16_kernel(           \
+        const unsigned short* q, const unsigned short* k, const unsigned short* v, const unsigned short* o,           \
+        const float* lse, const unsigned short* dout, const int* mask, unsigned short* dq, int qLen, int kLen,       \
+        int kStride, int qOffset, int H, int Hkv, int D, float scale) {                                              \
+        am_backward_dq<DM, AM_BWD_TILE(DM)>(q, k, v, o, lse, dout, mask, dq, qLen, kLen, kStride, qOffset, H, Hkv, D, \
+                                            scale);                                                                   \
+    }                                                                                                                 \
+    extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_backward_dkdv_mma_d##DM##_bf16_kernel(         \
+        const unsigned short* q, const unsigned short* k, const unsigned short* v, const unsigned short* o,           \
+        const float* lse, const unsigned short* dout, const int* mask, unsigned short* dk, unsigned short* dv,        \
+        int qLen, int kLen, int kStride, int qOffset, int H, int Hkv, int D, float scale) {                          \
+        am_backward_dkdv<DM, AM_BWD_TILE(DM)>(q, k, v, o, lse, dout, mask, dk, dv, qLen, kLen, kStride, qOffset, H,   \
+                                              Hkv, D, scale);                                                         \
+    }
+
 AT_ENTRY_POINTS(32, f32, RlsrF32)
 AT_ENTRY_POINTS(64, f32, RlsrF32)
 AT_ENTRY_POINTS(96, f32, RlsrF32)
@@ -703,6 +1275,10 @@ AT_ENTRY_POINTS(32, bf16, RlsrBF16)
 AT_ENTRY_POINTS(64, bf16, RlsrBF16)
 AT_ENTRY_POINTS(96, bf16, RlsrBF16)
 AT_ENTRY_POINTS(128, bf16, RlsrBF16)
+AM_ENTRY_POINTS(32)
+AM_ENTRY_POINTS(64)
+AM_ENTRY_POINTS(96)
+AM_ENTRY_POINTS(128)
 
 // launch: grid ceil(rows / 4), blockDim 128; rows = B*H*qLen
 extern "C" __global__ void __launch_bounds__(AT_THREADS)

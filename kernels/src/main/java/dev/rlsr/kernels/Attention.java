@@ -18,7 +18,10 @@ import dev.rlsr.bindings.KernelArgs;
  * with no visible key outputs zeros and gets lse = +inf, and the backward gives it no gradient.
  *
  * <p>Activations (q, k, v, out, dOut, dq, dk, dv) are {@link DType#F32} or {@link DType#BF16} (all of one call the
- * same); accumulation is fp32; head dims up to {@value #MAX_HEAD_DIM}. Everything is asynchronous on {@code stream};
+ * same); accumulation is fp32; head dims up to {@value #MAX_HEAD_DIM}. bf16 forward, bidirectional and backward run
+ * on tensor cores (mma.sync m16n8k16, fp32 accumulation; P and dS are rounded to bf16 to enter their second
+ * product, as in FlashAttention); F32 and decode run on fp32 FMA units. {@code -Drlsr.attention.tensorCores=false}
+ * sends bf16 to the fp32 kernels as well. Everything is asynchronous on {@code stream};
  * nothing is allocated: {@link #decode} takes a caller-owned workspace of {@link #decodeWorkspaceBytes} bytes.
  * The backward is deterministic: every dq, dk, dv element has one owner thread that adds its terms in a fixed order
  * (the query heads sharing a kv head are looped over inside one block), no float atomics.
@@ -37,6 +40,8 @@ public final class Attention {
     /** Fewest keys per decode split: two 32-key tiles, below which a split costs more than it saves. */
     private static final int DECODE_MIN_KEYS_PER_SPLIT = 64;
     private static final int DEFAULT_SHARED_LIMIT = 48 * 1024;
+    /** bf16 on tensor cores unless -Drlsr.attention.tensorCores=false. */
+    static final boolean TENSOR_CORES = !"false".equalsIgnoreCase(System.getProperty("rlsr.attention.tensorCores"));
 
     /** A kernel and its dynamic shared memory, opted in above 48 KiB once per loaded function. */
     private static final class Launch {
@@ -64,6 +69,11 @@ public final class Attention {
     private static final Launch[][] DECODE = table("decode", d -> fwdShared(d, 16));
     private static final Launch[][] BACKWARD_DQ = table("backward_dq", Attention::dqShared);
     private static final Launch[][] BACKWARD_DKDV = table("backward_dkdv", Attention::dkdvShared);
+    private static final Launch[] FORWARD_MMA = mmaTable("forward", d -> 2 * (128 * (d + 8) + d * 72) + 256);
+    private static final Launch[] BACKWARD_DQ_MMA = mmaTable("backward_dq",
+            d -> 2 * ((128 + 2 * mmaTile(d)) * (d + 8) + d * (mmaTile(d) + 8)) + 4 * mmaTile(d));
+    private static final Launch[] BACKWARD_DKDV_MMA = mmaTable("backward_dkdv",
+            d -> 2 * ((128 + 2 * mmaTile(d)) * (d + 8) + 2 * d * (mmaTile(d) + 8)) + 8 * mmaTile(d));
     private static final Launch[] COMBINE = {new Launch("attention_decode_combine_f32_kernel", 0),
             new Launch("attention_decode_combine_bf16_kernel", 0)};
 
@@ -77,6 +87,19 @@ public final class Attention {
             t[1][di] = new Launch("attention_" + kind + "_d" + DMAX[di] + "_bf16_kernel", shared.applyAsInt(DMAX[di]));
         }
         return t;
+    }
+
+    private static Launch[] mmaTable(String kind, java.util.function.IntUnaryOperator shared) {
+        Launch[] t = new Launch[DMAX.length];
+        for (int di = 0; di < DMAX.length; di++) {
+            t[di] = new Launch("attention_" + kind + "_mma_d" + DMAX[di] + "_bf16_kernel", shared.applyAsInt(DMAX[di]));
+        }
+        return t;
+    }
+
+    /** Key tile of the tensor-core dq kernel and query tile of its dk/dv kernel (AM_BWD_TILE in attention.cu). */
+    private static int mmaTile(int dmax) {
+        return dmax <= 64 ? 64 : 32;
     }
 
     private static int fwdShared(int dmax, int rows) {
@@ -133,7 +156,7 @@ public final class Attention {
         checkForward(op, q, k, v, out, lse, keyMask, dtype, batch, qLen, kLen, kStride, qOffset, heads, kvHeads,
                 headDim, scale, false);
         launchForward(q, k, v, out, lse, keyMask, dtype, batch, qLen, kLen, kStride, qOffset, heads, kvHeads, headDim,
-                scale, true, stream);
+                scale, true, dtype == DType.BF16 && TENSOR_CORES, stream);
     }
 
     /**
@@ -163,13 +186,24 @@ public final class Attention {
         checkForward(op, q, k, v, out, 0, keyMask, dtype, batch, qLen, kLen, kStride, qOffset, heads, kvHeads,
                 headDim, scale, true);
         launchForward(q, k, v, out, 0, keyMask, dtype, batch, qLen, kLen, kStride, qOffset, heads, kvHeads, headDim,
-                scale, false, stream);
+                scale, false, dtype == DType.BF16 && TENSOR_CORES, stream);
+    }
+
+    /** {@link #forward} (causal) or {@link #bidirectional} on the kernel family chosen by {@code mma} (bf16 only). */
+    static void forward(long q, long k, long v, long out, long lse, long keyMask, DType dtype, int batch, int qLen,
+            int kLen, int kStride, int qOffset, int heads, int kvHeads, int headDim, float scale, boolean causal,
+            boolean mma, long stream) {
+        checkForward("Attention.forward", q, k, v, out, lse, keyMask, dtype, batch, qLen, kLen, kStride, qOffset,
+                heads, kvHeads, headDim, scale, !causal);
+        launchForward(q, k, v, out, lse, keyMask, dtype, batch, qLen, kLen, kStride, qOffset, heads, kvHeads, headDim,
+                scale, causal, mma && dtype == DType.BF16, stream);
     }
 
     private static void launchForward(long q, long k, long v, long out, long lse, long keyMask, DType dtype,
             int batch, int qLen, int kLen, int kStride, int qOffset, int heads, int kvHeads, int headDim, float scale,
-            boolean causal, long stream) {
-        Launch l = FORWARD[dtype == DType.F32 ? 0 : 1][dmaxIndex(headDim)];
+            boolean causal, boolean mma, long stream) {
+        int di = dmaxIndex(headDim);
+        Launch l = mma ? FORWARD_MMA[di] : FORWARD[dtype == DType.F32 ? 0 : 1][di];
         KernelArgs args = KernelArgs.local().ptr(q).ptr(k).ptr(v).ptr(keyMask).ptr(out).ptr(lse).i32(qLen).i32(kLen)
                 .i32(kStride).i32(qOffset).i32(heads).i32(kvHeads).i32(headDim).f32(scale).i32(causal ? 1 : 0);
         l.run((qLen + 63) / 64, heads, batch, stream, args);
@@ -301,6 +335,14 @@ public final class Attention {
     public static void backward(long q, long k, long v, long out, long lse, long dOut, long dq, long dk, long dv,
             long keyMask, DType dtype, int batch, int qLen, int kLen, int kStride, int qOffset, int heads, int kvHeads,
             int headDim, float scale, long stream) {
+        backward(q, k, v, out, lse, dOut, dq, dk, dv, keyMask, dtype, batch, qLen, kLen, kStride, qOffset, heads,
+                kvHeads, headDim, scale, dtype == DType.BF16 && TENSOR_CORES, stream);
+    }
+
+    /** {@link #backward} on the kernel family chosen by {@code mma} (bf16 only). */
+    static void backward(long q, long k, long v, long out, long lse, long dOut, long dq, long dk, long dv,
+            long keyMask, DType dtype, int batch, int qLen, int kLen, int kStride, int qOffset, int heads, int kvHeads,
+            int headDim, float scale, boolean mma, long stream) {
         String op = "Attention.backward";
         checkForward(op, q, k, v, out, lse, keyMask, dtype, batch, qLen, kLen, kStride, qOffset, heads, kvHeads,
                 headDim, scale, false);
@@ -327,6 +369,16 @@ public final class Attention {
             }
         }
         int di = dmaxIndex(headDim), t = dtype == DType.F32 ? 0 : 1;
+        if (mma && dtype == DType.BF16) {
+            KernelArgs a1 = KernelArgs.local().ptr(q).ptr(k).ptr(v).ptr(out).ptr(lse).ptr(dOut).ptr(keyMask).ptr(dq)
+                    .i32(qLen).i32(kLen).i32(kStride).i32(qOffset).i32(heads).i32(kvHeads).i32(headDim).f32(scale);
+            BACKWARD_DQ_MMA[di].run((qLen + 63) / 64, heads, batch, stream, a1);
+            KernelArgs a2 = KernelArgs.local().ptr(q).ptr(k).ptr(v).ptr(out).ptr(lse).ptr(dOut).ptr(keyMask).ptr(dk)
+                    .ptr(dv).i32(qLen).i32(kLen).i32(kStride).i32(qOffset).i32(heads).i32(kvHeads).i32(headDim)
+                    .f32(scale);
+            BACKWARD_DKDV_MMA[di].run((kStride + 63) / 64, kvHeads, batch, stream, a2);
+            return;
+        }
         int rows = dqRows(DMAX[di]);
         KernelArgs a1 = KernelArgs.local().ptr(q).ptr(k).ptr(v).ptr(out).ptr(lse).ptr(dOut).ptr(keyMask).ptr(dq)
                 .i32(qLen).i32(kLen).i32(kStride).i32(qOffset).i32(heads).i32(kvHeads).i32(headDim).f32(scale);
