@@ -82,7 +82,9 @@ main() {
     for d in "$GPU"/test-classes/*/; do cp="$cp:${d%/}"; scan+=("--scan-class-path=${d%/}"); done
     cp="$cp:$GPU/lib/*"
     echo "scanning ${scan[*]#--scan-class-path=} (timeout ${t}s); tree in $OUT/junit.log"
-    LD_LIBRARY_PATH="$JAVA_LD" timeout -k 10 "$t" "$JAVA" $JFLAGS -Xss8m -Drlsr.kernel.cache="$KCACHE" -cp "$cp" \
+    # rlsr.gpu.required: a GPU test that finds no device or CUDA library fails here instead of skipping
+    LD_LIBRARY_PATH="$JAVA_LD" timeout -k 10 "$t" "$JAVA" $JFLAGS -Xss8m -Drlsr.kernel.cache="$KCACHE" \
+      -Drlsr.gpu.required=true -cp "$cp" \
       org.junit.platform.console.ConsoleLauncher execute "${scan[@]}" --include-tag=gpu \
       --details=tree --details-theme=ascii --disable-banner --disable-ansi-colors >"$OUT/junit.log" 2>&1
     local rc=$?

@@ -109,6 +109,8 @@ public final class CudaDriver {
     private static final NativeFunction cuCtxSetCurrent = fn(res(ADDRESS), "cuCtxSetCurrent");
     // CUresult cuCtxGetCurrent(CUcontext *pctx)
     private static final NativeFunction cuCtxGetCurrent = fn(res(ADDRESS), "cuCtxGetCurrent");
+    // CUresult cuCtxGetDevice(CUdevice *device)
+    private static final NativeFunction cuCtxGetDevice = fn(res(ADDRESS), "cuCtxGetDevice");
     // CUresult cuCtxSynchronize(void)
     private static final NativeFunction cuCtxSynchronize = fn(res(), "cuCtxSynchronize");
     // CUresult cuMemGetInfo_v2(size_t *free, size_t *total)
@@ -207,6 +209,21 @@ public final class CudaDriver {
     /** True when libcuda loads, cuInit succeeds and at least one device exists. Never throws. */
     public static boolean isAvailable() {
         return probe().isEmpty();
+    }
+
+    /**
+     * True when the loaded driver is the RLSR CUDA emulator ({@code -Drlsr.cuda.emulator=DIR}, see native/README.md):
+     * it runs the project's kernels on the CPU, right but slowly, so code that picks a device by itself (e.g.
+     * {@code --device auto}) must not take it, and timings taken on it mean nothing. Never throws.
+     *
+     * @return whether the "cuda" library is the emulator
+     */
+    public static boolean isEmulator() {
+        try {
+            return lib().find("rlsr_cuda_emulator_info").isPresent();
+        } catch (RuntimeException e) {
+            return false;
+        }
     }
 
     /** Why CUDA is not usable ("" when it is), e.g. the library search or CUDA_ERROR_NO_DEVICE. Never throws. */
@@ -428,6 +445,15 @@ public final class CudaDriver {
         } catch (Throwable t) {
             throw rethrow(t);
         }
+    }
+
+    /**
+     * The device of the calling thread's current context ({@code cuCtxGetDevice}).
+     *
+     * @return the CUdevice
+     */
+    public static int contextGetDevice() {
+        return intOut(cuCtxGetDevice);
     }
 
     private static final ThreadLocal<MemorySegment> OUT_ADDRESS =

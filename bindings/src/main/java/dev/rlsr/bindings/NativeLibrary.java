@@ -21,12 +21,37 @@ import java.util.concurrent.ConcurrentHashMap;
  * /usr/local/cuda/targets/x86_64-linux/lib), because toolkit libraries are often not on the loader path.
  * Libraries stay loaded for the life of the JVM (global arena): unloading CUDA libraries is unsafe.
  * Results, failures included, are cached per name so a missing library costs one search.
+ *
+ * <p><b>The CUDA emulator.</b> With {@code -Drlsr.cuda.emulator=DIR} the libraries cuda, nvrtc, cublas, cublasLt and
+ * nccl all resolve to {@code DIR/librlsr_cuda_emulator.so} ({@code .dylib} on macOS), which native/emulator/build.sh
+ * builds: the project's kernels run on the CPU through a SIMT shim, so every CUDA code path runs on a machine without
+ * a GPU (see native/README.md). This switch wins over the {@code rlsr.lib.*} properties; a blank value means off.
  */
 @SuppressWarnings("restricted") // FFM downcalls and reinterpret are the point of this class
 public final class NativeLibrary {
     private static final Map<String, Object> CACHE = new ConcurrentHashMap<>();
+    private static final Map<Path, Object> EMULATOR_CACHE = new ConcurrentHashMap<>(); // (load() holds CACHE's bin)
+
+    /** System property naming the folder of the CUDA emulator library; blank or unset means the real libraries. */
+    public static final String EMULATOR_PROPERTY = "rlsr.cuda.emulator";
+    /** The libraries (as named in {@link #load}) that the emulator stands in for. */
+    static final Set<String> EMULATED = Set.of("cuda", "nvrtc", "cublas", "cublasLt", "nccl");
 
     private NativeLibrary() {}
+
+    /**
+     * The emulator library selected with {@code -Drlsr.cuda.emulator=DIR}, whether or not the file exists; empty when
+     * the property is unset or blank.
+     *
+     * @return {@code DIR/librlsr_cuda_emulator.so} (or {@code .dylib}), or empty
+     */
+    public static java.util.Optional<Path> emulatorLibrary() {
+        String dir = System.getProperty(EMULATOR_PROPERTY);
+        if (dir == null || dir.isBlank()) {
+            return java.util.Optional.empty();
+        }
+        return java.util.Optional.of(Path.of(dir.strip()).resolve(System.mapLibraryName("rlsr_cuda_emulator")));
+    }
 
     /**
      * Returns a lookup over the first library that loads, or throws
@@ -58,6 +83,10 @@ public final class NativeLibrary {
     }
 
     private static SymbolLookup find(String name, String property, String... sonames) {
+        java.util.Optional<Path> emulator = emulatorLibrary();
+        if (emulator.isPresent() && EMULATED.contains(name)) {
+            return loadEmulator(name, emulator.get());
+        }
         List<String> tried = new ArrayList<>();
         String override = System.getProperty(property);
         if (override != null && !override.isBlank()) {
@@ -94,6 +123,25 @@ public final class NativeLibrary {
         }
         tried.add("in " + cudaLibraryDirs());
         throw NativeLibraryUnavailableException.notFound(name, property, tried);
+    }
+
+    private static SymbolLookup loadEmulator(String name, Path lib) {
+        if (!Files.isRegularFile(lib)) {
+            throw new NativeLibraryUnavailableException(name, "the CUDA emulator is selected (-D" + EMULATOR_PROPERTY
+                    + "=" + lib.getParent() + ") but " + lib + " does not exist: build it with native/emulator/build.sh "
+                    + lib.getParent() + " (./mvnw verify builds native/target/emulator)");
+        }
+        // one lookup for all five names: the same library stands in for each
+        Object shared = EMULATOR_CACHE.computeIfAbsent(lib.toAbsolutePath(), k -> {
+            SymbolLookup l = tryLoad(lib.toAbsolutePath().toString());
+            return l != null ? l : new NativeLibraryUnavailableException(name, "the CUDA emulator " + lib
+                    + " exists but does not load (built for another platform? rebuild it with native/emulator/build.sh "
+                    + lib.getParent() + ")");
+        });
+        if (shared instanceof NativeLibraryUnavailableException e) {
+            throw new NativeLibraryUnavailableException(name, e.getMessage());
+        }
+        return (SymbolLookup) shared;
     }
 
     /**

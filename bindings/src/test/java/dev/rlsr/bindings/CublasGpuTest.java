@@ -2,7 +2,6 @@ package dev.rlsr.bindings;
 
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -24,7 +23,7 @@ class CublasGpuTest {
     @BeforeAll
     static void open() {
         GpuTestSupport.requireGpu();
-        assumeTrue(Cublas.isAvailable(), "libcublas not found, skipping");
+        GpuTestSupport.requireThat(Cublas.isAvailable(), () -> "libcublas not found");
         ctx = CudaContext.open(0);
         blas = Cublas.create();
         System.out.println("cuBLAS version " + blas.version());

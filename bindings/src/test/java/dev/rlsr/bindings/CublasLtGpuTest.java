@@ -1,6 +1,5 @@
 package dev.rlsr.bindings;
 
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -22,7 +21,7 @@ class CublasLtGpuTest {
     @BeforeAll
     static void open() {
         GpuTestSupport.requireGpu();
-        assumeTrue(CublasLt.isAvailable(), "libcublasLt not found, skipping");
+        GpuTestSupport.requireThat(CublasLt.isAvailable(), () -> "libcublasLt not found");
         ctx = CudaContext.open(0);
         lt = CublasLt.create();
         workspace = DeviceBuffer.alloc(32L << 20);

@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
@@ -60,6 +59,11 @@ class CudaDriverGpuTest {
         assertEquals(32, CudaDriver.attribute(ctx.device(), CudaDriver.CU_DEVICE_ATTRIBUTE_WARP_SIZE));
         assertTrue(CudaDriver.driverVersion() >= 12000);
         assertEquals(ctx.handle(), CudaDriver.contextGetCurrent());
+        assertEquals(ctx.device(), CudaDriver.contextGetDevice());
+        if (CudaDriver.isEmulator()) {
+            assertEquals("RLSR CUDA emulator", name);
+            assertEquals("sm_90", ctx.arch());
+        }
     }
 
     @Test
@@ -149,12 +153,14 @@ class CudaDriverGpuTest {
         assertTrue(e.getMessage().startsWith("cuMemAlloc_v2 failed: CUDA_ERROR_OUT_OF_MEMORY ("), e.getMessage());
     }
 
+    /** axpy_kernel of the test kernels (a file the CUDA emulator was built with), through the on-disk cache. */
     private static byte[] axpyCubin(Path cacheDir) {
-        assumeTrue(Nvrtc.isAvailable(), "NVRTC not available, skipping kernel launch: " + Nvrtc.unavailableReason());
+        GpuTestSupport.requireThat(Nvrtc.isAvailable(), () -> "NVRTC not available: " + Nvrtc.unavailableReason());
         String old = System.getProperty("rlsr.kernel.cache");
         System.setProperty("rlsr.kernel.cache", cacheDir.toString());
         try {
-            return KernelCache.cubin(NvrtcTest.AXPY, "axpy", ctx.arch(), NvrtcTest.OPTIONS);
+            return KernelCache.cubin(TestKernels.source(TestKernels.KERNELS), TestKernels.KERNELS, ctx.arch(),
+                    List.of());
         } finally {
             if (old == null) {
                 System.clearProperty("rlsr.kernel.cache");

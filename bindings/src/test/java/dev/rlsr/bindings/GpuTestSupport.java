@@ -1,17 +1,45 @@
 package dev.rlsr.bindings;
 
 import static org.junit.jupiter.api.Assertions.fail;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
+import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
 import java.util.SplittableRandom;
+import java.util.function.Supplier;
 
-/** Shared helpers of the *GpuTest classes: skipping, seeded inputs, bf16 rounding, CPU references, tolerances. */
+import org.junit.jupiter.api.Assumptions;
+
+/**
+ * Shared helpers of the *GpuTest classes: skipping, seeded inputs, bf16 rounding, CPU references, tolerances.
+ *
+ * <p>A device is a real GPU or the CUDA emulator ({@code -Drlsr.cuda.emulator}, which every build's tests use). With
+ * {@code -Drlsr.gpu.required=true} (the GPU check; CI with the emulator) a missing device or library fails the test
+ * instead of skipping it. A test that means nothing on the emulator skips there in any case ({@link #skipOnEmulator}).
+ */
 final class GpuTestSupport {
+    /** {@code -Drlsr.gpu.required=true}: a skip for a missing device or library is a failure. */
+    static final boolean REQUIRED = Boolean.getBoolean("rlsr.gpu.required");
+
     private GpuTestSupport() {}
 
-    /** Skips the calling test class (via a JUnit assumption) when no CUDA device is usable. */
+    /** Skips the calling test class when no CUDA device is usable (fails instead under rlsr.gpu.required). */
     static void requireGpu() {
-        assumeTrue(CudaDriver.isAvailable(), "no usable CUDA device, skipping: " + CudaDriver.unavailableReason());
+        requireThat(CudaDriver.isAvailable(), () -> "no usable CUDA device: " + CudaDriver.unavailableReason());
+    }
+
+    /** Skips (or under rlsr.gpu.required fails) unless {@code ok}; {@code why} says what is missing. */
+    static void requireThat(boolean ok, Supplier<String> why) {
+        if (ok) {
+            return;
+        }
+        if (REQUIRED) {
+            fail(why.get() + " (-Drlsr.gpu.required=true turns this skip into a failure)");
+        }
+        Assumptions.abort(why.get() + ", skipping");
+    }
+
+    /** Skips on the CUDA emulator, whatever rlsr.gpu.required says: the test only means something on a GPU. */
+    static void skipOnEmulator(String why) {
+        assumeFalse(CudaDriver.isEmulator(), () -> "runs on a real GPU only, not on the CUDA emulator: " + why);
     }
 
     static float[] random(long seed, int n) {

@@ -3,7 +3,6 @@ package dev.rlsr.bindings;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -19,7 +18,7 @@ class NcclGpuTest {
     @BeforeAll
     static void open() {
         GpuTestSupport.requireGpu();
-        assumeTrue(Nccl.isAvailable(), "libnccl.so.2 not found, skipping");
+        GpuTestSupport.requireThat(Nccl.isAvailable(), () -> "libnccl.so.2 not found");
         ctx = CudaContext.open(0);
         System.out.println("NCCL version " + Nccl.version());
     }

@@ -3,6 +3,7 @@ package dev.rlsr.bindings;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeFalse;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.nio.file.Path;
@@ -52,6 +53,8 @@ class NvrtcTest {
     @BeforeAll
     static void requireNvrtc() {
         assumeTrue(Nvrtc.isAvailable(), "NVRTC not available, skipping: " + Nvrtc.unavailableReason());
+        assumeFalse(CudaDriver.isEmulator(), "the CUDA emulator's NVRTC compiles nothing (it accepts only the kernel "
+                + "files it was built with; CudaEmulatorGpuTest covers that): these tests need the real NVRTC");
     }
 
     private static void assertElf(byte[] cubin) {

@@ -156,32 +156,14 @@ public final class CudaKernels {
         return a;
     }
 
-    // The bindings have no cuCtxGetDevice yet: find the device whose primary context this is (keeping that retain,
-    // see the class comment), else accept a context of unknown device only when every device has the same arch.
+    // The arch of the context's device; for a primary context, one retain is kept (see the class comment).
     private static String resolveArch(long ctx) {
-        int count = CudaDriver.deviceCount();
-        String common = null;
-        boolean uniform = true;
-        for (int i = 0; i < count; i++) {
-            String a = CudaDriver.arch(CudaDriver.device(i));
-            if (common == null) {
-                common = a;
-            } else if (!common.equals(a)) {
-                uniform = false;
-            }
-        }
-        for (int i = 0; i < count; i++) {
-            int dev = CudaDriver.device(i);
-            long primary = CudaDriver.primaryContextRetain(dev);
-            if (primary == ctx) {
-                return CudaDriver.arch(dev); // the retain is kept on purpose
-            }
+        int dev = CudaDriver.contextGetDevice();
+        long primary = CudaDriver.primaryContextRetain(dev);
+        if (primary != ctx) {
             CudaDriver.primaryContextRelease(dev);
         }
-        if (uniform && common != null) {
-            return common;
-        }
-        throw new IllegalStateException("the current CUDA context is not a primary context and the devices differ in "
-                + "architecture, so the kernels' target cannot be chosen; use the device's primary context");
+        return CudaDriver.arch(dev);
     }
+
 }

@@ -17,7 +17,9 @@ import org.junit.jupiter.api.Test;
 @Tag("gpu")
 class CosineSimilarityGpuTest {
     private static final double ATOL = 1e-5, RTOL = 1e-5;
-    private static final int[][] PAIR_SHAPES = {{1, 1}, {37, 3}, {9, 8}, {1000, 768}, {513, 1023}, {2048, 4096}, {3, 4097}};
+    // {N, D}; the launcher's warps per row for these: f32 1 (D < 2048), 2 (2051), 4 (>= 4096); bf16 1, 2, 4 (8200)
+    private static final int[][] PAIR_SHAPES = {{1, 1}, {37, 3}, {9, 8}, {1000, 768}, {513, 1023}, {5, 2051},
+            {2048, 4096}, {3, 4097}, {3, 8200}};
 
     @BeforeEach
     void gpu() {
@@ -85,6 +87,64 @@ class CosineSimilarityGpuTest {
                 assertClose("cosine vs reference bf16 P=" + p + " G=" + g + " D=" + d, seed,
                         CosineSimilarityReference.againstReference(refB, respB, p, g, d, CosineSimilarity.DEFAULT_EPS),
                         GpuSupport.getF32(outB, p * g), ATOL, RTOL);
+            }
+        }
+    }
+
+    /**
+     * The kernels launched directly with every warps-per-row value they accept (1, 2, 4, 8; the launcher picks only
+     * some of them for a given D), group > 1 and bases off 16-byte boundaries, against the double formula
+     * cos = sum(ab) / max(sqrt(sum(aa)) sqrt(sum(bb)), eps).
+     */
+    @Test
+    void everyWarpsPerRowAgainstTheDoubleFormula() {
+        // {rows, group, d, byte offset of a, byte offset of b, bf16}
+        int[][] cases = {{37, 1, 3, 0, 0, 0}, {11, 1, 4096, 0, 0, 0}, {11, 1, 4096, 0, 0, 1}, {7, 1, 4099, 4, 4, 0},
+            {7, 1, 2051, 2, 6, 1}, {48, 16, 1029, 0, 0, 0}, {48, 16, 129, 0, 0, 1}, {13, 1, 515, 4, 8, 0},
+            {13, 1, 515, 2, 2, 1}, {17, 1, 7, 14, 0, 1}, {13, 1, 1, 0, 0, 1}};
+        Kernel f32 = Kernel.of("cosine_similarity", "cosine_similarity_f32_kernel");
+        Kernel bf16 = Kernel.of("cosine_similarity", "cosine_similarity_bf16_kernel");
+        for (int[] c : cases) {
+            int rows = c[0], group = c[1], d = c[2];
+            boolean isBf16 = c[5] == 1;
+            long seed = 17L * rows + 31L * d + c[3] + c[4];
+            Random r = new Random(seed);
+            float[] a = GpuSupport.randn(r, rows / group * d, 1f), b = GpuSupport.randn(r, rows * d, 1f);
+            if (isBf16) {
+                a = BF16.round(a);
+                b = BF16.round(b);
+            }
+            float[] expect = new float[rows];
+            for (int i = 0; i < rows; i++) {
+                double ab = 0, aa = 0, bb = 0;
+                for (int k = 0; k < d; k++) {
+                    double x = a[(i / group) * d + k], y = b[i * d + k];
+                    ab += x * y;
+                    aa += x * x;
+                    bb += y * y;
+                }
+                expect[i] = (float) (ab / Math.max(Math.sqrt(aa) * Math.sqrt(bb), CosineSimilarity.DEFAULT_EPS));
+            }
+            int es = isBf16 ? 2 : 4;
+            for (int wpr : new int[] {1, 2, 4, 8}) {
+                try (GpuSupport.Mem m = new GpuSupport.Mem()) {
+                    long pa = m.alloc((long) es * a.length + 16) + c[3], pb = m.alloc((long) es * b.length + 16) + c[4];
+                    if (isBf16) {
+                        GpuSupport.put(pa, BF16.fromFloat(a));
+                        GpuSupport.put(pb, BF16.fromFloat(b));
+                    } else {
+                        GpuSupport.put(pa, a);
+                        GpuSupport.put(pb, b);
+                    }
+                    long out = m.poisonedF32(rows);
+                    int rowsPerBlock = 8 / wpr;
+                    dev.rlsr.bindings.KernelArgs args = dev.rlsr.bindings.KernelArgs.local().ptr(pa).ptr(pb).ptr(out)
+                            .i32(rows).i32(group).i32(d).f32(CosineSimilarity.DEFAULT_EPS).i32(wpr);
+                    (isBf16 ? bf16 : f32).launch((rows + rowsPerBlock - 1) / rowsPerBlock, 256, 0, args);
+                    assertClose("cosine " + (isBf16 ? "bf16" : "f32") + " rows=" + rows + " group=" + group + " d=" + d
+                            + " offsets " + c[3] + "," + c[4] + " wpr=" + wpr, seed, expect, GpuSupport.getF32(out, rows),
+                            ATOL, RTOL);
+                }
             }
         }
     }

@@ -12,19 +12,44 @@ import java.util.Random;
 
 import org.junit.jupiter.api.Assumptions;
 
-/** Shared plumbing of the *GpuTest classes: one context for the JVM, device memory, poisoning, comparisons. */
+/**
+ * Shared plumbing of the *GpuTest classes: one context for the JVM, device memory, poisoning, comparisons.
+ *
+ * <p>The device is a real GPU or the CUDA emulator ({@code -Drlsr.cuda.emulator}, which every build's tests use). With
+ * {@code -Drlsr.gpu.required=true} (the GPU check; CI with the emulator) a missing device fails the test instead of
+ * skipping it; a test that means nothing on the emulator skips there in any case ({@link #skipOnEmulator}).
+ */
 final class GpuSupport {
     /** fp32 quiet NaN: outputs are filled with it before a launch, so an element the kernel skips fails. */
     static final int NAN_BITS = 0x7fc00000;
+    /** {@code -Drlsr.gpu.required=true}: a skip for a missing device is a failure. */
+    static final boolean REQUIRED = Boolean.getBoolean("rlsr.gpu.required");
 
     private static CudaContext context; // held until the JVM exits, like CudaKernels' module cache
 
     private GpuSupport() {
     }
 
-    /** Skips the test without a GPU; otherwise makes the test context current on this thread. */
+    /** Skips (or under rlsr.gpu.required fails) unless {@code ok}; {@code why} says what is missing. */
+    static void requireThat(boolean ok, java.util.function.Supplier<String> why) {
+        if (ok) {
+            return;
+        }
+        if (REQUIRED) {
+            fail(why.get() + " (-Drlsr.gpu.required=true turns this skip into a failure)");
+        }
+        Assumptions.abort(why.get() + ", skipping");
+    }
+
+    /** Skips on the CUDA emulator, whatever rlsr.gpu.required says: the test only means something on a GPU. */
+    static void skipOnEmulator(String why) {
+        Assumptions.assumeFalse(CudaDriver.isEmulator(),
+                () -> "runs on a real GPU only, not on the CUDA emulator: " + why);
+    }
+
+    /** Skips the test without a device (fails instead under rlsr.gpu.required); makes the test context current. */
     static synchronized void assumeGpu() {
-        Assumptions.assumeTrue(CudaDriver.isAvailable(), () -> "no CUDA device: " + CudaDriver.unavailableReason());
+        requireThat(CudaDriver.isAvailable(), () -> "no CUDA device: " + CudaDriver.unavailableReason());
         if (context == null) {
             context = CudaContext.open(0);
             System.out.println("GPU tests on " + context.name() + " (" + context.arch() + ")");

@@ -13,7 +13,6 @@ import jcuda.driver.CUdevice;
 import jcuda.driver.CUdeviceptr;
 import jcuda.driver.JCudaDriver;
 
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
@@ -37,12 +36,14 @@ class JCudaInteropGpuTest {
 
     @Test
     void kernelsRunOnJCudaMemory() {
-        Assumptions.assumeTrue(CudaDriver.isAvailable(), () -> "no CUDA device: " + CudaDriver.unavailableReason());
+        GpuSupport.skipOnEmulator("JCuda's native library links the real libcuda.so.1, which the emulator does not "
+                + "replace");
+        GpuSupport.requireThat(CudaDriver.isAvailable(), () -> "no CUDA device: " + CudaDriver.unavailableReason());
         try {
             JCudaDriver.setExceptionsEnabled(true);
             JCudaDriver.cuInit(0);
         } catch (Throwable t) { // UnsatisfiedLinkError and friends: JCuda's natives are not usable here
-            Assumptions.abort("JCuda's driver library does not load: " + t);
+            GpuSupport.requireThat(false, () -> "JCuda's driver library does not load: " + t);
         }
         CUdevice device = new CUdevice();
         JCudaDriver.cuDeviceGet(device, 0);

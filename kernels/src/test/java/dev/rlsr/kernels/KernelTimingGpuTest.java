@@ -26,6 +26,7 @@ class KernelTimingGpuTest {
 
     @BeforeEach
     void gpu() {
+        GpuSupport.skipOnEmulator("it times kernels, and times on the CPU emulator say nothing about a GPU");
         GpuSupport.assumeGpu();
     }
 

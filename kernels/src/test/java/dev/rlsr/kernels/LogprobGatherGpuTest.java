@@ -138,6 +138,73 @@ class LogprobGatherGpuTest {
         }
     }
 
+    /**
+     * Masked (-inf) logits in the backward pass, both dtypes, out of place with the output shifted by 3 elements (a
+     * row start off the logits' alignment: scalar path) and in place, against double formulas: the gradient of a
+     * masked logit is exactly 0, and the others are (onehot - exp(x/T - lse)) dlogp / T.
+     */
+    @Test
+    void maskedLogitsBackwardBothTypesShiftedAndInPlace() {
+        int n = 4, v = 4099;
+        float t = 0.8f;
+        for (DType dtype : new DType[] {DType.F32, DType.BF16}) {
+            long seed = 9 + dtype.ordinal();
+            Random r = new Random(seed);
+            float[] logits = GpuSupport.randn(r, n * v, 3f);
+            for (int i = 0; i < logits.length; i += 3) {
+                logits[i] = Float.NEGATIVE_INFINITY;
+            }
+            if (dtype == DType.BF16) {
+                logits = BF16.round(logits);
+            }
+            int[] targets = {1, -100, 4097, 2};
+            float[] dlogp = GpuSupport.randn(r, n, 1f);
+            float[] lse = new float[n], expect = new float[n * v];
+            for (int row = 0; row < n; row++) {
+                double mx = Double.NEGATIVE_INFINITY, sum = 0;
+                for (int j = 0; j < v; j++) {
+                    mx = Math.max(mx, logits[row * v + j] / (double) t);
+                }
+                for (int j = 0; j < v; j++) {
+                    sum += Math.exp(logits[row * v + j] / (double) t - mx);
+                }
+                double l = mx + Math.log(sum);
+                lse[row] = (float) l;
+                for (int j = 0; j < v; j++) {
+                    double p = Math.exp(logits[row * v + j] / (double) t - l);
+                    expect[row * v + j] = targets[row] < 0 ? 0f
+                            : (float) (((j == targets[row] ? 1.0 : 0.0) - p) * dlogp[row] / t);
+                }
+            }
+            float[] rowScale = new float[n];
+            for (int row = 0; row < n; row++) {
+                rowScale[row] = dlogp[row] / t;
+            }
+            long bytes = (long) n * v * dtype.bytes();
+            try (GpuSupport.Mem m = new GpuSupport.Mem()) {
+                long in = dtype == DType.F32 ? m.upload(logits) : m.upload(BF16.fromFloat(logits));
+                long dTargets = m.upload(targets), dLse = m.upload(lse), dDlogp = m.upload(dlogp);
+                long out = m.alloc(bytes + 16) + 3L * dtype.bytes();
+                CudaDriver.memsetD8(out, (byte) 0xff, bytes);
+                LogprobGather.backward(in, dtype, dTargets, dLse, dDlogp, out, n, v, t, 0);
+                checkMasked("masked backward shifted by 3 " + dtype, seed, dtype, expect, out, n, v, rowScale, logits);
+                LogprobGather.backwardInPlace(in, dtype, dTargets, dLse, dDlogp, n, v, t, 0);
+                checkMasked("masked backward in place " + dtype, seed, dtype, expect, in, n, v, rowScale, logits);
+            }
+        }
+    }
+
+    private static void checkMasked(String what, long seed, DType dtype, float[] expect, long dev, int n, int v,
+            float[] rowScale, float[] logits) {
+        float[] got = dtype == DType.F32 ? GpuSupport.getF32(dev, n * v) : BF16.toFloat(GpuSupport.getBf16(dev, n * v));
+        assertClose(what, seed, expect, got, rowScale, v, G_ATOL, dtype == DType.F32 ? G32_RTOL : G16_RTOL);
+        for (int i = 0; i < got.length; i++) {
+            if (logits[i] == Float.NEGATIVE_INFINITY) {
+                assertEquals(0f, Math.abs(got[i]), what + ": a masked logit's gradient is exactly 0 (element " + i + ")");
+            }
+        }
+    }
+
     /** Masked (-inf) logits contribute nothing and do not turn the result into NaN. */
     @Test
     void maskedLogits() {
