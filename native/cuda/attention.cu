@@ -1215,70 +1215,326 @@ __device__ __forceinline__ void am_backward_dkdv(const unsigned short* __restric
 //   dkdv_mma (T = AM_BWD_TILE(DMAX)): 2 * ((128 + 2*T)*(DMAX+8) + 2*DMAX*(T+8)) + 8*T
 #define AT_DQ_RPT(DMAX) ((DMAX) <= 64 ? 4 : 2)
 
-#define AT_ENTRY_POINTS(DM, TAG, E)                                                                                   \
-    extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_forward_d##DM##_##TAG##_kernel(               \
-        const E::T* q, const E::T* k, const E::T* v, const int* mask, E::T* out, float* lse, int qLen, int kLen,     \
-        int kStride, int qOffset, int H, int Hkv, int D, float scale, int causal) {                                  \
-        at_forward<E, DM>(q, k, v, mask, out, lse, qLen, kLen, kStride, qOffset, H, Hkv, D, scale, causal);          \
-    }                                                                                                                 \
-    extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_decode_d##DM##_##TAG##_kernel(                \
-        const E::T* q, const E::T* k, const E::T* v, const int* mask, E::T* out, float* lse, float* part_ml,         \
-        float* part_acc, int qLen, int kLen, int kStride, int qOffset, int H, int Hkv, int D, float scale,           \
-        int splitLen) {                                                                                               \
-        at_decode<E, DM>(q, k, v, mask, out, lse, part_ml, part_acc, qLen, kLen, kStride, qOffset, H, Hkv, D, scale, \
-                         splitLen);                                                                                   \
-    }                                                                                                                 \
-    extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_backward_dq_d##DM##_##TAG##_kernel(           \
-        const E::T* q, const E::T* k, const E::T* v, const E::T* o, const float* lse, const E::T* dout,              \
-        const int* mask, E::T* dq, int qLen, int kLen, int kStride, int qOffset, int H, int Hkv, int D,               \
-        float scale) {                                                                                                \
-        at_backward_dq<E, DM, AT_DQ_RPT(DM)>(q, k, v, o, lse, dout, mask, dq, qLen, kLen, kStride, qOffset, H, Hkv,  \
-                                             D, scale);                                                               \
-    }                                                                                                                 \
-    extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_backward_dkdv_d##DM##_##TAG##_kernel(         \
-        const E::T* q, const E::T* k, const E::T* v, const E::T* o, const float* lse, const E::T* dout,              \
-        const int* mask, E::T* dk, E::T* dv, int qLen, int kLen, int kStride, int qOffset, int H, int Hkv, int D,     \
-        float scale) {                                                                                                \
-        at_backward_dkdv<E, DM, 2, 4>(q, k, v, o, lse, dout, mask, dk, dv, qLen, kLen, kStride, qOffset, H, Hkv, D,  \
-                                      scale);                                                                         \
-    }
+// One entry point per (kernel, dtype, DMAX), written out (the emulator's build finds kernels by their literal
+// `extern "C" __global__` definitions). Parameter lists:
+//   forward (also bidirectional: causal = 0, lse may be null): q, k, v, mask, out, lse, qLen, kLen, kStride,
+//       qOffset, H, Hkv, D, scale, causal                                       grid (ceil(qLen/64), H, B)
+//   decode: q, k, v, mask, out, lse, part_ml, part_acc, qLen, kLen, kStride, qOffset, H, Hkv, D, scale, splitLen
+//                                                                               grid (splits, Hkv*rowGroups, B)
+//   backward_dq: q, k, v, o, lse, dout, mask, dq, qLen, kLen, kStride, qOffset, H, Hkv, D, scale
+//                                                                               grid (ceil(qLen/ROWS), H, B)
+//   backward_dkdv: q, k, v, o, lse, dout, mask, dk, dv, qLen, kLen, kStride, qOffset, H, Hkv, D, scale
+//                                                                               grid (ceil(kStride/32 or 64), Hkv, B)
+#define AM_BWD_TILE(DMAX) ((DMAX) <= 64 ? 64 : 32)  // tensor-core dq key tile and dkdv query tile: registers < 255
+typedef unsigned short at_bf16;
 
-#define AM_BWD_TILE(DMAX) ((DMAX) <= 64 ? 64 : 32)  // dq key tile, dkdv query tile: keeps registers under 255
+extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_forward_d32_f32_kernel(
+    const float* q, const float* k, const float* v, const int* mask, float* out, float* lse, int qLen, int kLen,
+    int kStride, int qOffset, int H, int Hkv, int D, float scale, int causal) {
+    at_forward<RlsrF32, 32>(q, k, v, mask, out, lse, qLen, kLen, kStride, qOffset, H, Hkv, D, scale, causal);
+}
 
-#define AM_ENTRY_POINTS(DM)                                                                                           \
-    extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_forward_mma_d##DM##_bf16_kernel(               \
-        const unsigned short* q, const unsigned short* k, const unsigned short* v, const int* mask,                   \
-        unsigned short* out, float* lse, int qLen, int kLen, int kStride, int qOffset, int H, int Hkv, int D,          \
-        float scale, int causal) {                                                                                    \
-        am_forward<DM>(q, k, v, mask, out, lse, qLen, kLen, kStride, qOffset, H, Hkv, D, scale, causal);             \
-    }                                                                                                                 \
-    extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_backward_dq_mma_d##DM##_bf16_kernel(           \
-        const unsigned short* q, const unsigned short* k, const unsigned short* v, const unsigned short* o,           \
-        const float* lse, const unsigned short* dout, const int* mask, unsigned short* dq, int qLen, int kLen,       \
-        int kStride, int qOffset, int H, int Hkv, int D, float scale) {                                              \
-        am_backward_dq<DM, AM_BWD_TILE(DM)>(q, k, v, o, lse, dout, mask, dq, qLen, kLen, kStride, qOffset, H, Hkv, D, \
-                                            scale);                                                                   \
-    }                                                                                                                 \
-    extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_backward_dkdv_mma_d##DM##_bf16_kernel(         \
-        const unsigned short* q, const unsigned short* k, const unsigned short* v, const unsigned short* o,           \
-        const float* lse, const unsigned short* dout, const int* mask, unsigned short* dk, unsigned short* dv,        \
-        int qLen, int kLen, int kStride, int qOffset, int H, int Hkv, int D, float scale) {                          \
-        am_backward_dkdv<DM, AM_BWD_TILE(DM)>(q, k, v, o, lse, dout, mask, dk, dv, qLen, kLen, kStride, qOffset, H,   \
-                                              Hkv, D, scale);                                                         \
-    }
+extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_decode_d32_f32_kernel(
+    const float* q, const float* k, const float* v, const int* mask, float* out, float* lse, float* part_ml,
+    float* part_acc, int qLen, int kLen, int kStride, int qOffset, int H, int Hkv, int D, float scale, int splitLen) {
+    at_decode<RlsrF32, 32>(q, k, v, mask, out, lse, part_ml, part_acc, qLen, kLen, kStride, qOffset, H, Hkv, D, scale,
+                       splitLen);
+}
 
-AT_ENTRY_POINTS(32, f32, RlsrF32)
-AT_ENTRY_POINTS(64, f32, RlsrF32)
-AT_ENTRY_POINTS(96, f32, RlsrF32)
-AT_ENTRY_POINTS(128, f32, RlsrF32)
-AT_ENTRY_POINTS(32, bf16, RlsrBF16)
-AT_ENTRY_POINTS(64, bf16, RlsrBF16)
-AT_ENTRY_POINTS(96, bf16, RlsrBF16)
-AT_ENTRY_POINTS(128, bf16, RlsrBF16)
-AM_ENTRY_POINTS(32)
-AM_ENTRY_POINTS(64)
-AM_ENTRY_POINTS(96)
-AM_ENTRY_POINTS(128)
+extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_backward_dq_d32_f32_kernel(
+    const float* q, const float* k, const float* v, const float* o, const float* lse, const float* dout,
+    const int* mask, float* dq, int qLen, int kLen, int kStride, int qOffset, int H, int Hkv, int D, float scale) {
+    at_backward_dq<RlsrF32, 32, AT_DQ_RPT(32)>(q, k, v, o, lse, dout, mask, dq, qLen, kLen, kStride, qOffset, H, Hkv,
+                                         D, scale);
+}
+
+extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_backward_dkdv_d32_f32_kernel(
+    const float* q, const float* k, const float* v, const float* o, const float* lse, const float* dout,
+    const int* mask, float* dk, float* dv, int qLen, int kLen, int kStride, int qOffset, int H, int Hkv, int D,
+    float scale) {
+    at_backward_dkdv<RlsrF32, 32, 2, 4>(q, k, v, o, lse, dout, mask, dk, dv, qLen, kLen, kStride, qOffset, H, Hkv, D,
+                                    scale);
+}
+
+extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_forward_d64_f32_kernel(
+    const float* q, const float* k, const float* v, const int* mask, float* out, float* lse, int qLen, int kLen,
+    int kStride, int qOffset, int H, int Hkv, int D, float scale, int causal) {
+    at_forward<RlsrF32, 64>(q, k, v, mask, out, lse, qLen, kLen, kStride, qOffset, H, Hkv, D, scale, causal);
+}
+
+extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_decode_d64_f32_kernel(
+    const float* q, const float* k, const float* v, const int* mask, float* out, float* lse, float* part_ml,
+    float* part_acc, int qLen, int kLen, int kStride, int qOffset, int H, int Hkv, int D, float scale, int splitLen) {
+    at_decode<RlsrF32, 64>(q, k, v, mask, out, lse, part_ml, part_acc, qLen, kLen, kStride, qOffset, H, Hkv, D, scale,
+                       splitLen);
+}
+
+extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_backward_dq_d64_f32_kernel(
+    const float* q, const float* k, const float* v, const float* o, const float* lse, const float* dout,
+    const int* mask, float* dq, int qLen, int kLen, int kStride, int qOffset, int H, int Hkv, int D, float scale) {
+    at_backward_dq<RlsrF32, 64, AT_DQ_RPT(64)>(q, k, v, o, lse, dout, mask, dq, qLen, kLen, kStride, qOffset, H, Hkv,
+                                         D, scale);
+}
+
+extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_backward_dkdv_d64_f32_kernel(
+    const float* q, const float* k, const float* v, const float* o, const float* lse, const float* dout,
+    const int* mask, float* dk, float* dv, int qLen, int kLen, int kStride, int qOffset, int H, int Hkv, int D,
+    float scale) {
+    at_backward_dkdv<RlsrF32, 64, 2, 4>(q, k, v, o, lse, dout, mask, dk, dv, qLen, kLen, kStride, qOffset, H, Hkv, D,
+                                    scale);
+}
+
+extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_forward_d96_f32_kernel(
+    const float* q, const float* k, const float* v, const int* mask, float* out, float* lse, int qLen, int kLen,
+    int kStride, int qOffset, int H, int Hkv, int D, float scale, int causal) {
+    at_forward<RlsrF32, 96>(q, k, v, mask, out, lse, qLen, kLen, kStride, qOffset, H, Hkv, D, scale, causal);
+}
+
+extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_decode_d96_f32_kernel(
+    const float* q, const float* k, const float* v, const int* mask, float* out, float* lse, float* part_ml,
+    float* part_acc, int qLen, int kLen, int kStride, int qOffset, int H, int Hkv, int D, float scale, int splitLen) {
+    at_decode<RlsrF32, 96>(q, k, v, mask, out, lse, part_ml, part_acc, qLen, kLen, kStride, qOffset, H, Hkv, D, scale,
+                       splitLen);
+}
+
+extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_backward_dq_d96_f32_kernel(
+    const float* q, const float* k, const float* v, const float* o, const float* lse, const float* dout,
+    const int* mask, float* dq, int qLen, int kLen, int kStride, int qOffset, int H, int Hkv, int D, float scale) {
+    at_backward_dq<RlsrF32, 96, AT_DQ_RPT(96)>(q, k, v, o, lse, dout, mask, dq, qLen, kLen, kStride, qOffset, H, Hkv,
+                                         D, scale);
+}
+
+extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_backward_dkdv_d96_f32_kernel(
+    const float* q, const float* k, const float* v, const float* o, const float* lse, const float* dout,
+    const int* mask, float* dk, float* dv, int qLen, int kLen, int kStride, int qOffset, int H, int Hkv, int D,
+    float scale) {
+    at_backward_dkdv<RlsrF32, 96, 2, 4>(q, k, v, o, lse, dout, mask, dk, dv, qLen, kLen, kStride, qOffset, H, Hkv, D,
+                                    scale);
+}
+
+extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_forward_d128_f32_kernel(
+    const float* q, const float* k, const float* v, const int* mask, float* out, float* lse, int qLen, int kLen,
+    int kStride, int qOffset, int H, int Hkv, int D, float scale, int causal) {
+    at_forward<RlsrF32, 128>(q, k, v, mask, out, lse, qLen, kLen, kStride, qOffset, H, Hkv, D, scale, causal);
+}
+
+extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_decode_d128_f32_kernel(
+    const float* q, const float* k, const float* v, const int* mask, float* out, float* lse, float* part_ml,
+    float* part_acc, int qLen, int kLen, int kStride, int qOffset, int H, int Hkv, int D, float scale, int splitLen) {
+    at_decode<RlsrF32, 128>(q, k, v, mask, out, lse, part_ml, part_acc, qLen, kLen, kStride, qOffset, H, Hkv, D, scale,
+                       splitLen);
+}
+
+extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_backward_dq_d128_f32_kernel(
+    const float* q, const float* k, const float* v, const float* o, const float* lse, const float* dout,
+    const int* mask, float* dq, int qLen, int kLen, int kStride, int qOffset, int H, int Hkv, int D, float scale) {
+    at_backward_dq<RlsrF32, 128, AT_DQ_RPT(128)>(q, k, v, o, lse, dout, mask, dq, qLen, kLen, kStride, qOffset, H, Hkv,
+                                         D, scale);
+}
+
+extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_backward_dkdv_d128_f32_kernel(
+    const float* q, const float* k, const float* v, const float* o, const float* lse, const float* dout,
+    const int* mask, float* dk, float* dv, int qLen, int kLen, int kStride, int qOffset, int H, int Hkv, int D,
+    float scale) {
+    at_backward_dkdv<RlsrF32, 128, 2, 4>(q, k, v, o, lse, dout, mask, dk, dv, qLen, kLen, kStride, qOffset, H, Hkv, D,
+                                    scale);
+}
+
+extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_forward_d32_bf16_kernel(
+    const at_bf16* q, const at_bf16* k, const at_bf16* v, const int* mask, at_bf16* out, float* lse, int qLen,
+    int kLen, int kStride, int qOffset, int H, int Hkv, int D, float scale, int causal) {
+    at_forward<RlsrBF16, 32>(q, k, v, mask, out, lse, qLen, kLen, kStride, qOffset, H, Hkv, D, scale, causal);
+}
+
+extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_decode_d32_bf16_kernel(
+    const at_bf16* q, const at_bf16* k, const at_bf16* v, const int* mask, at_bf16* out, float* lse, float* part_ml,
+    float* part_acc, int qLen, int kLen, int kStride, int qOffset, int H, int Hkv, int D, float scale, int splitLen) {
+    at_decode<RlsrBF16, 32>(q, k, v, mask, out, lse, part_ml, part_acc, qLen, kLen, kStride, qOffset, H, Hkv, D, scale,
+                       splitLen);
+}
+
+extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_backward_dq_d32_bf16_kernel(
+    const at_bf16* q, const at_bf16* k, const at_bf16* v, const at_bf16* o, const float* lse, const at_bf16* dout,
+    const int* mask, at_bf16* dq, int qLen, int kLen, int kStride, int qOffset, int H, int Hkv, int D, float scale) {
+    at_backward_dq<RlsrBF16, 32, AT_DQ_RPT(32)>(q, k, v, o, lse, dout, mask, dq, qLen, kLen, kStride, qOffset, H, Hkv,
+                                         D, scale);
+}
+
+extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_backward_dkdv_d32_bf16_kernel(
+    const at_bf16* q, const at_bf16* k, const at_bf16* v, const at_bf16* o, const float* lse, const at_bf16* dout,
+    const int* mask, at_bf16* dk, at_bf16* dv, int qLen, int kLen, int kStride, int qOffset, int H, int Hkv, int D,
+    float scale) {
+    at_backward_dkdv<RlsrBF16, 32, 2, 4>(q, k, v, o, lse, dout, mask, dk, dv, qLen, kLen, kStride, qOffset, H, Hkv, D,
+                                    scale);
+}
+
+extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_forward_d64_bf16_kernel(
+    const at_bf16* q, const at_bf16* k, const at_bf16* v, const int* mask, at_bf16* out, float* lse, int qLen,
+    int kLen, int kStride, int qOffset, int H, int Hkv, int D, float scale, int causal) {
+    at_forward<RlsrBF16, 64>(q, k, v, mask, out, lse, qLen, kLen, kStride, qOffset, H, Hkv, D, scale, causal);
+}
+
+extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_decode_d64_bf16_kernel(
+    const at_bf16* q, const at_bf16* k, const at_bf16* v, const int* mask, at_bf16* out, float* lse, float* part_ml,
+    float* part_acc, int qLen, int kLen, int kStride, int qOffset, int H, int Hkv, int D, float scale, int splitLen) {
+    at_decode<RlsrBF16, 64>(q, k, v, mask, out, lse, part_ml, part_acc, qLen, kLen, kStride, qOffset, H, Hkv, D, scale,
+                       splitLen);
+}
+
+extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_backward_dq_d64_bf16_kernel(
+    const at_bf16* q, const at_bf16* k, const at_bf16* v, const at_bf16* o, const float* lse, const at_bf16* dout,
+    const int* mask, at_bf16* dq, int qLen, int kLen, int kStride, int qOffset, int H, int Hkv, int D, float scale) {
+    at_backward_dq<RlsrBF16, 64, AT_DQ_RPT(64)>(q, k, v, o, lse, dout, mask, dq, qLen, kLen, kStride, qOffset, H, Hkv,
+                                         D, scale);
+}
+
+extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_backward_dkdv_d64_bf16_kernel(
+    const at_bf16* q, const at_bf16* k, const at_bf16* v, const at_bf16* o, const float* lse, const at_bf16* dout,
+    const int* mask, at_bf16* dk, at_bf16* dv, int qLen, int kLen, int kStride, int qOffset, int H, int Hkv, int D,
+    float scale) {
+    at_backward_dkdv<RlsrBF16, 64, 2, 4>(q, k, v, o, lse, dout, mask, dk, dv, qLen, kLen, kStride, qOffset, H, Hkv, D,
+                                    scale);
+}
+
+extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_forward_d96_bf16_kernel(
+    const at_bf16* q, const at_bf16* k, const at_bf16* v, const int* mask, at_bf16* out, float* lse, int qLen,
+    int kLen, int kStride, int qOffset, int H, int Hkv, int D, float scale, int causal) {
+    at_forward<RlsrBF16, 96>(q, k, v, mask, out, lse, qLen, kLen, kStride, qOffset, H, Hkv, D, scale, causal);
+}
+
+extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_decode_d96_bf16_kernel(
+    const at_bf16* q, const at_bf16* k, const at_bf16* v, const int* mask, at_bf16* out, float* lse, float* part_ml,
+    float* part_acc, int qLen, int kLen, int kStride, int qOffset, int H, int Hkv, int D, float scale, int splitLen) {
+    at_decode<RlsrBF16, 96>(q, k, v, mask, out, lse, part_ml, part_acc, qLen, kLen, kStride, qOffset, H, Hkv, D, scale,
+                       splitLen);
+}
+
+extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_backward_dq_d96_bf16_kernel(
+    const at_bf16* q, const at_bf16* k, const at_bf16* v, const at_bf16* o, const float* lse, const at_bf16* dout,
+    const int* mask, at_bf16* dq, int qLen, int kLen, int kStride, int qOffset, int H, int Hkv, int D, float scale) {
+    at_backward_dq<RlsrBF16, 96, AT_DQ_RPT(96)>(q, k, v, o, lse, dout, mask, dq, qLen, kLen, kStride, qOffset, H, Hkv,
+                                         D, scale);
+}
+
+extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_backward_dkdv_d96_bf16_kernel(
+    const at_bf16* q, const at_bf16* k, const at_bf16* v, const at_bf16* o, const float* lse, const at_bf16* dout,
+    const int* mask, at_bf16* dk, at_bf16* dv, int qLen, int kLen, int kStride, int qOffset, int H, int Hkv, int D,
+    float scale) {
+    at_backward_dkdv<RlsrBF16, 96, 2, 4>(q, k, v, o, lse, dout, mask, dk, dv, qLen, kLen, kStride, qOffset, H, Hkv, D,
+                                    scale);
+}
+
+extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_forward_d128_bf16_kernel(
+    const at_bf16* q, const at_bf16* k, const at_bf16* v, const int* mask, at_bf16* out, float* lse, int qLen,
+    int kLen, int kStride, int qOffset, int H, int Hkv, int D, float scale, int causal) {
+    at_forward<RlsrBF16, 128>(q, k, v, mask, out, lse, qLen, kLen, kStride, qOffset, H, Hkv, D, scale, causal);
+}
+
+extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_decode_d128_bf16_kernel(
+    const at_bf16* q, const at_bf16* k, const at_bf16* v, const int* mask, at_bf16* out, float* lse, float* part_ml,
+    float* part_acc, int qLen, int kLen, int kStride, int qOffset, int H, int Hkv, int D, float scale, int splitLen) {
+    at_decode<RlsrBF16, 128>(q, k, v, mask, out, lse, part_ml, part_acc, qLen, kLen, kStride, qOffset, H, Hkv, D, scale,
+                       splitLen);
+}
+
+extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_backward_dq_d128_bf16_kernel(
+    const at_bf16* q, const at_bf16* k, const at_bf16* v, const at_bf16* o, const float* lse, const at_bf16* dout,
+    const int* mask, at_bf16* dq, int qLen, int kLen, int kStride, int qOffset, int H, int Hkv, int D, float scale) {
+    at_backward_dq<RlsrBF16, 128, AT_DQ_RPT(128)>(q, k, v, o, lse, dout, mask, dq, qLen, kLen, kStride, qOffset, H, Hkv,
+                                         D, scale);
+}
+
+extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_backward_dkdv_d128_bf16_kernel(
+    const at_bf16* q, const at_bf16* k, const at_bf16* v, const at_bf16* o, const float* lse, const at_bf16* dout,
+    const int* mask, at_bf16* dk, at_bf16* dv, int qLen, int kLen, int kStride, int qOffset, int H, int Hkv, int D,
+    float scale) {
+    at_backward_dkdv<RlsrBF16, 128, 2, 4>(q, k, v, o, lse, dout, mask, dk, dv, qLen, kLen, kStride, qOffset, H, Hkv, D,
+                                    scale);
+}
+
+extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_forward_mma_d32_bf16_kernel(
+    const at_bf16* q, const at_bf16* k, const at_bf16* v, const int* mask, at_bf16* out, float* lse, int qLen,
+    int kLen, int kStride, int qOffset, int H, int Hkv, int D, float scale, int causal) {
+    am_forward<32>(q, k, v, mask, out, lse, qLen, kLen, kStride, qOffset, H, Hkv, D, scale, causal);
+}
+
+extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_backward_dq_mma_d32_bf16_kernel(
+    const at_bf16* q, const at_bf16* k, const at_bf16* v, const at_bf16* o, const float* lse, const at_bf16* dout,
+    const int* mask, at_bf16* dq, int qLen, int kLen, int kStride, int qOffset, int H, int Hkv, int D, float scale) {
+    am_backward_dq<32, AM_BWD_TILE(32)>(q, k, v, o, lse, dout, mask, dq, qLen, kLen, kStride, qOffset, H, Hkv, D,
+                                        scale);
+}
+
+extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_backward_dkdv_mma_d32_bf16_kernel(
+    const at_bf16* q, const at_bf16* k, const at_bf16* v, const at_bf16* o, const float* lse, const at_bf16* dout,
+    const int* mask, at_bf16* dk, at_bf16* dv, int qLen, int kLen, int kStride, int qOffset, int H, int Hkv, int D,
+    float scale) {
+    am_backward_dkdv<32, AM_BWD_TILE(32)>(q, k, v, o, lse, dout, mask, dk, dv, qLen, kLen, kStride, qOffset, H,
+                                          Hkv, D, scale);
+}
+
+extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_forward_mma_d64_bf16_kernel(
+    const at_bf16* q, const at_bf16* k, const at_bf16* v, const int* mask, at_bf16* out, float* lse, int qLen,
+    int kLen, int kStride, int qOffset, int H, int Hkv, int D, float scale, int causal) {
+    am_forward<64>(q, k, v, mask, out, lse, qLen, kLen, kStride, qOffset, H, Hkv, D, scale, causal);
+}
+
+extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_backward_dq_mma_d64_bf16_kernel(
+    const at_bf16* q, const at_bf16* k, const at_bf16* v, const at_bf16* o, const float* lse, const at_bf16* dout,
+    const int* mask, at_bf16* dq, int qLen, int kLen, int kStride, int qOffset, int H, int Hkv, int D, float scale) {
+    am_backward_dq<64, AM_BWD_TILE(64)>(q, k, v, o, lse, dout, mask, dq, qLen, kLen, kStride, qOffset, H, Hkv, D,
+                                        scale);
+}
+
+extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_backward_dkdv_mma_d64_bf16_kernel(
+    const at_bf16* q, const at_bf16* k, const at_bf16* v, const at_bf16* o, const float* lse, const at_bf16* dout,
+    const int* mask, at_bf16* dk, at_bf16* dv, int qLen, int kLen, int kStride, int qOffset, int H, int Hkv, int D,
+    float scale) {
+    am_backward_dkdv<64, AM_BWD_TILE(64)>(q, k, v, o, lse, dout, mask, dk, dv, qLen, kLen, kStride, qOffset, H,
+                                          Hkv, D, scale);
+}
+
+extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_forward_mma_d96_bf16_kernel(
+    const at_bf16* q, const at_bf16* k, const at_bf16* v, const int* mask, at_bf16* out, float* lse, int qLen,
+    int kLen, int kStride, int qOffset, int H, int Hkv, int D, float scale, int causal) {
+    am_forward<96>(q, k, v, mask, out, lse, qLen, kLen, kStride, qOffset, H, Hkv, D, scale, causal);
+}
+
+extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_backward_dq_mma_d96_bf16_kernel(
+    const at_bf16* q, const at_bf16* k, const at_bf16* v, const at_bf16* o, const float* lse, const at_bf16* dout,
+    const int* mask, at_bf16* dq, int qLen, int kLen, int kStride, int qOffset, int H, int Hkv, int D, float scale) {
+    am_backward_dq<96, AM_BWD_TILE(96)>(q, k, v, o, lse, dout, mask, dq, qLen, kLen, kStride, qOffset, H, Hkv, D,
+                                        scale);
+}
+
+extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_backward_dkdv_mma_d96_bf16_kernel(
+    const at_bf16* q, const at_bf16* k, const at_bf16* v, const at_bf16* o, const float* lse, const at_bf16* dout,
+    const int* mask, at_bf16* dk, at_bf16* dv, int qLen, int kLen, int kStride, int qOffset, int H, int Hkv, int D,
+    float scale) {
+    am_backward_dkdv<96, AM_BWD_TILE(96)>(q, k, v, o, lse, dout, mask, dk, dv, qLen, kLen, kStride, qOffset, H,
+                                          Hkv, D, scale);
+}
+
+extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_forward_mma_d128_bf16_kernel(
+    const at_bf16* q, const at_bf16* k, const at_bf16* v, const int* mask, at_bf16* out, float* lse, int qLen,
+    int kLen, int kStride, int qOffset, int H, int Hkv, int D, float scale, int causal) {
+    am_forward<128>(q, k, v, mask, out, lse, qLen, kLen, kStride, qOffset, H, Hkv, D, scale, causal);
+}
+
+extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_backward_dq_mma_d128_bf16_kernel(
+    const at_bf16* q, const at_bf16* k, const at_bf16* v, const at_bf16* o, const float* lse, const at_bf16* dout,
+    const int* mask, at_bf16* dq, int qLen, int kLen, int kStride, int qOffset, int H, int Hkv, int D, float scale) {
+    am_backward_dq<128, AM_BWD_TILE(128)>(q, k, v, o, lse, dout, mask, dq, qLen, kLen, kStride, qOffset, H, Hkv, D,
+                                        scale);
+}
+
+extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_backward_dkdv_mma_d128_bf16_kernel(
+    const at_bf16* q, const at_bf16* k, const at_bf16* v, const at_bf16* o, const float* lse, const at_bf16* dout,
+    const int* mask, at_bf16* dk, at_bf16* dv, int qLen, int kLen, int kStride, int qOffset, int H, int Hkv, int D,
+    float scale) {
+    am_backward_dkdv<128, AM_BWD_TILE(128)>(q, k, v, o, lse, dout, mask, dk, dv, qLen, kLen, kStride, qOffset, H,
+                                          Hkv, D, scale);
+}
 
 // launch: grid ceil(rows / 4), blockDim 128; rows = B*H*qLen
 extern "C" __global__ void __launch_bounds__(AT_THREADS)
