@@ -9,10 +9,14 @@
 // with no visible key outputs zeros and gets lse = +inf; the backward gives it no gradient. Everything accumulates
 // in fp32; the probability matrix is never stored, the backward recomputes it from lse.
 //
-// Scores are kept in log2 units: Q (or K) is multiplied by scale*log2(e) when its tile is staged, so a probability
-// is one ex2 of (s - m) and lse = m*ln2 + ln(l) at the end.
+// Two kernel families. fp32 FMA ("SIMT", at_*): every dtype, and decode. Tensor cores (am_*, bf16 only, sm_80+
+// mma.sync through rlsr_mma.cuh): forward, bidirectional and backward; the host picks them for bf16.
 //
-// SIMT design, shared by every kernel here: 128 threads = 16 row groups (ty) x 8 lanes (tx). A thread owns RPT
+// Scores are kept in log2 units: scale*log2(e) is applied in fp32 (the SIMT kernels fold it into the staged fp32 Q
+// or K tile, the tensor-core kernels into the fp32 accumulators), so a probability is one ex2 of (s - m) and
+// lse = m*ln2 + ln(l) at the end.
+//
+// SIMT design, shared by the at_* kernels: 128 threads = 16 row groups (ty) x 8 lanes (tx). A thread owns RPT
 // consecutive rows and the keys tx, tx+8, tx+16, tx+24 of a 32-key tile, so the row max and sums are 3 shuffles
 // (xor 1, 2, 4) inside a warp. Tiles are staged in shared memory as fp32 (bf16 is widened once on load): Q/dO row
 // tiles are read as float4 broadcasts (the 8 lanes of a quarter-warp share a row), K/V/Q tiles read across rows
@@ -91,7 +95,8 @@ __device__ __forceinline__ void at_stage_keys(float* __restrict__ dst, const typ
         const int jj = idx / DMAX, d = idx - jj * DMAX;
         const int j = j0 + jj;
         float x = 0.f;
-        if (d < D && at_key_ok(mask, b, j, kEnd, kStride)) x = E::load(src, at_krow(b, j, kh, kStride, Hkv, D) + d) * mul;
+        if (d < D && at_key_ok(mask, b, j, kEnd, kStride))
+            x = E::load(src, at_krow(b, j, kh, kStride, Hkv, D) + d) * mul;
         dst[jj * LD + d] = x;
     }
 }
@@ -106,7 +111,8 @@ __device__ __forceinline__ void at_stage_keys(float* __restrict__ dst, const typ
 //
 // Shared memory (floats): sQ ROWS x DMAX | sK AT_BK x (DMAX+4) | sV AT_BK x DMAX | sP AT_BK x (ROWS+4).
 template <typename E, int DMAX, int RPT>
-__device__ __forceinline__ void at_forward_tile(const typename E::T* __restrict__ q, const typename E::T* __restrict__ k,
+__device__ __forceinline__ void at_forward_tile(const typename E::T* __restrict__ q,
+                                                const typename E::T* __restrict__ k,
                                                 const typename E::T* __restrict__ v, const int* __restrict__ mask,
                                                 typename E::T* __restrict__ out, float* __restrict__ lse,
                                                 float* __restrict__ part_ml, float* __restrict__ part_acc, int b,
@@ -170,7 +176,8 @@ __device__ __forceinline__ void at_forward_tile(const typename E::T* __restrict_
 #pragma unroll
             for (int rr = 0; rr < RPT; ++rr) qv[rr] = *reinterpret_cast<const float4*>(sQ + (ty * RPT + rr) * DMAX + d);
 #pragma unroll
-            for (int kk = 0; kk < AT_KPT; ++kk) kv[kk] = *reinterpret_cast<const float4*>(sK + (tx + AT_TX * kk) * LDK + d);
+            for (int kk = 0; kk < AT_KPT; ++kk)
+                kv[kk] = *reinterpret_cast<const float4*>(sK + (tx + AT_TX * kk) * LDK + d);
 #pragma unroll
             for (int rr = 0; rr < RPT; ++rr)
 #pragma unroll
@@ -908,7 +915,8 @@ __device__ __forceinline__ void am_forward(const unsigned short* __restrict__ q,
                 if (d < D) orow[d] = rlsr_float_to_bf16(o[dt][2 * half + e] * inv);
             }
         if (lse != nullptr && t == 0)
-            lse[((long long) b * H + h) * qLen + i0 + r] = lt > 0.f ? (half ? m1 : m0) * AT_LN2 + logf(lt) : RLSR_POS_INF;
+            lse[((long long) b * H + h) * qLen + i0 + r] =
+                lt > 0.f ? (half ? m1 : m0) * AT_LN2 + logf(lt) : RLSR_POS_INF;
     }
 }
 
@@ -965,7 +973,8 @@ __device__ __forceinline__ void am_backward_dq(const unsigned short* __restrict_
         if (r < rowCount) {
             l2[half] = lse[((long long) b * H + h) * qLen + i0 + r] * AT_LOG2E;
             const long long at = qfirst + r * qstride;
-            for (int d = t; d < D; d += 4) part = fmaf(rlsr_bf16_to_float(dout[at + d]), rlsr_bf16_to_float(o[at + d]), part);
+            for (int d = t; d < D; d += 4)
+                part = fmaf(rlsr_bf16_to_float(dout[at + d]), rlsr_bf16_to_float(o[at + d]), part);
         }
         di[half] = am_sum4(part);
     }

@@ -57,7 +57,8 @@ public final class Attention {
         void run(int gx, int gy, int gz, long stream, KernelArgs args) {
             long fn = kernel.function();
             if (sharedBytes > DEFAULT_SHARED_LIMIT && configured != fn) {
-                CudaDriver.funcSetAttribute(fn, CudaDriver.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, sharedBytes);
+                CudaDriver.funcSetAttribute(fn, CudaDriver.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                        sharedBytes);
                 configured = fn;
             }
             CudaDriver.launchKernel(fn, gx, gy, gz, THREADS, 1, 1, sharedBytes, stream, args);

@@ -76,8 +76,8 @@ public final class AttentionReference {
      * @param scale   score scale, usually 1/sqrt(D)
      */
     public static void forward(float[] q, int qOff, float[] k, int kOff, float[] v, int vOff, float[] out, int outOff,
-            float[] lse, int lseOff, int[] keyMask, int maskOff, int batch, int qLen, int kLen, int kStride, int qOffset,
-            int heads, int kvHeads, int headDim, float scale) {
+            float[] lse, int lseOff, int[] keyMask, int maskOff, int batch, int qLen, int kLen, int kStride,
+            int qOffset, int heads, int kvHeads, int headDim, float scale) {
         checkGeometry(batch, qLen, kLen, kStride, qOffset, heads, kvHeads, headDim, scale, false);
         long qn = (long) batch * qLen * heads * headDim, kn = (long) batch * kStride * kvHeads * headDim;
         checkExtent("q", q.length, qOff, qn);
@@ -327,8 +327,8 @@ public final class AttentionReference {
      * @param scale   score scale
      */
     public static void forward(short[] q, int qOff, short[] k, int kOff, short[] v, int vOff, short[] out, int outOff,
-            float[] lse, int lseOff, int[] keyMask, int maskOff, int batch, int qLen, int kLen, int kStride, int qOffset,
-            int heads, int kvHeads, int headDim, float scale) {
+            float[] lse, int lseOff, int[] keyMask, int maskOff, int batch, int qLen, int kLen, int kStride,
+            int qOffset, int heads, int kvHeads, int headDim, float scale) {
         checkGeometry(batch, qLen, kLen, kStride, qOffset, heads, kvHeads, headDim, scale, false);
         int qn = qElements(batch, qLen, heads, headDim);
         checkExtent("out", out.length, outOff, qn);
@@ -487,7 +487,8 @@ public final class AttentionReference {
                     + kvHeads + ")");
         }
         if (kLen > kStride) {
-            throw new IllegalArgumentException("kLen " + kLen + " exceeds the key buffer's " + kStride + " rows (kStride)");
+            throw new IllegalArgumentException("kLen " + kLen + " exceeds the key buffer's " + kStride
+                    + " rows (kStride)");
         }
         if (qOffset < 0 || (long) qOffset + qLen > kLen) {
             throw new IllegalArgumentException("queries at key positions [" + qOffset + ", " + ((long) qOffset + qLen)
