@@ -76,4 +76,22 @@ __device__ __forceinline__ void rlsr_ldmatrix_x4_trans(unsigned* r, const void* 
 }
 
 #endif  // RLSR_EMU_PROVIDES_MMA
+
+// Two fp32 rounded to bf16 (nearest even, as rlsr_float_to_bf16) and packed into one register, lo in bits 0..15 and
+// hi in 16..31: the A operand of an mma from fp32 values (flash-attention keeps P in registers this way). One
+// per-lane instruction, cvt.rn.bf16x2.f32 (which takes hi as its first source); the #else is its exact meaning. NaN
+// stays NaN (the bit pattern of the NaN may differ between the two branches).
+__device__ __forceinline__ unsigned rlsr_pack_bf16x2(float lo, float hi) {
+#ifdef __CUDA_ARCH__
+    unsigned r;
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+    return r;
+#else
+    const unsigned l = __float_as_uint(lo), h = __float_as_uint(hi);
+    const unsigned lb = (l & 0x7fffffffu) > 0x7f800000u ? 0x7fc0u : (l + 0x7fffu + ((l >> 16) & 1u)) >> 16;
+    const unsigned hb = (h & 0x7fffffffu) > 0x7f800000u ? 0x7fc0u : (h + 0x7fffu + ((h >> 16) & 1u)) >> 16;
+    return (lb & 0xffffu) | (hb << 16);
+#endif
+}
+
 #endif  // RLSR_MMA_CUH

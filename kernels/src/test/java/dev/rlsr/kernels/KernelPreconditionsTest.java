@@ -39,4 +39,31 @@ class KernelPreconditionsTest {
         rejects("overlap", () -> GroupAdvantages.compute(256, 256, 4, 4, 0));
         rejects("eps", () -> GroupAdvantages.compute(256, 1024, 4, 4, true, -1f, 0));
     }
+    @Test
+    void attention() {
+        // geometry: batch, qLen, kLen, kStride, qOffset, heads, kvHeads, headDim, scale
+        rejects("dtype must be F32 or BF16", () -> Attention.forward(256, 1 << 16, 1 << 17, 1 << 18, 1 << 19, 0,
+                DType.I32, 1, 4, 4, 4, 0, 2, 1, 64, 0.125f, 0));
+        rejects("multiple of key/value heads", () -> Attention.forward(256, 1 << 16, 1 << 17, 1 << 18, 1 << 19, 0,
+                DType.F32, 1, 4, 4, 4, 0, 3, 2, 64, 0.125f, 0));
+        rejects("headDim 160", () -> Attention.forward(256, 1 << 16, 1 << 17, 1 << 18, 1 << 19, 0, DType.F32, 1, 4,
+                4, 4, 0, 2, 1, 160, 0.125f, 0));
+        rejects("kStride", () -> Attention.forward(256, 1 << 16, 1 << 17, 1 << 18, 1 << 19, 0, DType.F32, 1, 4, 8,
+                4, 0, 2, 1, 64, 0.125f, 0));
+        rejects("do not fit", () -> Attention.forward(256, 1 << 16, 1 << 17, 1 << 18, 1 << 19, 0, DType.F32, 1, 4,
+                4, 4, 2, 2, 1, 64, 0.125f, 0));
+        rejects("keyMask", () -> Attention.forward(256, 1 << 16, 1 << 17, 1 << 18, 1 << 19, 6, DType.F32, 1, 4, 4,
+                4, 0, 2, 1, 64, 0.125f, 0));
+        rejects("q is a null device pointer", () -> Attention.forward(0, 1 << 16, 1 << 17, 1 << 18, 1 << 19, 0,
+                DType.BF16, 1, 4, 4, 4, 0, 2, 1, 64, 0.125f, 0));
+        rejects("out and q overlap", () -> Attention.forward(1 << 16, 1 << 17, 1 << 18, (1 << 16) + 64, 1 << 19, 0,
+                DType.F32, 1, 4, 4, 4, 0, 2, 1, 64, 0.125f, 0));
+        rejects("bidirectional", () -> Attention.bidirectional(256, 1 << 16, 1 << 17, 1 << 18, 0, DType.F32, 1, 2,
+                4, 4, 2, 2, 1, 64, 0.125f, 0));
+        rejects("dk and v overlap", () -> Attention.backward(1 << 16, 1 << 17, 1 << 18, 1 << 19, 1 << 20, 1 << 21,
+                1 << 22, 1 << 18, 1 << 23, 0, DType.F32, 1, 4, 4, 4, 0, 2, 1, 64, 0.125f, 0));
+        rejects("workspace of 64 bytes", () -> Attention.decode(1L << 30, 2L << 30, 3L << 30, 4L << 30, 5L << 30, 0,
+                6L << 30, 64, DType.F32, 1, 1, 4000, 4096, 3999, 14, 2, 64, 0.125f, 0));
+        rejects("batch must be positive", () -> Attention.decodeWorkspaceBytes(0, 1, 14, 64));
+    }
 }
