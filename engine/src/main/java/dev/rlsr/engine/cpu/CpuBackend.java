@@ -6,31 +6,42 @@ import dev.rlsr.engine.tensor.Backend;
 import dev.rlsr.engine.tensor.GrpoSpec;
 import dev.rlsr.engine.tensor.Precision;
 import dev.rlsr.engine.tensor.Tensor;
+import dev.rlsr.kernels.AdamWReference;
+import dev.rlsr.kernels.ArgmaxReference;
+import dev.rlsr.kernels.AttentionReference;
 import dev.rlsr.kernels.BF16;
+import dev.rlsr.kernels.CopyRowsReference;
+import dev.rlsr.kernels.CrossEntropyReference;
+import dev.rlsr.kernels.ElementwiseReference;
+import dev.rlsr.kernels.EmbeddingReference;
+import dev.rlsr.kernels.GeluReference;
+import dev.rlsr.kernels.GlobalNormReference;
+import dev.rlsr.kernels.GrpoLevel;
+import dev.rlsr.kernels.GrpoLossReference;
+import dev.rlsr.kernels.LayerNormReference;
+import dev.rlsr.kernels.LogprobGatherReference;
+import dev.rlsr.kernels.PoolingReference;
+import dev.rlsr.kernels.RmsNormReference;
+import dev.rlsr.kernels.RopeReference;
+import dev.rlsr.kernels.SwigluReference;
 import dev.rlsr.kernels.DType;
 import dev.rlsr.kernels.cpu.CpuParallel;
 import dev.rlsr.kernels.cpu.CpuVec;
 import dev.rlsr.kernels.cpu.Sgemm;
-import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import java.util.Arrays;
 
-import static dev.rlsr.kernels.cpu.CpuVec.L;
-import static dev.rlsr.kernels.cpu.CpuVec.S;
 
 /**
- * fp32 backend on the Java heap. Matrix products go through {@link Sgemm}; row-wise ops run in parallel over rows
- * on {@link CpuParallel} ({@code rlsr.threads}); attention runs in parallel over (batch, head) forward and
- * (batch, kv-head) backward, so that the GQA heads sharing a key/value head write their dk/dv without races.
- * Tensors may be views (an element offset into a larger array): every op addresses its arrays through the offsets.
- * BF16 and I32 tensors are stored ({@code short[]} bits, {@code int[]}) but the ops compute in fp32 only.
- *
- * <p>Attention keeps no probabilities: the forward saves the log-sum-exp per query row and the backward recomputes
- * {@code p = exp(score - lse)} (flash-attention style), so memory is O(B*H*T), not O(B*H*T^2).
+ * fp32 backend on the Java heap. Every op is the plain-Java reference of its CUDA kernel
+ * ({@code dev.rlsr.kernels.*Reference}: the same contract, multithreaded on {@code CpuParallel}, {@code rlsr.threads},
+ * Vector API where it pays), so the CPU and the GPU run one definition of each op; the linear layers go through the
+ * CPU GEMM ({@link Sgemm}). Tensors may be views (an element offset into a larger array): every op addresses its
+ * arrays through the offsets. BF16 and I32 tensors are stored ({@code short[]} bits, {@code int[]}) but the ops
+ * compute in fp32 only.
  */
 public final class CpuBackend implements Backend {
 
@@ -38,8 +49,6 @@ public final class CpuBackend implements Backend {
     public static final CpuBackend INSTANCE = new CpuBackend();
 
     private static final int ROW_GRAIN = 16;
-
-    private final ThreadLocal<float[]> scratch = ThreadLocal.withInitial(() -> new float[256]);
 
     /** A backend; {@link #INSTANCE} is the usual one (it holds no state). */
     public CpuBackend() {}
@@ -282,84 +291,59 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void gatherRows(Tensor src, Tensor rowsT, Tensor dst) {
-        float[] s = a(src), d = a(dst);
-        int so = o(src), dOff = o(dst);
-        int[] rows = ints(rowsT);
-        int ro = o(rowsT), nr = n(rowsT);
+        CpuTensor sc = c(src), dc = c(dst);
+        if (sc.dtype() != dc.dtype()) {
+            throw new IllegalArgumentException("gatherRows " + src + " -> " + dst + ": dtypes differ");
+        }
+        int nr = n(rowsT);
         int w = div(n(dst), nr, "gatherRows dst");
         int r = div(n(src), w, "gatherRows src");
+        int[] rows = ints(rowsT);
         for (int i = 0; i < nr; i++) {
-            int row = rows[ro + i];
+            int row = rows[o(rowsT) + i];
             if (row < 0 || row >= r) {
                 throw new IllegalArgumentException("gatherRows: row " + row + " outside [0, " + r + ")");
             }
-            System.arraycopy(s, so + row * w, d, dOff + i * w, w);
         }
+        CopyRowsReference.gatherRows(storage(sc), sc.off(), r, rows, o(rowsT), nr, storage(dc), dc.off(), w);
     }
 
-    // ------------------------------------------------------------------ elementwise
+    private static Object storage(CpuTensor t) {
+        return switch (t.dtype()) {
+            case F32 -> t.array();
+            case BF16 -> t.bf16Array();
+            default -> t.intArray();
+        };
+    }
+
+    // ------------------------------------------------------------------ compute: every op is its kernel's reference
+    // (dev.rlsr.kernels.*Reference), the same contract as the CUDA kernel, on (array, offset) views
 
     @Override
     public void add(Tensor a, Tensor b, Tensor out) {
-        float[] x = a(a), y = a(b), z = a(out);
-        int xo = o(a), yo = o(b), zo = o(out), n = n(a);
-        same(n, n(b), "add");
-        same(n, n(out), "add out");
-        CpuParallel.forRange(n, 1 << 14, (lo, hi) -> {
-            int i = lo;
-            for (int ub = lo + S.loopBound(hi - lo); i < ub; i += L) {
-                FloatVector.fromArray(S, x, xo + i).add(FloatVector.fromArray(S, y, yo + i)).intoArray(z, zo + i);
-            }
-            for (; i < hi; i++) {
-                z[zo + i] = x[xo + i] + y[yo + i];
-            }
-        });
+        same(n(a), n(b), "add");
+        same(n(a), n(out), "add out");
+        ElementwiseReference.add(a(a), o(a), a(b), o(b), a(out), o(out), n(a));
     }
 
     @Override
     public void scale(Tensor t, float s) {
-        float[] x = a(t);
-        int xo = o(t);
-        CpuParallel.forRange(n(t), 1 << 14, (lo, hi) -> CpuVec.scaleInto(s, x, xo + lo, x, xo + lo, hi - lo));
+        ElementwiseReference.scale(a(t), o(t), n(t), s);
     }
 
     @Override
     public void clipScale(Tensor grad, float maxNorm, Tensor sumSq, Tensor scale) {
-        float[] x = a(grad);
-        int xo = o(grad), n = n(grad);
-        double ss = 0;
-        // float lanes per block of 4096 keep the rounding error tiny; blocks are summed in double
-        for (int i = 0; i < n; i += 4096) {
-            ss += CpuVec.sumSquares(x, xo + i, Math.min(4096, n - i));
-        }
-        float total = (float) Math.sqrt(ss);
+        double ss = GlobalNormReference.sumOfSquares(a(grad), o(grad), n(grad));
         a(sumSq)[o(sumSq)] = (float) ss;
-        double coef = maxNorm > 0 ? maxNorm / (total + 1e-6) : 1.0;
-        // the NaN of a non-finite norm passes through, so the update is visibly non-finite rather than silently 1
-        a(scale)[o(scale)] = Double.isNaN(coef) ? Float.NaN : coef < 1.0 ? (float) coef : 1f;
+        a(scale)[o(scale)] = GlobalNormReference.clipScale(ss, maxNorm);
     }
 
     @Override
     public void argmaxRows(Tensor x, Tensor out) {
         int w = (int) x.dim(-1);
-        float[] d = a(x);
-        int xo = o(x);
         int rows = div(n(x), w, "argmaxRows");
         same(n(out), rows, "argmaxRows out");
-        int[] res = ints(out);
-        int ro = o(out);
-        for (int r = 0; r < rows; r++) {
-            int best = 0;
-            float bv = d[xo + r * w];
-            for (int j = 1; j < w; j++) {
-                float v = d[xo + r * w + j];
-                if (v > bv || (Float.isNaN(v) && !Float.isNaN(bv))) {
-                    bv = v;
-                    best = j;
-                }
-            }
-            res[ro + r] = best;
-        }
+        ArgmaxReference.rows(a(x), o(x), rows, w, ints(out), o(out));
     }
 
     // ------------------------------------------------------------------ linear
@@ -375,6 +359,8 @@ public final class CpuBackend implements Backend {
         return new int[]{rows, in, out};
     }
 
+    // The linear layers call the CPU GEMM (Sgemm) directly and add the bias row by row, in the order the CPU results
+    // have always had; GemmReference describes the cuBLASLt contract (one rounding of D) for the device tests.
     @Override
     public void linear(Tensor x, Tensor w, Tensor bias, Tensor residual, Tensor y) {
         int[] d = linearDims(x, w, y, "linear");
@@ -411,226 +397,93 @@ public final class CpuBackend implements Backend {
     public void linearBackwardWeight(Tensor dy, Tensor x, Tensor dw, Tensor dBias) {
         int[] d = linearDims(x, dw, dy, "linearBackwardWeight");
         int rows = d[0], in = d[1], out = d[2];
-        float[] g = a(dy);
-        int go = o(dy);
-        Sgemm.sgemm(true, false, out, in, rows, 1f, g, go, out, a(x), o(x), in, 1f, a(dw), o(dw), in);
+        Sgemm.sgemm(true, false, out, in, rows, 1f, a(dy), o(dy), out, a(x), o(x), in, 1f, a(dw), o(dw), in);
         if (dBias != null) {
-            float[] db = a(dBias);
-            int dbo = o(dBias);
             same(n(dBias), out, "linearBackwardWeight bias");
-            int chunk = Math.max(L, ((out / CpuParallel.THREADS) + L - 1) / L * L);
-            CpuParallel.forRange((out + chunk - 1) / chunk, 1, (lo, hi) -> {
-                for (int c = lo; c < hi; c++) {
-                    int j0 = c * chunk, len = Math.min(out, j0 + chunk) - j0;
-                    for (int r = 0; r < rows; r++) {
-                        CpuVec.axpy(1f, g, go + r * out + j0, db, dbo + j0, len);
-                    }
-                }
-            });
+            ElementwiseReference.biasGrad(a(dy), o(dy), rows, out, a(dBias), o(dBias));
         }
     }
 
-    // ------------------------------------------------------------------ embedding
+    // ------------------------------------------------------------------ embedding, norms, rope, swiglu
 
     @Override
     public void embedding(Tensor idsT, Tensor table, Tensor out) {
-        float[] t = a(table), od = a(out);
-        int to = o(table), oo = o(out);
-        int[] ids = ints(idsT);
-        int io = o(idsT), ni = n(idsT);
+        int ni = n(idsT);
         int c = div(n(out), ni, "embedding out");
         int v = div(n(table), c, "embedding table");
+        int[] ids = ints(idsT);
         for (int i = 0; i < ni; i++) {
-            int id = ids[io + i];
+            int id = ids[o(idsT) + i];
             if (id < 0 || id >= v) {
                 throw new IllegalArgumentException("token id " + id + " at position " + i
                         + " is outside the vocabulary [0, " + v + ")");
             }
         }
-        CpuParallel.forRange(ni, ROW_GRAIN, (lo, hi) -> {
-            for (int i = lo; i < hi; i++) {
-                System.arraycopy(t, to + ids[io + i] * c, od, oo + i * c, c);
-            }
-        });
+        EmbeddingReference.forward(ids, o(idsT), ni, a(table), o(table), v, c, a(out), o(out));
     }
 
     @Override
     public void embeddingBackward(Tensor idsT, Tensor dOut, Tensor dTable) {
-        float[] g = a(dOut), t = a(dTable);
-        int go = o(dOut), to = o(dTable);
-        int[] ids = ints(idsT);
-        int io = o(idsT), ni = n(idsT);
+        int ni = n(idsT);
         int c = div(n(dOut), ni, "embeddingBackward dOut");
-        div(n(dTable), c, "embeddingBackward dTable");
-        // split the columns, not the rows: repeated ids then never race
-        int chunk = Math.max(L, ((c / CpuParallel.THREADS) + L - 1) / L * L);
-        int chunks = (c + chunk - 1) / chunk;
-        CpuParallel.forEach(chunks, k -> {
-            int j0 = k * chunk, len = Math.min(c, j0 + chunk) - j0;
-            for (int i = 0; i < ni; i++) {
-                CpuVec.axpy(1f, g, go + i * c + j0, t, to + ids[io + i] * c + j0, len);
-            }
-        });
+        int v = div(n(dTable), c, "embeddingBackward dTable");
+        EmbeddingReference.backward(ints(idsT), o(idsT), ni, a(dOut), o(dOut), c, a(dTable), o(dTable), v);
     }
-
-    // ------------------------------------------------------------------ rmsnorm
 
     @Override
     public void rmsNorm(Tensor x, Tensor w, float eps, Tensor out, Tensor rstd) {
-        float[] xd = a(x), wd = a(w), od = a(out), rd = a(rstd);
-        int xo = o(x), wo = o(w), oo = o(out), ro = o(rstd);
         int dim = n(w);
         int rows = div(n(x), dim, "rmsNorm input " + x + " vs weight " + w);
         same(n(out), n(x), "rmsNorm out");
         same(n(rstd), rows, "rmsNorm rstd");
-        CpuParallel.forRange(rows, ROW_GRAIN, (lo, hi) -> {
-            for (int r = lo; r < hi; r++) {
-                int xr = xo + r * dim, or = oo + r * dim;
-                float var = CpuVec.sumSquares(xd, xr, dim) / dim;
-                float rs = (float) (1.0 / Math.sqrt(var + eps));
-                rd[ro + r] = rs;
-                int i = 0;
-                FloatVector vr = FloatVector.broadcast(S, rs);
-                for (int ub = S.loopBound(dim); i < ub; i += L) {
-                    FloatVector.fromArray(S, xd, xr + i).mul(vr).mul(FloatVector.fromArray(S, wd, wo + i))
-                            .intoArray(od, or + i);
-                }
-                for (; i < dim; i++) {
-                    od[or + i] = wd[wo + i] * (xd[xr + i] * rs);
-                }
-            }
-        });
+        RmsNormReference.forward(a(x), o(x), a(w), o(w), eps, a(out), o(out), a(rstd), o(rstd), rows, dim);
     }
 
     @Override
     public void rmsNormBackward(Tensor dOut, Tensor x, Tensor w, Tensor rstd, Tensor dx, Tensor dw,
                                 boolean accumulateDx) {
-        float[] g = a(dOut), xd = a(x), wd = a(w), rd = a(rstd), dxd = a(dx), dwd = a(dw);
-        int go = o(dOut), xo = o(x), wo = o(w), ro = o(rstd), dxo = o(dx), dwo = o(dw);
         int dim = n(w);
         int rows = div(n(x), dim, "rmsNormBackward");
         same(n(dOut), n(x), "rmsNormBackward dOut");
         same(n(dx), n(x), "rmsNormBackward dx");
         same(n(rstd), rows, "rmsNormBackward rstd");
         same(n(dw), dim, "rmsNormBackward dw");
-        int chunks = Math.min(rows, CpuParallel.THREADS * 4);
-        int per = (rows + chunks - 1) / chunks;
-        int count = (rows + per - 1) / per;
-        float[][] partial = new float[count][];
-        CpuParallel.forEach(count, c -> {
-            float[] pw = new float[dim];
-            partial[c] = pw;
-            for (int r = c * per, end = Math.min(rows, (c + 1) * per); r < end; r++) {
-                int gr = go + r * dim, xr = xo + r * dim, dr = dxo + r * dim;
-                float rs = rd[ro + r];
-                // sum_i w_i * g_i * x_i, needed before dx overwrites g when they alias
-                FloatVector vrs = FloatVector.broadcast(S, rs);
-                FloatVector acc = FloatVector.zero(S);
-                int i = 0;
-                for (int ub = S.loopBound(dim); i < ub; i += L) {
-                    FloatVector gx = FloatVector.fromArray(S, g, gr + i).mul(FloatVector.fromArray(S, xd, xr + i));
-                    acc = gx.fma(FloatVector.fromArray(S, wd, wo + i), acc);
-                    gx.fma(vrs, FloatVector.fromArray(S, pw, i)).intoArray(pw, i);
-                }
-                float sum = acc.reduceLanes(VectorOperators.ADD);
-                for (; i < dim; i++) {
-                    float gx = g[gr + i] * xd[xr + i];
-                    sum += wd[wo + i] * gx;
-                    pw[i] += gx * rs;
-                }
-                float k = sum * rs * rs * rs / dim;
-                FloatVector vk = FloatVector.broadcast(S, k);
-                i = 0;
-                for (int ub = S.loopBound(dim); i < ub; i += L) {
-                    FloatVector val = FloatVector.fromArray(S, g, gr + i).mul(FloatVector.fromArray(S, wd, wo + i))
-                            .mul(vrs).sub(FloatVector.fromArray(S, xd, xr + i).mul(vk));
-                    if (accumulateDx) {
-                        val = val.add(FloatVector.fromArray(S, dxd, dr + i));
-                    }
-                    val.intoArray(dxd, dr + i);
-                }
-                for (; i < dim; i++) {
-                    float val = rs * wd[wo + i] * g[gr + i] - k * xd[xr + i];
-                    dxd[dr + i] = accumulateDx ? dxd[dr + i] + val : val;
-                }
-            }
-        });
-        for (float[] pw : partial) {
-            for (int i = 0; i < dim; i++) {
-                dwd[dwo + i] += pw[i];
-            }
-        }
+        RmsNormReference.backward(a(dOut), o(dOut), a(x), o(x), a(w), o(w), a(rstd), o(rstd), a(dx), o(dx), a(dw),
+                o(dw), rows, dim, accumulateDx);
     }
 
-    // ------------------------------------------------------------------ rope
-
     @Override
-    public void ropeTable(Tensor positionsT, Tensor invFreq, Tensor table) {
-        float[] inv = a(invFreq), t = a(table);
-        int io = o(invFreq), to = o(table);
-        int[] positions = ints(positionsT);
-        int po = o(positionsT), np = n(positionsT);
-        int half = n(invFreq), dim = 2 * half;
-        same(n(table), np * dim, "ropeTable table size vs positions*headDim");
-        CpuParallel.forRange(np, 64, (lo, hi) -> {
-            for (int n = lo; n < hi; n++) {
-                float pos = positions[po + n];
-                for (int i = 0; i < half; i++) {
-                    float f = pos * inv[io + i]; // fp32 product, as HF's inv_freq @ position_ids
-                    t[to + n * dim + i] = (float) Math.cos(f);
-                    t[to + n * dim + half + i] = (float) Math.sin(f);
-                }
-            }
-        });
+    public void ropeTable(Tensor positions, Tensor invFreq, Tensor table) {
+        int np = n(positions), half = n(invFreq);
+        same(n(table), np * 2 * half, "ropeTable table size vs positions*headDim");
+        RopeReference.table(ints(positions), o(positions), np, a(invFreq), o(invFreq), half, a(table), o(table));
     }
 
     @Override
     public void rope(Tensor x, Tensor table, int heads, boolean inverse) {
-        float[] xd = a(x), t = a(table);
-        int xo = o(x), to = o(table);
         int dim = (int) table.dim(-1);
         int n = div(n(table), dim, "rope table");
         same(n(x), n * heads * dim, "rope x size vs table rows*heads*headDim");
-        int half = dim / 2;
-        float sgn = inverse ? -1f : 1f;
-        CpuParallel.forRange(n, ROW_GRAIN, (lo, hi) -> {
-            for (int r = lo; r < hi; r++) {
-                int tb = to + r * dim;
-                for (int h = 0; h < heads; h++) {
-                    int base = xo + (r * heads + h) * dim;
-                    int i = 0;
-                    for (int ub = S.loopBound(half); i < ub; i += L) {
-                        FloatVector c = FloatVector.fromArray(S, t, tb + i);
-                        FloatVector sn = FloatVector.fromArray(S, t, tb + half + i);
-                        if (inverse) {
-                            sn = sn.neg();
-                        }
-                        FloatVector x1 = FloatVector.fromArray(S, xd, base + i);
-                        FloatVector x2 = FloatVector.fromArray(S, xd, base + half + i);
-                        x1.mul(c).sub(x2.mul(sn)).intoArray(xd, base + i);
-                        x2.mul(c).add(x1.mul(sn)).intoArray(xd, base + half + i);
-                    }
-                    for (; i < half; i++) {
-                        float c = t[tb + i], sn = sgn * t[tb + half + i];
-                        float x1 = xd[base + i], x2 = xd[base + half + i];
-                        xd[base + i] = x1 * c - x2 * sn;
-                        xd[base + half + i] = x2 * c + x1 * sn;
-                    }
-                }
-            }
-        });
+        RopeReference.apply(a(x), o(x), heads * dim, a(table), o(table), n, heads, dim, inverse);
+    }
+
+    @Override
+    public void swiglu(Tensor g, Tensor u, Tensor h) {
+        same(n(g), n(u), "swiglu");
+        same(n(g), n(h), "swiglu out");
+        SwigluReference.forward(a(g), o(g), a(u), o(u), a(h), o(h), n(g));
+    }
+
+    @Override
+    public void swigluBackward(Tensor g, Tensor u, Tensor dh, Tensor dg, Tensor du) {
+        same(n(g), n(u), "swigluBackward");
+        same(n(g), n(dh), "swigluBackward dh");
+        same(n(g), n(dg), "swigluBackward dg");
+        same(n(g), n(du), "swigluBackward du");
+        SwigluReference.backward(a(g), o(g), a(u), o(u), a(dh), o(dh), a(dg), o(dg), a(du), o(du), n(g));
     }
 
     // ------------------------------------------------------------------ attention
-
-    private float[] scratch(int n) {
-        float[] s = scratch.get();
-        if (s.length < n) {
-            s = new float[Math.max(n, s.length * 2)];
-            scratch.set(s);
-        }
-        return s;
-    }
 
     private static void checkAttention(AttentionShape s, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse,
                                        Tensor keyMask) {
@@ -647,198 +500,46 @@ public final class CpuBackend implements Backend {
         }
     }
 
-    /** Query rows per attention block: scores for a block live in a (QB, kLen) scratch, never (T, T). */
-    private static final int QB = 64;
+    private static int[] maskArray(Tensor keyMask) {
+        return keyMask == null ? null : ints(keyMask);
+    }
 
-    /**
-     * Scaled, masked scores of one query block: {@code p[r, j] = scale * q_r·k_j} for visible keys, -inf for keys
-     * that are padding or in the causal future of row r.
-     */
-    private static void blockScores(float[] qd, int qOff, int qw, float[] kd, int kOff, int kw, int nq, int kEnd,
-                                    int D, float scale, float[] p, int firstPos, int[] keyMask, int maskOff) {
-        Sgemm.sgemm(false, true, nq, kEnd, D, scale, qd, qOff, qw, kd, kOff, kw, 0f, p, 0, kEnd);
-        for (int r = 0; r < nq; r++) {
-            int last = firstPos + r, ro = r * kEnd;
-            if (last + 1 < kEnd) {
-                Arrays.fill(p, ro + last + 1, ro + kEnd, Float.NEGATIVE_INFINITY);
-            }
-            if (keyMask != null) {
-                for (int j = 0, e = Math.min(last + 1, kEnd); j < e; j++) {
-                    if (keyMask[maskOff + j] == 0) {
-                        p[ro + j] = Float.NEGATIVE_INFINITY;
-                    }
-                }
-            }
-        }
+    private static int maskOffset(Tensor keyMask) {
+        return keyMask == null ? 0 : o(keyMask);
     }
 
     @Override
-    public void attention(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, AttentionShape s, Tensor keyMaskT) {
-        checkAttention(s, q, k, v, out, lse, keyMaskT);
-        float[] qd = a(q), kd = a(k), vd = a(v), od = a(out), ld = a(lse);
-        int qo0 = o(q), ko0 = o(k), vo0 = o(v), oo0 = o(out), lo0 = o(lse);
-        int[] keyMask = keyMaskT == null ? null : ints(keyMaskT);
-        int mo0 = keyMaskT == null ? 0 : o(keyMaskT);
-        int B = s.batch(), H = s.heads(), D = s.headDim(), Tq = s.qLen(), ks = s.kStride();
-        int qw = H * D, kw = s.kvHeads() * D, rep = H / s.kvHeads();
-        float scale = s.scale();
-        int blocks = (Tq + QB - 1) / QB;
-        // one task per (batch, head, query block): causal blocks differ in cost, the shared counter balances them
-        CpuParallel.forEach(B * H * blocks, task -> {
-            int bh = task / blocks, blk = task % blocks;
-            int b = bh / H, h = bh % H, kh = h / rep;
-            int i0 = blk * QB, nq = Math.min(Tq, i0 + QB) - i0;
-            int kEnd = Math.min(s.kLen(), s.qOffset() + i0 + nq);
-            float[] p = scratch(nq * kEnd);
-            int qOff = (b * Tq + i0) * qw + h * D, kOff = b * ks * kw + kh * D;
-            blockScores(qd, qo0 + qOff, qw, kd, ko0 + kOff, kw, nq, kEnd, D, scale, p, s.qOffset() + i0, keyMask,
-                    mo0 + b * ks);
-            for (int r = 0; r < nq; r++) {
-                int ro = r * kEnd;
-                float mx = CpuVec.max(p, ro, kEnd);
-                int li = lo0 + (b * H + h) * Tq + i0 + r;
-                if (mx == Float.NEGATIVE_INFINITY) {
-                    // a padding query with no visible key: zero output, no gradient (lse = +inf)
-                    Arrays.fill(p, ro, ro + kEnd, 0f);
-                    ld[li] = Float.POSITIVE_INFINITY;
-                    continue;
-                }
-                double sum = CpuVec.sumExp(p, ro, kEnd, mx);
-                CpuVec.expScaled(p, ro, p, ro, kEnd, mx, (float) (1.0 / sum));
-                ld[li] = mx + (float) Math.log(sum);
-            }
-            Sgemm.sgemm(false, false, nq, D, kEnd, 1f, p, 0, kEnd, vd, vo0 + kOff, kw, 0f, od, oo0 + qOff, qw);
-        });
+    public void attention(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, AttentionShape s, Tensor keyMask) {
+        checkAttention(s, q, k, v, out, lse, keyMask);
+        AttentionReference.forward(a(q), o(q), a(k), o(k), a(v), o(v), a(out), o(out), a(lse), o(lse),
+                maskArray(keyMask), maskOffset(keyMask), s.batch(), s.qLen(), s.kLen(), s.kStride(), s.qOffset(),
+                s.heads(), s.kvHeads(), s.headDim(), s.scale());
     }
 
     @Override
     public void attentionBackward(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, Tensor dOut, Tensor dq,
-                                  Tensor dk, Tensor dv, AttentionShape s, Tensor keyMaskT) {
-        checkAttention(s, q, k, v, out, lse, keyMaskT);
+                                  Tensor dk, Tensor dv, AttentionShape s, Tensor keyMask) {
+        checkAttention(s, q, k, v, out, lse, keyMask);
         same(n(dOut), n(out), "attentionBackward dOut");
         same(n(dq), n(q), "attentionBackward dq");
         same(n(dk), n(k), "attentionBackward dk");
         same(n(dv), n(v), "attentionBackward dv");
-        float[] qd = a(q), kd = a(k), vd = a(v), od = a(out), ld = a(lse), go = a(dOut);
-        float[] gq = a(dq), gk = a(dk), gv = a(dv);
-        int qo0 = o(q), ko0 = o(k), vo0 = o(v), oo0 = o(out), lo0 = o(lse), go0 = o(dOut);
-        int gqo = o(dq), gko = o(dk), gvo = o(dv);
-        int[] keyMask = keyMaskT == null ? null : ints(keyMaskT);
-        int mo0 = keyMaskT == null ? 0 : o(keyMaskT);
-        int B = s.batch(), H = s.heads(), KH = s.kvHeads(), D = s.headDim(), Tq = s.qLen(), ks = s.kStride();
-        int qw = H * D, kw = KH * D, rep = H / KH;
-        float scale = s.scale();
-        // one task per (batch, kv head): the query heads sharing it accumulate into its dk/dv without races
-        CpuParallel.forEach(B * KH, bk -> {
-            int b = bk / KH, kh = bk % KH;
-            int kOff = b * ks * kw + kh * D;
-            for (int j = 0; j < ks; j++) {
-                Arrays.fill(gk, gko + kOff + j * kw, gko + kOff + j * kw + D, 0f);
-                Arrays.fill(gv, gvo + kOff + j * kw, gvo + kOff + j * kw + D, 0f);
-            }
-            for (int h = kh * rep; h < (kh + 1) * rep; h++) {
-                for (int i0 = 0; i0 < Tq; i0 += QB) {
-                    int nq = Math.min(Tq, i0 + QB) - i0;
-                    int kEnd = Math.min(s.kLen(), s.qOffset() + i0 + nq);
-                    float[] buf = scratch(2 * nq * kEnd);
-                    int dpo = nq * kEnd;
-                    int qOff = (b * Tq + i0) * qw + h * D;
-                    // recompute P = exp(S - lse) instead of having stored it
-                    blockScores(qd, qo0 + qOff, qw, kd, ko0 + kOff, kw, nq, kEnd, D, scale, buf, s.qOffset() + i0,
-                            keyMask, mo0 + b * ks);
-                    // dP = dO · Vᵀ
-                    Sgemm.sgemm(false, true, nq, kEnd, D, 1f, go, go0 + qOff, qw, vd, vo0 + kOff, kw, 0f, buf, dpo,
-                            kEnd);
-                    for (int r = 0; r < nq; r++) {
-                        int ro = r * kEnd, qo = qOff + r * qw;
-                        float lsei = ld[lo0 + (b * H + h) * Tq + i0 + r];
-                        if (lsei == Float.POSITIVE_INFINITY) {
-                            Arrays.fill(buf, ro, ro + kEnd, 0f);
-                            Arrays.fill(buf, dpo + ro, dpo + ro + kEnd, 0f);
-                            continue;
-                        }
-                        CpuVec.expScaled(buf, ro, buf, ro, kEnd, lsei, 1f);
-                        float di = CpuVec.dot(go, go0 + qo, od, oo0 + qo, D);
-                        // dS = P * (dP - rowsum(dO*O)) * scale, written over dP
-                        softmaxGrad(buf, ro, buf, dpo + ro, kEnd, di, scale);
-                    }
-                    // dQ = dS · K ; dK += dSᵀ · Q ; dV += Pᵀ · dO
-                    Sgemm.sgemm(false, false, nq, D, kEnd, 1f, buf, dpo, kEnd, kd, ko0 + kOff, kw, 0f, gq, gqo + qOff,
-                            qw);
-                    Sgemm.sgemm(true, false, kEnd, D, nq, 1f, buf, dpo, kEnd, qd, qo0 + qOff, qw, 1f, gk, gko + kOff,
-                            kw);
-                    Sgemm.sgemm(true, false, kEnd, D, nq, 1f, buf, 0, kEnd, go, go0 + qOff, qw, 1f, gv, gvo + kOff,
-                            kw);
-                }
-            }
-        });
-    }
-
-    /** ds = p * (dp - di) * scale, in place over dp. */
-    private static void softmaxGrad(float[] p, int po, float[] dp, int dpo, int n, float di, float scale) {
-        int i = 0;
-        FloatVector vd = FloatVector.broadcast(S, di), vs = FloatVector.broadcast(S, scale);
-        for (int ub = S.loopBound(n); i < ub; i += L) {
-            FloatVector.fromArray(S, dp, dpo + i).sub(vd).mul(FloatVector.fromArray(S, p, po + i)).mul(vs)
-                    .intoArray(dp, dpo + i);
-        }
-        for (; i < n; i++) {
-            dp[dpo + i] = p[po + i] * (dp[dpo + i] - di) * scale;
-        }
-    }
-
-    // ------------------------------------------------------------------ swiglu
-
-    @Override
-    public void swiglu(Tensor g, Tensor u, Tensor h) {
-        float[] gd = a(g), ud = a(u), hd = a(h);
-        int gof = o(g), uof = o(u), hof = o(h), n = n(g);
-        same(n, n(u), "swiglu");
-        same(n, n(h), "swiglu out");
-        CpuParallel.forRange(n, 1 << 13, (lo, hi) -> {
-            int i = lo;
-            FloatVector one = FloatVector.broadcast(S, 1f);
-            for (int ub = lo + S.loopBound(hi - lo); i < ub; i += L) {
-                FloatVector x = FloatVector.fromArray(S, gd, gof + i);
-                FloatVector sig = one.div(one.add(x.neg().lanewise(VectorOperators.EXP)));
-                x.mul(sig).mul(FloatVector.fromArray(S, ud, uof + i)).intoArray(hd, hof + i);
-            }
-            for (; i < hi; i++) {
-                float x = gd[gof + i];
-                float sig = 1f / (1f + (float) Math.exp(-x));
-                hd[hof + i] = x * sig * ud[uof + i];
-            }
-        });
+        AttentionReference.backward(a(q), o(q), a(k), o(k), a(v), o(v), a(out), o(out), a(lse), o(lse), a(dOut),
+                o(dOut), a(dq), o(dq), a(dk), o(dk), a(dv), o(dv), maskArray(keyMask), maskOffset(keyMask),
+                s.batch(), s.qLen(), s.kLen(), s.kStride(), s.qOffset(), s.heads(), s.kvHeads(), s.headDim(),
+                s.scale());
     }
 
     @Override
-    public void swigluBackward(Tensor g, Tensor u, Tensor dh, Tensor dg, Tensor du) {
-        float[] gd = a(g), ud = a(u), hh = a(dh), dgd = a(dg), dud = a(du);
-        int gof = o(g), uof = o(u), hof = o(dh), dgo = o(dg), duo = o(du), n = n(g);
-        same(n, n(u), "swigluBackward");
-        same(n, n(dh), "swigluBackward dh");
-        same(n, n(dg), "swigluBackward dg");
-        same(n, n(du), "swigluBackward du");
-        CpuParallel.forRange(n, 1 << 13, (lo, hi) -> {
-            int i = lo;
-            FloatVector one = FloatVector.broadcast(S, 1f);
-            for (int ub = lo + S.loopBound(hi - lo); i < ub; i += L) {
-                FloatVector x = FloatVector.fromArray(S, gd, gof + i);
-                FloatVector up = FloatVector.fromArray(S, ud, uof + i);
-                FloatVector d = FloatVector.fromArray(S, hh, hof + i);
-                FloatVector sig = one.div(one.add(x.neg().lanewise(VectorOperators.EXP)));
-                FloatVector silu = x.mul(sig);
-                d.mul(silu).intoArray(dud, duo + i);
-                // d silu/dx = sig * (1 + x * (1 - sig))
-                d.mul(up).mul(sig.mul(one.add(x.mul(one.sub(sig))))).intoArray(dgd, dgo + i);
-            }
-            for (; i < hi; i++) {
-                float x = gd[gof + i];
-                float sig = 1f / (1f + (float) Math.exp(-x));
-                dud[duo + i] = hh[hof + i] * x * sig;
-                dgd[dgo + i] = hh[hof + i] * ud[uof + i] * sig * (1f + x * (1f - sig));
-            }
-        });
+    public void bidirectionalAttention(Tensor q, Tensor k, Tensor v, Tensor out, AttentionShape s, Tensor keyMask) {
+        if (s.qOffset() != 0 || s.qLen() != s.kLen()) {
+            throw new IllegalArgumentException("bidirectional attention is self-attention over one sequence: qOffset "
+                    + s.qOffset() + " must be 0 and qLen " + s.qLen() + " must equal kLen " + s.kLen());
+        }
+        checkAttention(s, q, k, v, out, null, keyMask);
+        AttentionReference.bidirectional(a(q), o(q), a(k), o(k), a(v), o(v), a(out), o(out), maskArray(keyMask),
+                maskOffset(keyMask), s.batch(), s.qLen(), s.kLen(), s.kStride(), s.qOffset(), s.heads(), s.kvHeads(),
+                s.headDim(), s.scale());
     }
 
     // ------------------------------------------------------------------ losses
@@ -847,112 +548,43 @@ public final class CpuBackend implements Backend {
         return div(n(logits), rows, "logits " + logits + " vs " + rows + " targets");
     }
 
-    @Override
-    public void crossEntropy(Tensor logits, Tensor targetsT, float gradScale, Tensor dLogits, Tensor lossSum) {
-        float[] x = a(logits), gx = a(dLogits);
-        int xo = o(logits), gxo = o(dLogits);
-        int[] targets = ints(targetsT);
-        int to = o(targetsT), rows = n(targetsT), V = vocab(logits, rows);
-        same(n(dLogits), n(logits), "crossEntropy dLogits");
-        double[] partial = new double[rows];
-        CpuParallel.forRange(rows, 4, (lo, hi) -> {
-            for (int r = lo; r < hi; r++) {
-                int off = xo + r * V, goff = gxo + r * V, t = targets[to + r];
-                if (t < 0) {
-                    Arrays.fill(gx, goff, goff + V, 0f);
-                    continue;
-                }
-                if (t >= V) {
-                    throw new IllegalArgumentException("target " + t + " at row " + r + " outside [0, " + V + ")");
-                }
-                float mx = CpuVec.max(x, off, V);
-                float lse = mx + (float) Math.log(CpuVec.sumExp(x, off, V, mx));
-                partial[r] = lse - x[off + t];
-                CpuVec.expScaled(x, off, gx, goff, V, lse, gradScale);
-                gx[goff + t] -= gradScale;
+    private static void checkTargets(Tensor targets, int v) {
+        int[] t = ints(targets);
+        for (int r = 0, off = o(targets); r < n(targets); r++) {
+            if (t[off + r] >= v) {
+                throw new IllegalArgumentException("target " + t[off + r] + " at row " + r + " outside [0, " + v
+                        + ")");
             }
-        });
-        double sum = 0;
-        for (double p : partial) {
-            sum += p;
         }
+    }
+
+    @Override
+    public void crossEntropy(Tensor logits, Tensor targets, float gradScale, Tensor dLogits, Tensor lossSum) {
+        int rows = n(targets), v = vocab(logits, rows);
+        same(n(dLogits), n(logits), "crossEntropy dLogits");
+        checkTargets(targets, v);
+        double sum = CrossEntropyReference.forwardBackward(a(logits), o(logits), ints(targets), o(targets), rows, v,
+                gradScale, a(dLogits), o(dLogits), null, 0);
         a(lossSum)[o(lossSum)] += (float) sum;
     }
 
     @Override
-    public void logProbGather(Tensor logits, Tensor targetsT, float temperature, Tensor logp, Tensor lse) {
-        checkTemperature(temperature);
-        float[] x = a(logits), lp = a(logp), ls = a(lse);
-        int xo = o(logits), lpo = o(logp), lso = o(lse);
-        int[] targets = ints(targetsT);
-        int to = o(targetsT), rows = n(targetsT), V = vocab(logits, rows);
+    public void logProbGather(Tensor logits, Tensor targets, float temperature, Tensor logp, Tensor lse) {
+        int rows = n(targets), v = vocab(logits, rows);
         same(n(logp), rows, "logProbGather logp");
         same(n(lse), rows, "logProbGather lse");
-        double invT = 1.0 / temperature;
-        CpuParallel.forRange(rows, 4, (lo, hi) -> {
-            for (int r = lo; r < hi; r++) {
-                int off = xo + r * V, t = targets[to + r];
-                if (t >= V) {
-                    throw new IllegalArgumentException("target " + t + " at row " + r + " outside [0, " + V + ")");
-                }
-                float l;
-                if (temperature == 1f) {
-                    float mx = CpuVec.max(x, off, V);
-                    l = mx + (float) Math.log(CpuVec.sumExp(x, off, V, mx));
-                    ls[lso + r] = l;
-                    lp[lpo + r] = t < 0 ? 0f : x[off + t] - l;
-                } else {
-                    // logits / T in double: lse and logp of the tempered distribution
-                    float mx = CpuVec.max(x, off, V);
-                    double sum = 0;
-                    for (int i = 0; i < V; i++) {
-                        sum += Math.exp((x[off + i] - (double) mx) * invT);
-                    }
-                    double lt = mx * invT + Math.log(sum);
-                    ls[lso + r] = (float) lt;
-                    lp[lpo + r] = t < 0 ? 0f : (float) (x[off + t] * invT - lt);
-                }
-            }
-        });
+        LogprobGatherReference.forward(a(logits), o(logits), ints(targets), o(targets), rows, v, temperature, a(logp),
+                o(logp), a(lse), o(lse));
     }
 
     @Override
-    public void logProbGatherBackward(Tensor logits, Tensor targetsT, Tensor lse, Tensor dLogp, float temperature,
+    public void logProbGatherBackward(Tensor logits, Tensor targets, Tensor lse, Tensor dLogp, float temperature,
                                       Tensor dLogits) {
-        checkTemperature(temperature);
-        float[] x = a(logits), ls = a(lse), g = a(dLogp), gx = a(dLogits);
-        int xo = o(logits), lso = o(lse), go = o(dLogp), gxo = o(dLogits);
-        int[] targets = ints(targetsT);
-        int to = o(targetsT), rows = n(targetsT), V = vocab(logits, rows);
+        int rows = n(targets), v = vocab(logits, rows);
         same(n(dLogits), n(logits), "logProbGatherBackward dLogits");
         same(n(dLogp), rows, "logProbGatherBackward dLogp");
-        float invT = 1f / temperature;
-        CpuParallel.forRange(rows, 4, (lo, hi) -> {
-            for (int r = lo; r < hi; r++) {
-                int off = xo + r * V, goff = gxo + r * V, t = targets[to + r];
-                float gr = g[go + r];
-                if (t < 0 || gr == 0f) {
-                    Arrays.fill(gx, goff, goff + V, 0f);
-                    continue;
-                }
-                if (temperature == 1f) {
-                    CpuVec.expScaled(x, off, gx, goff, V, ls[lso + r], -gr);
-                    gx[goff + t] += gr;
-                } else {
-                    double l = ls[lso + r];
-                    for (int i = 0; i < V; i++) {
-                        gx[goff + i] = (float) (-gr * invT * Math.exp(x[off + i] * (double) invT - l));
-                    }
-                    gx[goff + t] += gr * invT;
-                }
-            }
-        });
-    }
-
-    private static void checkTemperature(float temperature) {
-        if (!(temperature > 0) || Float.isInfinite(temperature)) {
-            throw new IllegalArgumentException("temperature must be finite and > 0, got " + temperature);
-        }
+        LogprobGatherReference.backward(a(logits), o(logits), ints(targets), o(targets), a(lse), o(lse), a(dLogp),
+                o(dLogp), rows, v, temperature, a(dLogits), o(dLogits));
     }
 
     @Override
@@ -961,17 +593,15 @@ public final class CpuBackend implements Backend {
         int batch = n(advantages);
         int len = div(n(logp), batch, "grpoLoss logp vs advantages");
         float[] lp = download(logp);
-        float[] old = oldLogp == null ? lp : download(oldLogp);
-        float[] ref = refLogp == null ? null : download(refLogp);
-        dev.rlsr.engine.model.GrpoLoss loss = new dev.rlsr.engine.model.GrpoLoss(spec.clipLow(), spec.clipHigh(),
-                spec.beta(), dev.rlsr.engine.model.GrpoLoss.Level.valueOf(spec.aggregation().name()),
-                spec.maxCompletionLength());
         int[] m = downloadInts(mask);
         float[] mf = new float[m.length];
         for (int i = 0; i < m.length; i++) {
             mf[i] = m[i];
         }
-        dev.rlsr.engine.model.GrpoLoss.Result r = loss.compute(lp, old, ref, download(advantages), mf, batch, len);
+        GrpoLossReference.Result r = GrpoLossReference.compute(spec.clipLow(), spec.clipHigh(), spec.beta(),
+                GrpoLevel.valueOf(spec.aggregation().name()), spec.maxCompletionLength(), lp,
+                oldLogp == null ? lp : download(oldLogp), refLogp == null ? null : download(refLogp),
+                download(advantages), mf, batch, len);
         upload(r.dLogp(), dLogp);
         upload(new float[]{(float) r.loss(), (float) r.meanRatio(), (float) r.clipFraction(), (float) r.meanKl()},
                 stats);
@@ -982,235 +612,51 @@ public final class CpuBackend implements Backend {
     @Override
     public void adamW(Tensor param, Tensor grad, Tensor m, Tensor v, Tensor computeCopy, long decayEnd,
                       AdamWParams hp, Tensor clipScale) {
-        float[] p = a(param), g = a(grad), md = a(m), vd = a(v);
-        int po = o(param), go = o(grad), mo = o(m), vo = o(v), n = n(param);
+        int n = n(param);
         same(n, n(grad), "adamW grad");
         same(n, n(m), "adamW m");
         same(n, n(v), "adamW v");
-        short[] copy = computeCopy == null ? null : c(computeCopy).bf16Array();
-        int co = computeCopy == null ? 0 : o(computeCopy);
         if (computeCopy != null) {
             same(n, n(computeCopy), "adamW compute copy");
         }
-        float gs = clipScale == null ? 1f : a(clipScale)[o(clipScale)];
-        int split = (int) Math.max(0, Math.min(n, decayEnd));
-        float b1 = hp.beta1(), b2 = hp.beta2(), eps = hp.eps();
-        float stepSize = (float) (hp.lr() / hp.biasCorrection1());
-        float bc2Sqrt = (float) Math.sqrt(hp.biasCorrection2());
-        float decay = 1f - hp.lr() * hp.weightDecay();
-        CpuParallel.forRange(n, 1 << 14, (lo, hi) -> {
-            for (int i = lo; i < hi; i++) {
-                float gi = clipScale == null ? g[go + i] : g[go + i] * gs;
-                float pi = i < split ? p[po + i] * decay : p[po + i];
-                float mi = md[mo + i] + (gi - md[mo + i]) * (1f - b1);
-                float vi = vd[vo + i] * b2 + (1f - b2) * gi * gi;
-                md[mo + i] = mi;
-                vd[vo + i] = vi;
-                float np = pi - stepSize * (mi / ((float) Math.sqrt(vi) / bc2Sqrt + eps));
-                p[po + i] = np;
-                if (copy != null) {
-                    copy[co + i] = BF16.fromFloat(np);
-                }
-            }
-        });
+        AdamWReference.step(a(param), o(param), a(grad), o(grad), a(m), o(m), a(v), o(v),
+                computeCopy == null ? null : c(computeCopy).bf16Array(), computeCopy == null ? 0 : o(computeCopy), n,
+                decayEnd, clipScale == null ? 1f : a(clipScale)[o(clipScale)], hp.lr(), hp.beta1(), hp.beta2(),
+                hp.eps(), hp.weightDecay(), hp.biasCorrection1(), hp.biasCorrection2());
     }
 
     // ------------------------------------------------------------------ encoder (BERT) ops
 
     @Override
     public void layerNorm(Tensor x, Tensor w, Tensor b, float eps, Tensor out) {
-        float[] xd = a(x), wd = a(w), bd = a(b), od = a(out);
-        int xo = o(x), wo = o(w), bo = o(b), oo = o(out);
         int dim = n(w);
         same(n(b), dim, "layerNorm bias vs weight");
         int rows = div(n(x), dim, "layerNorm input " + x + " vs weight " + w);
         same(n(out), n(x), "layerNorm out");
-        CpuParallel.forRange(rows, ROW_GRAIN, (lo, hi) -> {
-            for (int r = lo; r < hi; r++) {
-                int xr = xo + r * dim, or = oo + r * dim;
-                float mean = sum(xd, xr, dim) / dim;
-                // two passes (mean, then squared deviations) as torch: no cancellation from E[x^2] - E[x]^2
-                FloatVector vm = FloatVector.broadcast(S, mean);
-                FloatVector acc = FloatVector.zero(S);
-                int i = 0;
-                for (int ub = S.loopBound(dim); i < ub; i += L) {
-                    FloatVector d = FloatVector.fromArray(S, xd, xr + i).sub(vm);
-                    acc = d.fma(d, acc);
-                }
-                float ss = acc.reduceLanes(VectorOperators.ADD);
-                for (; i < dim; i++) {
-                    float d = xd[xr + i] - mean;
-                    ss += d * d;
-                }
-                float rs = (float) (1.0 / Math.sqrt(ss / dim + eps));
-                FloatVector vr = FloatVector.broadcast(S, rs);
-                i = 0;
-                for (int ub = S.loopBound(dim); i < ub; i += L) {
-                    FloatVector.fromArray(S, xd, xr + i).sub(vm).mul(vr).fma(FloatVector.fromArray(S, wd, wo + i),
-                            FloatVector.fromArray(S, bd, bo + i)).intoArray(od, or + i);
-                }
-                for (; i < dim; i++) {
-                    od[or + i] = (xd[xr + i] - mean) * rs * wd[wo + i] + bd[bo + i];
-                }
-            }
-        });
-    }
-
-    private static float sum(float[] x, int off, int n) {
-        int i = 0;
-        FloatVector acc = FloatVector.zero(S);
-        for (int ub = S.loopBound(n); i < ub; i += L) {
-            acc = acc.add(FloatVector.fromArray(S, x, off + i));
-        }
-        float s = acc.reduceLanes(VectorOperators.ADD);
-        for (; i < n; i++) {
-            s += x[off + i];
-        }
-        return s;
-    }
-
-    // erfc(z), z >= 0, by the Chebyshev fit of Numerical Recipes (erfcc): fractional error < 1.2e-7 for every z,
-    // which keeps GELU within fp32 rounding of torch's erf; it vectorises (one exp), unlike a branchy erf.
-    private static final float[] ERFC_P = {-1.26551223f, 1.00002368f, 0.37409196f, 0.09678418f, -0.18628806f,
-            0.27886807f, -1.13520398f, 1.48851587f, -0.82215223f, 0.17087277f};
-    private static final float INV_SQRT2 = (float) (1.0 / Math.sqrt(2.0));
-
-    private static float erfc(float z) {
-        float t = 1f / (1f + 0.5f * z);
-        float p = ERFC_P[9];
-        for (int j = 8; j >= 0; j--) {
-            p = p * t + ERFC_P[j];
-        }
-        return t * (float) Math.exp(-z * z + p);
+        LayerNormReference.forward(a(x), o(x), a(w), o(w), a(b), o(b), eps, a(out), o(out), rows, dim);
     }
 
     @Override
     public void gelu(Tensor x, Tensor out) {
-        float[] xd = a(x), od = a(out);
-        int xo = o(x), oo = o(out), n = n(x);
-        same(n, n(out), "gelu out");
-        CpuParallel.forRange(n, 1 << 13, (lo, hi) -> {
-            int i = lo;
-            FloatVector one = FloatVector.broadcast(S, 1f), half = FloatVector.broadcast(S, 0.5f);
-            FloatVector rs2 = FloatVector.broadcast(S, INV_SQRT2);
-            for (int ub = lo + S.loopBound(hi - lo); i < ub; i += L) {
-                FloatVector v = FloatVector.fromArray(S, xd, xo + i);
-                FloatVector z = v.abs().mul(rs2);
-                FloatVector t = one.div(z.fma(half, one));
-                FloatVector p = FloatVector.broadcast(S, ERFC_P[9]);
-                for (int j = 8; j >= 0; j--) {
-                    p = p.fma(t, FloatVector.broadcast(S, ERFC_P[j]));
-                }
-                // Phi(x) = 1 - erfc(z)/2 for x >= 0 and erfc(z)/2 below: no cancellation on the negative side
-                FloatVector he = t.mul(z.mul(z).neg().add(p).lanewise(VectorOperators.EXP)).mul(half);
-                FloatVector phi = one.sub(he).blend(he, v.compare(VectorOperators.LT, 0f));
-                v.mul(phi).intoArray(od, oo + i);
-            }
-            for (; i < hi; i++) {
-                float v = xd[xo + i];
-                float he = 0.5f * erfc(Math.abs(v) * INV_SQRT2);
-                od[oo + i] = v * (v < 0f ? he : 1f - he);
-            }
-        });
+        same(n(x), n(out), "gelu out");
+        GeluReference.forward(a(x), o(x), a(out), o(out), n(x));
     }
 
     @Override
-    public void bidirectionalAttention(Tensor q, Tensor k, Tensor v, Tensor out, AttentionShape s, Tensor keyMaskT) {
-        if (s.qOffset() != 0 || s.qLen() != s.kLen()) {
-            throw new IllegalArgumentException("bidirectional attention is self-attention over one sequence: qOffset "
-                    + s.qOffset() + " must be 0 and qLen " + s.qLen() + " must equal kLen " + s.kLen());
-        }
-        checkAttention(s, q, k, v, out, null, keyMaskT);
-        float[] qd = a(q), kd = a(k), vd = a(v), od = a(out);
-        int qo0 = o(q), ko0 = o(k), vo0 = o(v), oo0 = o(out);
-        int[] keyMask = keyMaskT == null ? null : ints(keyMaskT);
-        int mo0 = keyMaskT == null ? 0 : o(keyMaskT);
-        int B = s.batch(), H = s.heads(), D = s.headDim(), T = s.qLen(), ks = s.kStride();
-        int qw = H * D, kw = s.kvHeads() * D, rep = H / s.kvHeads();
-        float scale = s.scale();
-        // keys past a row's last real token are padding: scoring them would only add exact zeros, so skip them
-        int[] kValid = new int[B];
-        for (int b = 0; b < B; b++) {
-            int e = s.kLen();
-            if (keyMask != null) {
-                while (e > 0 && keyMask[mo0 + b * ks + e - 1] == 0) {
-                    e--;
-                }
-            }
-            kValid[b] = e;
-        }
-        int blocks = (T + QB - 1) / QB;
-        CpuParallel.forEach(B * H * blocks, task -> {
-            int bh = task / blocks, blk = task % blocks;
-            int b = bh / H, h = bh % H, kh = h / rep;
-            int i0 = blk * QB, nq = Math.min(T, i0 + QB) - i0;
-            int kEnd = kValid[b];
-            int qOff = (b * T + i0) * qw + h * D, kOff = b * ks * kw + kh * D;
-            if (kEnd == 0) {
-                for (int r = 0; r < nq; r++) {
-                    Arrays.fill(od, oo0 + qOff + r * qw, oo0 + qOff + r * qw + D, 0f);
-                }
-                return;
-            }
-            float[] p = scratch(nq * kEnd);
-            Sgemm.sgemm(false, true, nq, kEnd, D, scale, qd, qo0 + qOff, qw, kd, ko0 + kOff, kw, 0f, p, 0, kEnd);
-            for (int r = 0; r < nq; r++) {
-                int ro = r * kEnd;
-                if (keyMask != null) {
-                    for (int j = 0; j < kEnd; j++) {
-                        if (keyMask[mo0 + b * ks + j] == 0) {
-                            p[ro + j] = Float.NEGATIVE_INFINITY;
-                        }
-                    }
-                }
-                float mx = CpuVec.max(p, ro, kEnd);
-                if (mx == Float.NEGATIVE_INFINITY) {
-                    Arrays.fill(p, ro, ro + kEnd, 0f);
-                    continue;
-                }
-                double sumExp = CpuVec.sumExp(p, ro, kEnd, mx);
-                CpuVec.expScaled(p, ro, p, ro, kEnd, mx, (float) (1.0 / sumExp));
-            }
-            Sgemm.sgemm(false, false, nq, D, kEnd, 1f, p, 0, kEnd, vd, vo0 + kOff, kw, 0f, od, oo0 + qOff, qw);
-        });
-    }
-
-    @Override
-    public void meanPool(Tensor x, Tensor maskT, Tensor pooled) {
-        float[] xd = a(x), pd = a(pooled);
-        int xo = o(x), po = o(pooled);
+    public void meanPool(Tensor x, Tensor mask, Tensor pooled) {
         int c = (int) pooled.dim(-1);
         int rowsB = div(n(pooled), c, "meanPool pooled");
         int t = div(div(n(x), c, "meanPool input " + x + " vs pooled " + pooled), rowsB, "meanPool batch");
-        int[] mask = maskT == null ? null : ints(maskT);
-        int mo = maskT == null ? 0 : o(maskT);
-        if (maskT != null) {
-            same(n(maskT), rowsB * t, "meanPool mask length vs B*T");
+        if (mask != null) {
+            same(n(mask), rowsB * t, "meanPool mask length vs B*T");
         }
-        CpuParallel.forEach(rowsB, b -> {
-            Arrays.fill(pd, po + b * c, po + (b + 1) * c, 0f);
-            int count = 0;
-            for (int j = 0; j < t; j++) {
-                if (mask == null || mask[mo + b * t + j] != 0) {
-                    count++;
-                    CpuVec.axpy(1f, xd, xo + (b * t + j) * c, pd, po + b * c, c);
-                }
-            }
-            CpuVec.scaleInto((float) (1.0 / Math.max(count, 1e-9)), pd, po + b * c, pd, po + b * c, c);
-        });
+        PoolingReference.meanPool(a(x), o(x), mask == null ? null : ints(mask), mask == null ? 0 : o(mask), a(pooled),
+                o(pooled), rowsB, t, c);
     }
 
     @Override
     public void l2NormalizeRows(Tensor x, float eps) {
-        float[] xd = a(x);
-        int xo = o(x);
         int w = (int) x.dim(-1);
-        int rows = div(n(x), w, "l2NormalizeRows");
-        CpuParallel.forRange(rows, ROW_GRAIN, (lo, hi) -> {
-            for (int r = lo; r < hi; r++) {
-                float norm = (float) Math.sqrt(CpuVec.sumSquares(xd, xo + r * w, w));
-                CpuVec.scaleInto(1f / Math.max(norm, eps), xd, xo + r * w, xd, xo + r * w, w);
-            }
-        });
+        PoolingReference.l2NormalizeRows(a(x), o(x), div(n(x), w, "l2NormalizeRows"), w, eps);
     }
 }

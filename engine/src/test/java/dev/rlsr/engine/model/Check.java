@@ -75,4 +75,15 @@ final class Check {
         System.out.printf("  %-70s %.8g vs %.8g rel err %.3e%n", where, got, want, rel);
         return rel;
     }
+
+    /** {@code |got - want| <= tolRel * |want| + tolAbs}, printing the error. */
+    static double scalar(String where, double got, double want, double tolRel, double tolAbs) {
+        double err = Math.abs(got - want), tol = tolRel * Math.abs(want) + tolAbs;
+        if (!(err <= tol)) {
+            fail(where + ": got " + got + ", expected " + want + ", error " + err + " > " + tol + " (" + tolRel
+                    + " relative + " + tolAbs + " absolute)");
+        }
+        System.out.printf("  %-70s %.8g vs %.8g err %.3e (tol %.3e)%n", where, got, want, err, tol);
+        return err;
+    }
 }

@@ -314,8 +314,43 @@ public abstract class HfParity {
                     floats("ref_logp"), floats("advantages"), GrpoLoss.of(eps, beta, level));
             Check.maxAbs(name + " logp", step.logp(), floats("logp"), null, tol.logpOfLogits() * logitsTol);
             String suffix = level == GrpoLoss.Level.TOKEN ? "token" : "seq";
-            Check.relScalar(name + " loss_grpo_" + suffix, step.loss(), floats("loss_grpo_" + suffix)[0], tol.lossRel());
+            // the loss is a masked mean of per-token terms -min(r A, clip(r) A) + beta k3(ref - logp): its first-order
+            // error is sum_t w_t |d term_t / d logp_t| * |error of logp_t|, bounded with HF's own inputs
+            double sensitivity = grpoSensitivity(level, floats("logp"), floats("old_logp"), floats("ref_logp"),
+                    floats("advantages"), mask, b, t - 1, eps, beta);
+            Check.scalar(name + " loss_grpo_" + suffix, step.loss(), floats("loss_grpo_" + suffix)[0], tol.lossRel(),
+                    sensitivity * tol.logpOfLogits() * logitsTol);
             checkGrads("grad_grpo_" + suffix);
+        }
+
+        /**
+         * {@code sum_t w_t * max |d term_t / d logp_t|} in double from the fixture's values, w_t the token's weight in
+         * the aggregation (TOKEN: m_t / sum(m); SEQUENCE: m_t / (B * sum of the row's m)); the derivative of a term is
+         * at most {@code r |A|} (both branches of the min, and 0 when clipped) plus {@code beta |1 - e^(ref - logp)|}.
+         */
+        private static double grpoSensitivity(GrpoLoss.Level level, float[] logp, float[] old, float[] ref, float[] adv,
+                                              float[] mask, int b, int len, double eps, double beta) {
+            double total = 0, all = 0;
+            for (float m : mask) {
+                all += m;
+            }
+            for (int r = 0; r < b; r++) {
+                double row = 0;
+                for (int j = 0; j < len; j++) {
+                    row += mask[r * len + j];
+                }
+                for (int j = 0; j < len; j++) {
+                    int i = r * len + j;
+                    if (mask[i] == 0) {
+                        continue;
+                    }
+                    double ratio = Math.exp((double) logp[i] - old[i]);
+                    double d = Math.max(ratio, 1 + eps) * Math.abs(adv[r]) + beta * Math.abs(1 - Math.exp((double) ref[i] - logp[i]));
+                    double w = level == GrpoLoss.Level.TOKEN ? mask[i] / Math.max(all, 1) : mask[i] / (b * Math.max(row, 1));
+                    total += w * d;
+                }
+            }
+            return total;
         }
 
         void leftPadded() {

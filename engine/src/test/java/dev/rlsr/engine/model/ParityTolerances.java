@@ -9,7 +9,8 @@ package dev.rlsr.engine.model;
  * @param logitsAbs      logits (full forward, left padding, KV cache): absolute part of the max-abs error
  * @param logitsOfMax    logits: part proportional to the fixture's max |logit|
  * @param logpOfLogits   GRPO log-probs {@code x_t - lse}: max-abs error as a multiple of the logits tolerance
- * @param lossRel        SFT cross-entropy and GRPO losses: relative error
+ * @param lossRel        SFT cross-entropy and GRPO losses: relative error (a GRPO loss may also be off by its
+ *                       first-order sensitivity to the log-probs times their tolerance, see {@link HfParity})
  * @param weightGrad     gradients of weight matrices (token embedding, lm_head, attention and MLP projections)
  * @param vectorGrad     gradients of vectors (biases, RMSNorm weights): sums over every token
  * @param repeatAbs      the same model's logits computed twice (save/load round trip): absolute part...
