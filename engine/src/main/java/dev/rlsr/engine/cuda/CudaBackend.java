@@ -7,6 +7,7 @@ import dev.rlsr.engine.tensor.AttentionShape;
 import dev.rlsr.engine.tensor.Backend;
 import dev.rlsr.engine.tensor.GrpoSpec;
 import dev.rlsr.engine.tensor.Precision;
+import dev.rlsr.engine.tensor.SamplingState;
 import dev.rlsr.engine.tensor.Tensor;
 import dev.rlsr.kernels.AdamWKernel;
 import dev.rlsr.kernels.Argmax;
@@ -28,6 +29,7 @@ import dev.rlsr.kernels.LogprobGather;
 import dev.rlsr.kernels.Pooling;
 import dev.rlsr.kernels.RmsNorm;
 import dev.rlsr.kernels.Rope;
+import dev.rlsr.kernels.Sampling;
 import dev.rlsr.kernels.Swiglu;
 
 import java.lang.foreign.Arena;
@@ -242,6 +244,11 @@ public final class CudaBackend implements Backend {
     public Tensor alloc(DType dtype, long... shape) {
         enter();
         long bytes = Tensor.count(shape) * dtype.bytes();
+        if (capturing && allocator.wouldAllocate(bytes)) {
+            // cuMemAlloc would invalidate the capture: the step must have run once eagerly with the same shapes
+            throw new IllegalStateException("a captured step allocates " + bytes + " bytes that the allocator has not"
+                    + " cached: run the step once before capturing it (CudaBackend.capture)");
+        }
         long size = CudaAllocator.sizeClass(bytes);
         long base = allocator.allocate(bytes);
         return new CudaTensor(this, new CudaTensor.Storage(base, size), dtype, shape, 0, false);
@@ -739,6 +746,124 @@ public final class CudaBackend implements Backend {
                     a(advantages), a(dLogp), a(s), a(stats), batch, len, spec.clipLow(), spec.clipHigh(), spec.beta(),
                     GrpoLevel.valueOf(spec.aggregation().name()), spec.maxCompletionLength(), stream);
         }
+    }
+
+    // ------------------------------------------------------------------ decoding from device-resident state
+
+    @Override
+    public void appendRowsAt(Tensor src, Tensor dst, int dstStride, Tensor row) {
+        enter();
+        sameDtype("appendRowsAt", src, dst);
+        int width = (int) src.dim(-1);
+        int batch = div(src.numel(), width, "appendRowsAt src");
+        same(dst.numel(), (long) batch * dstStride * width, "appendRowsAt dst vs batch*stride*width");
+        CopyRows.appendAt(a(src), a(dst), a(row), batch, dstStride, width, src.dtype(), stream);
+    }
+
+    @Override
+    public void attentionDecode(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, AttentionShape s,
+                                Tensor cacheLen, Tensor keyMask) {
+        enter();
+        sameDtype("attentionDecode", q, k, v, out);
+        long bytes = Attention.decodeWorkspaceBytes(s.batch(), 1, s.heads(), s.headDim());
+        try (Tensor ws = scratch(bytes)) {
+            Attention.decodeAt(a(q), a(k), a(v), a(out), a(lse), addrOrZero(keyMask), a(ws), bytes,
+                    act(q, "attentionDecode"), s.batch(), s.kStride(), s.heads(), s.kvHeads(), s.headDim(), s.scale(),
+                    a(cacheLen), stream);
+        }
+    }
+
+    @Override
+    public void addInt(Tensor t, int delta) {
+        enter();
+        if (t.dtype() != DType.I32) {
+            throw new IllegalArgumentException("addInt: " + t + " is not I32");
+        }
+        Elementwise.addI32(a(t), t.numel(), delta, stream);
+    }
+
+    @Override
+    public void samplingReset(SamplingState st, long seed) {
+        enter();
+        Sampling.reset(a(st.counters()), a(st.finished()), a(st.steps()), st.rows(), seed, stream);
+    }
+
+    @Override
+    public void sample(Tensor logits, int group, SamplingState st, Tensor tokens) {
+        enter();
+        int vocab = (int) logits.dim(-1);
+        Sampling.sample(a(logits), act(logits, "sample"), st.rows(), vocab, group, a(st.temperature()), a(st.topK()),
+                a(st.topP()), addrOrZero(st.stopIds()), st.stopCount(), st.padId(), a(st.counters()), a(st.finished()),
+                a(st.steps()), a(tokens), a(st.logprobs()), a(st.tokenHistory()), a(st.logprobHistory()),
+                st.maxSteps(), stream);
+    }
+
+    private boolean capturing;
+
+    /**
+     * Captures {@code step} as a CUDA graph on this backend's stream. The step must have run once eagerly with the same
+     * shapes first (kernels compiled and loaded, every buffer it allocates cached), because a capture may not call
+     * cuMemAlloc; an allocation the cache cannot serve fails the capture with a message saying so. Scratch buffers
+     * the step allocates stay with the graph until it is closed.
+     */
+    @Override
+    public StepGraph capture(Runnable step) {
+        enter();
+        allocator.beginCapture();
+        capturing = true;
+        long graph;
+        try {
+            CudaDriver.streamBeginCapture(stream);
+            try {
+                step.run();
+            } finally {
+                graph = CudaDriver.streamEndCapture(stream);
+            }
+        } catch (RuntimeException e) {
+            capturing = false;
+            allocator.endCapture().forEach(b -> allocator.release(b[0], b[1]));
+            throw e;
+        }
+        capturing = false;
+        java.util.List<long[]> owned = allocator.endCapture();
+        long exec;
+        try {
+            exec = CudaDriver.graphInstantiate(graph);
+        } finally {
+            CudaDriver.graphDestroy(graph);
+        }
+        return new StepGraph() {
+            private boolean closed;
+
+            @Override
+            public void replay() {
+                if (closed) {
+                    throw new IllegalStateException("the graph is closed");
+                }
+                enter();
+                CudaDriver.graphLaunch(exec, stream);
+            }
+
+            @Override
+            public boolean isDeviceGraph() {
+                return true;
+            }
+
+            @Override
+            public void close() {
+                if (closed) {
+                    return;
+                }
+                closed = true;
+                if (!CudaBackend.this.closed) {
+                    enter();
+                    // replays still queued may read the blocks: release them in stream order after the exec is gone
+                    CudaDriver.streamSynchronize(stream);
+                    CudaDriver.graphExecDestroy(exec);
+                    owned.forEach(b -> allocator.release(b[0], b[1]));
+                }
+            }
+        };
     }
 
     // ------------------------------------------------------------------ optimizer

@@ -29,6 +29,8 @@ final class DecoderActivations implements AutoCloseable {
     final Tensor ids, positions, mask, targets;
     /** Whether the last upload into this set had an attention mask (else attention sees no key mask). */
     boolean masked;
+    /** A recorded step (a device graph) uses these buffers: the cache never evicts a pinned set. */
+    boolean pinned;
     final Tensor[] res;                 // (N,C) residual stream entering layer l; res[L] enters the final norm
     final Tensor[] ln1, rstd1, qPre, kPre, rstdQ, rstdK, q, k, v, att, lse, x1, ln2, rstd2, g, u, h;
     final Tensor lnf, rstdf, rope;      // (N,C), (N) F32, (N,D) F32
@@ -167,7 +169,7 @@ final class DecoderActivations implements AutoCloseable {
                 if (map.size() >= MAX_SHAPES) {
                     // a new batch geometry: free the least recently used buffers rather than growing without bound
                     for (Map.Entry<Long, DecoderActivations> e : map.entrySet()) {
-                        if (e.getValue() != keep) {
+                        if (e.getValue() != keep && !e.getValue().pinned) {
                             map.remove(e.getKey()).close();
                             break;
                         }

@@ -451,6 +451,91 @@ public interface Backend extends AutoCloseable {
     void grpoLoss(GrpoSpec spec, Tensor logp, Tensor oldLogp, Tensor refLogp, Tensor advantages, Tensor mask,
                   Tensor dLogp, Tensor stats);
 
+    // ---- decoding whose every step a device graph can replay (the step's changing state lives in device memory) ----
+
+    /**
+     * {@code dst[b, *row, :] = src[b, :]} for every b: appends one row per batch at a position read from device memory
+     * (a KV cache or a key mask at the current cache length). Same dtype.
+     *
+     * @param src       (batch, width)
+     * @param dst       (batch, dstStride, width)
+     * @param dstStride rows per batch in dst
+     * @param row       I32 (1): the destination row, in [0, dstStride)
+     */
+    void appendRowsAt(Tensor src, Tensor dst, int dstStride, Tensor row);
+
+    /**
+     * One new query per row against a KV cache whose length is read from device memory: {@link #attention} with
+     * qLen = 1, kLen = L and qOffset = L - 1, L = {@code *cacheLen} (the new token's own key already appended). The
+     * geometry {@code s} gives batch, kStride (the capacity), heads, kvHeads, headDim and scale; its kLen and qOffset
+     * are not used.
+     *
+     * @param q        (B, 1, H*D) act
+     * @param k        (B, kStride, Hkv*D) act
+     * @param v        (B, kStride, Hkv*D) act
+     * @param out      (B, 1, H*D) act
+     * @param lse      (B, H, 1) F32
+     * @param s        geometry
+     * @param cacheLen I32 (1): L, 1 &lt;= L &lt;= kStride
+     * @param keyMask  I32 (B, kStride) or null
+     */
+    void attentionDecode(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, AttentionShape s, Tensor cacheLen,
+                         Tensor keyMask);
+
+    /**
+     * {@code t += delta} for every element of an I32 tensor (positions and cache lengths advancing on the device).
+     *
+     * @param t     I32
+     * @param delta the increment
+     */
+    void addInt(Tensor t, int delta);
+
+    /**
+     * Starts sampling a batch: the seed, all rows unfinished, every row at step 0 ({@link SamplingState}).
+     *
+     * @param state the batch's state
+     * @param seed  the generator's seed (row b's draw at step s depends on (seed, b, s) only)
+     */
+    void samplingReset(SamplingState state, long seed);
+
+    /**
+     * One token per row, sampled on the backend (temperature, top-k, top-p, greedy; a counter-based generator of
+     * (seed, row, step)): row b reads logits row {@code b / group} (the G samples of a prompt after its prefill share
+     * it), writes its token into {@code tokens[b]} and into the state's histories at its step, and its
+     * {@code log_softmax(logits/T)[token]}; a finished row writes the pad id; a row that samples a stop id finishes.
+     * The same tokens on every backend for the same logits and seed ({@code dev.rlsr.kernels.SamplingReference}).
+     *
+     * @param logits (B / group, V) act
+     * @param group  rows sharing a logits row
+     * @param state  the batch's state (advanced)
+     * @param tokens I32 (B): the sampled tokens (the next step's input ids)
+     */
+    void sample(Tensor logits, int group, SamplingState state, Tensor tokens);
+
+    /**
+     * Records {@code step} (a sequence of this backend's ops on tensors that already exist) for replay: on a device a
+     * CUDA graph captured once and launched with one call per replay, on the CPU simply the step run again. Everything
+     * the step reads or writes must outlive the graph; the ops must not read host values that change between replays
+     * (that is what {@link #appendRowsAt}, {@link #attentionDecode} and {@link #addInt} are for). Memory the step
+     * allocates belongs to the graph until it is closed.
+     *
+     * @param step the ops of one replay
+     * @return the graph; the first {@link StepGraph#replay()} may run the step for the first time
+     */
+    StepGraph capture(Runnable step);
+
+    /** A recorded step ({@link #capture}). */
+    interface StepGraph extends AutoCloseable {
+        /** Runs the recorded step once more, asynchronously on the backend. */
+        void replay();
+
+        /** {@return true when the step was captured as a device graph (false on the CPU: it is re-run)} */
+        boolean isDeviceGraph();
+
+        @Override
+        void close();
+    }
+
     // ---- optimizer ----
 
     /**
