@@ -8,7 +8,7 @@
 #                            native, engine, trainer), Jackson, DJL's HF tokenizers (linux-x86_64 library only), JCuda
 #                            (a kernels test) without its unused PTX compiler, JMH
 #   .gpu/bench.jar           the GPU benchmarks (dev.rlsr.bench.gpu: JMH kernel benchmarks and the end-to-end mains)
-#   .gpu/test-classes/M/     test classes + resources of the modules with gpu-tagged tests (bindings, kernels, engine;
+#   .gpu/test-classes/M/     test classes + resources of the modules with gpu-tagged tests (bindings, kernels, engine, bench;
 #                            engine's HF fixtures are read from the working tree, engine/src/test/resources/fixtures)
 #   .gpu/junit/              junit-platform-console-standalone (the version pinned in the root pom)
 #   .gpu/minilm/             all-MiniLM-L6-v2's tokenizer.json (from langchain4j's jar; the reward benchmark's encoder)
@@ -23,7 +23,7 @@ MAKE_JRE=$ROOT/bench/gpu/make-jre.sh
 GPU=$ROOT/.gpu
 CARRY_LIMIT_MIB=64   # one device call: the working tree (tracked + untracked, not ignored) + carried paths
 MARGIN_MIB=2
-TEST_MODULES=(bindings kernels engine)
+TEST_MODULES=(bindings kernels engine bench)
 # runtime jars by artifact name (version and classifier stripped), for the tests and every benchmark main
 LIB_JARS=(rlsr-bindings rlsr-kernels rlsr-native rlsr-engine rlsr-trainer
           jackson-core jackson-databind jackson-annotations api tokenizers gson slf4j-api

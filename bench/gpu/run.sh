@@ -4,7 +4,8 @@
 # Needs .gpu/ filled by bench/gpu/prepare.sh. Phases, each guarded and time-boxed, none stops the next:
 #   env     unpack .gpu/jre.txz, print the GPU, driver and CUDA versions
 #   tests   every JUnit test tagged "gpu" (bindings, kernels, engine: conformance and HF parity on CUDA fp32 and
-#           bf16) with rlsr.gpu.required=true (a skip is a failure) on the real GPU      -> $OUT/junit.log
+#           bf16; bench: the end-to-end benchmarks at small shapes) with rlsr.gpu.required=true (a skip is a failure)
+#           on the real GPU                                                               -> $OUT/junit.log
 #   train   TrainStepGpuBench: the SFT step, bf16 + fp32 master at 8 x 1024, and fp32 at 2 x 1024
 #   gen     GenerationGpuBench: rollouts at 64 and 256 sequences, one RLSR step, peak memory
 #   torch   bench/gpu/torch_e2e.py: the same workloads in PyTorch / HF transformers  -> $OUT/torch_e2e.json
@@ -107,7 +108,9 @@ main() {
   echo "=== [tests] t=$(elapsed)s"
   local t; t=$(allot "$T_TESTS" "$(reserve_after tests)")
   local junit; junit=$(ls "$GPU"/junit/junit-platform-console-standalone-*.jar 2>/dev/null | head -n 1)
-  if [ -z "$JAVA" ] || [ -z "$junit" ] || [ ! -d "$GPU/test-classes" ]; then
+  if (( T_TESTS <= 0 )); then
+    echo "tests left out (T_TESTS=0)"; STATUS[tests]="left out"
+  elif [ -z "$JAVA" ] || [ -z "$junit" ] || [ ! -d "$GPU/test-classes" ]; then
     echo "tests skipped: java='$JAVA' junit='$junit' test-classes: $(ls "$GPU/test-classes" 2>/dev/null | tr '\n' ' ')"
     STATUS[tests]="skipped"
   else
@@ -130,12 +133,14 @@ main() {
 
   # ---------------- the SFT training step ----------------
   echo "=== [train] t=$(elapsed)s"
-  if [ -z "$JAVA" ] || [ ! -f "$GPU/bench.jar" ]; then
+  if (( T_TRAIN <= 0 )); then
+    echo "train left out (T_TRAIN=0)"; STATUS[train]="left out"
+  elif [ -z "$JAVA" ] || [ ! -f "$GPU/bench.jar" ]; then
     echo "train skipped: java='$JAVA', $GPU/bench.jar $( [ -f "$GPU/bench.jar" ] && echo present || echo missing)"
     STATUS[train]="skipped"
   else
     local tt; tt=$(allot "$T_TRAIN" "$(reserve_after train)")
-    local tend=$(( $(date +%s) + tt )) worst=0 spec
+    local tend=$(( $(date +%s) + tt )) worst=0 spec noGpu=0
     # the [F] workload first; the fp32 reference (smaller batch) gets what is left
     for spec in "bf16 8 55" "fp32 2 45"; do
       set -- $spec
@@ -148,32 +153,42 @@ main() {
       fi
       LD_LIBRARY_PATH="$JAVA_LD" timeout -k 10 "$cap" "${JRUN[@]}" -Drlsr.bench.out="$OUT/ours.jsonl" -cp "$CP" \
         dev.rlsr.bench.gpu.TrainStepGpuBench --model=qwen2.5-0.5b --precision="$1" --batch="$2" --seq=1024 \
-        --warmup=3 --steps=10 --budget=$(( cap - 10 )) 2>&1 | grep -v -e '^WARNING' -e 'SLF4J'
+        --warmup=3 --steps=10 --budget=$(( cap - 10 )) 2>&1 | grep -v -e '^WARNING' -e 'SLF4J' | tee /tmp/rlsr-bench.log
       local rc=${PIPESTATUS[0]}
       echo "    train $1: $(rc_word "$rc")"
       (( rc != 0 )) && worst=$rc
+      grep -q '^SKIP' /tmp/rlsr-bench.log && noGpu=1
     done
     STATUS[train]=$(rc_word $worst)
+    (( noGpu && worst == 0 )) && STATUS[train]="skipped(no GPU)"
   fi
 
   # ---------------- rollouts and the RLSR step ----------------
   echo "=== [gen] t=$(elapsed)s"
-  if [ -z "$JAVA" ] || [ ! -f "$GPU/bench.jar" ]; then
+  if (( T_GEN <= 0 )); then
+    echo "gen left out (T_GEN=0)"; STATUS[gen]="left out"
+  elif [ -z "$JAVA" ] || [ ! -f "$GPU/bench.jar" ]; then
     echo "gen skipped"; STATUS[gen]="skipped"
   else
     local tg; tg=$(allot "$T_GEN" "$(reserve_after gen)")
     LD_LIBRARY_PATH="$JAVA_LD" timeout -k 10 "$tg" "${JRUN[@]}" -Drlsr.bench.out="$OUT/ours.jsonl" -cp "$CP" \
       dev.rlsr.bench.gpu.GenerationGpuBench --parts=a,c,b --budget=$(( tg - 10 )) \
-      --tokenizer="$QWEN_TOK" --minilm-tokenizer="$GPU/minilm/tokenizer.json" 2>&1 | grep -v -e '^WARNING' -e 'SLF4J'
+      --tokenizer="$QWEN_TOK" --minilm-tokenizer="$GPU/minilm/tokenizer.json" 2>&1 | grep -v -e '^WARNING' -e 'SLF4J' \
+      | tee /tmp/rlsr-bench.log
     STATUS[gen]=$(rc_word "${PIPESTATUS[0]}")
+    grep -q '^SKIP' /tmp/rlsr-bench.log && [ "${STATUS[gen]}" = ok ] && STATUS[gen]="skipped(no GPU)"
   fi
 
   # ---------------- PyTorch / HF side by side ----------------
   echo "=== [torch] t=$(elapsed)s"
-  local tt2; tt2=$(allot "$T_TORCH" "$(reserve_after torch)")
-  timeout -k 5 "$tt2" python3 "$ROOT/bench/gpu/torch_e2e.py" --out "$OUT/torch_e2e.json" --budget $(( tt2 - 10 )) \
-    --qwen-tokenizer "$QWEN_TOK" --minilm-tokenizer "$GPU/minilm/tokenizer.json"
-  STATUS[torch]=$(rc_word $?)
+  if (( T_TORCH <= 0 )); then
+    echo "torch left out (T_TORCH=0)"; STATUS[torch]="left out"
+  else
+    local tt2; tt2=$(allot "$T_TORCH" "$(reserve_after torch)")
+    timeout -k 5 "$tt2" python3 "$ROOT/bench/gpu/torch_e2e.py" --out "$OUT/torch_e2e.json" --budget $(( tt2 - 10 )) \
+      --qwen-tokenizer "$QWEN_TOK" --minilm-tokenizer "$GPU/minilm/tokenizer.json"
+    STATUS[torch]=$(rc_word $?)
+  fi
 
   # ---------------- (optional) kernel JMH benchmarks + their PyTorch side ----------------
   if (( T_JMH > 0 )); then
@@ -188,7 +203,8 @@ main() {
   st="$st total=$(elapsed)s"
   timeout -k 5 "$RESERVE_TABLE" python3 "$ROOT/bench/gpu/table.py" --ours "$OUT/ours.jsonl" \
     --torch-e2e "$OUT/torch_e2e.json" --jmh "$OUT/jmh.json" --torch "$OUT/torch.json" --junit "$OUT/junit.log" \
-    --out "$OUT/table.md" --status "$st" || echo "table.py failed; $st"
+    --out "$OUT/table.md" --status "$st" --card "$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1)" \
+    || echo "table.py failed; $st"
 }
 
 # The kernel benchmarks of issue [E] (JMH, one run per class) and torch_bench.py's kernel workloads, in the given

@@ -78,7 +78,13 @@ def main():
     res = Results(args.out)
     parts = args.parts.split(",")
 
-    import torch
+    try:
+        import torch
+    except ImportError as e:
+        log(f"no PyTorch here ({e}): nothing to measure")
+        res.data["errors"]["torch"] = f"PyTorch is not installed: {e}"
+        res.save()
+        return 1
     if not torch.cuda.is_available():
         log("no CUDA device visible to PyTorch: nothing to measure")
         res.data["errors"]["device"] = "torch.cuda.is_available() is False"

@@ -60,7 +60,7 @@ import java.util.stream.Stream;
  * java --enable-native-access=ALL-UNNAMED --add-modules jdk.incubator.vector -cp CLASSPATH \
  *      dev.rlsr.bench.gpu.GenerationGpuBench --tokenizer=DIR --minilm-tokenizer=FILE [--parts=a,c,b] [--budget=S]
  *      [--model=qwen2.5-0.5b|tiny] [--encoder=minilm|tiny] [--prompt-len=128] [--new=256] [--group=8]
- *      [--prompts-a=8] [--prompts-b=32] [--prompts-c=8] [--micro-batch=64]
+ *      [--prompts-a=8] [--prompts-b=32] [--prompts-c=8] [--micro-batch=32]
  * </pre>
  * Parts run in the order given while the budget (seconds) lasts; a part that would not fit, judged from (a)'s
  * measured time, is recorded as skipped with the reason. Runs on the CUDA emulator with {@code --model=tiny
@@ -112,8 +112,12 @@ public final class GenerationGpuBench {
         int group = a.integer("group", 8);
         long seed = a.integer("seed", 4321);
         if (!CudaDriver.isAvailable()) {
-            System.out.println("SKIP generation benchmarks: no usable CUDA device (" + CudaDriver.unavailableReason()
-                    + ")");
+            String why = "no usable CUDA device (" + CudaDriver.unavailableReason() + ")";
+            System.out.println("SKIP generation benchmarks: " + why);
+            for (String part : parts) {
+                int rows = a.integer("prompts-" + part, part.equals("b") ? 32 : 8) * group;
+                skip(part.equals("c") ? "rlsr_step_R" + rows : "gen_R" + rows, part, why);
+            }
             return 0;
         }
         long t0 = System.nanoTime();
@@ -292,7 +296,7 @@ public final class GenerationGpuBench {
             default -> throw new IllegalArgumentException("--encoder must be minilm or tiny, got '" + encoderName
                     + "'");
         };
-        int microBatch = a.integer("micro-batch", 64);
+        int microBatch = a.integer("micro-batch", 32);
         Path encDir = writeRandomBert(bert, Path.of(minilmTok), s.seed());
         long tSetup = System.nanoTime();
         try (Tokenizer tok = new VocabClampTokenizer(Tokenizer.load(Path.of(tokDir)));

@@ -7,6 +7,7 @@ import dev.rlsr.engine.cpu.CpuBackend;
 import dev.rlsr.engine.cuda.CudaBackend;
 import dev.rlsr.engine.model.DecoderModel;
 import dev.rlsr.engine.tensor.Precision;
+import dev.rlsr.engine.tensor.Tensor;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -44,7 +45,8 @@ import java.util.SplittableRandom;
  *   <li>peak device memory: the backend's allocator peak (live tensors, size classes) since it opened, and the
  *       driver's view at the end (cuMemGetInfo total - free: the allocator's cache, the context, cuBLASLt);</li>
  *   <li>allocations after warm-up: {@link CudaBackend#driverAllocations()} must not change over the timed steps;</li>
- *   <li>the dtype and size of the (N,V) logits buffer the fused loss works in (never F32 in the bf16 run).</li>
+ *   <li>the dtype and size of the (N,V) logits buffer the fused loss works in, read from the buffer (never F32 in
+ *       the bf16 run).</li>
  * </ul>
  * Runs on the CUDA emulator as well (small models only; its timings mean nothing and the line says so).
  */
@@ -119,7 +121,9 @@ public final class TrainStepGpuBench {
         }
         String key = "train_" + modelName + "_" + precName + "_B" + batch + "_T" + seq;
         if (!CudaDriver.isAvailable()) {
-            System.out.println("SKIP " + key + ": no usable CUDA device (" + CudaDriver.unavailableReason() + ")");
+            String why = "no usable CUDA device (" + CudaDriver.unavailableReason() + ")";
+            System.out.println("SKIP " + key + ": " + why);
+            GpuResults.record(new LinkedHashMap<>(Map.of("key", key, "skipped", why)));
             return 0;
         }
         long t0 = System.nanoTime();
@@ -215,7 +219,15 @@ public final class TrainStepGpuBench {
                     : DeviceFacts.fp32PeakTflops(be.deviceName());
             double[] sorted = stepMs.clone();
             Arrays.sort(sorted);
-            long logitsBytes = tokens * cfg.vocabSize() * precision.compute().bytes();
+            // the (N,V) buffer the fused loss turns into dlogits in place: one more training forward of the same
+            // shape returns it (cached activations, nothing allocated), so its dtype is observed, not assumed
+            Tensor logits = model.forward(batch, ids, null, null);
+            if (logits.numel() != tokens * cfg.vocabSize()) {
+                throw new IllegalStateException("the logits buffer is " + logits + ", expected (" + tokens + ", "
+                        + cfg.vocabSize() + ")");
+            }
+            String logitsDtype = logits.dtype().name();
+            long logitsBytes = logits.byteSize();
 
             out.put("model", cfg.modelType() + " C" + cfg.hiddenSize() + " L" + cfg.numLayers() + " H"
                     + cfg.numHeads() + "/" + cfg.numKvHeads() + " F" + cfg.intermediateSize() + " V"
@@ -243,7 +255,7 @@ public final class TrainStepGpuBench {
             out.put("device_used_gib", DeviceFacts.gib(usedBytes));
             out.put("driver_allocs_after_warmup", allocsAfter - allocsBefore);
             out.put("driver_allocs_total", allocsAfter);
-            out.put("logits_dtype", precision.compute().name());
+            out.put("logits_dtype", logitsDtype);
             out.put("logits_gib", DeviceFacts.gib(logitsBytes));
             out.put("losses", losses);
             out.put("grad_norm_last", norms[timed - 1]);
@@ -253,7 +265,7 @@ public final class TrainStepGpuBench {
                     + "%d driver allocations after warm-up; logits (N,V) %s %.2f GiB; loss %.4f -> %.4f%n",
                     out.get("key"), tokPerS, wallMs, gpuMs, timed, tflops, 100 * tflops / peak, peak,
                     DeviceFacts.gib(be.peakMemory()), DeviceFacts.gib(usedBytes), allocsAfter - allocsBefore,
-                    precision.compute(), DeviceFacts.gib(logitsBytes), losses.get(0), losses.get(losses.size() - 1));
+                    logitsDtype, DeviceFacts.gib(logitsBytes), losses.get(0), losses.get(losses.size() - 1));
         }
     }
 
