@@ -111,8 +111,11 @@ def main():
             traceback.print_exc(limit=4)
             res.error(what, e)
         finally:
-            torch.cuda.synchronize()
-            torch.cuda.empty_cache()
+            try:
+                torch.cuda.synchronize()
+                torch.cuda.empty_cache()
+            except Exception as e:  # noqa: BLE001 - a broken context fails the later parts, each on its own
+                log(f"after {what}: {type(e).__name__}: {e}")
 
     # ---------------- device copy bandwidth: the roofline's denominator, as the Java side measures it --------------
     def copy_bw():
