@@ -157,7 +157,10 @@ public final class GenerationGpuBench {
                         continue;
                     }
                     try {
-                        be.synchronize();
+                        // (d) per part: the previous part's activation buffers go back to the driver first, so a
+                        // part's peak and cuMemGetInfo count what it holds itself (the weights, and its own buffers)
+                        policy.releaseActivations();
+                        be.emptyCache();
                         be.resetPeakMemory();
                         if (part.equals("c")) {
                             // two steps (cold, then warm) when both fit, else the cold one alone

@@ -100,22 +100,22 @@ public final class CudaBackend implements Backend {
         return act == DType.F32 || act == DType.BF16;
     }
 
-    /** @return the device's name, e.g. "NVIDIA H100 80GB HBM3" */
+    /** {@return the device's name, e.g. "NVIDIA H100 80GB HBM3"} */
     public String deviceName() {
         return ctx.name();
     }
 
-    /** @return the stream every op of this backend is queued on ({@code CUstream}) */
+    /** {@return the stream every op of this backend is queued on ({@code CUstream})} */
     public long stream() {
         return stream;
     }
 
-    /** @return device memory held by live tensors, in bytes (size classes) */
+    /** {@return device memory held by live tensors, in bytes (size classes)} */
     public long memoryInUse() {
         return allocator.inUse();
     }
 
-    /** @return the highest {@link #memoryInUse()} so far */
+    /** {@return the highest {@link #memoryInUse()} so far} */
     public long peakMemory() {
         return allocator.peak();
     }
@@ -125,7 +125,7 @@ public final class CudaBackend implements Backend {
         allocator.resetPeak();
     }
 
-    /** @return how many times the allocator has called {@code cuMemAlloc} */
+    /** {@return how many times the allocator has called {@code cuMemAlloc}} */
     public long driverAllocations() {
         return allocator.driverAllocations();
     }
