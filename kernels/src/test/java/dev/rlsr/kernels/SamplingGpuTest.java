@@ -1,5 +1,6 @@
 package dev.rlsr.kernels;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.rlsr.bindings.CudaDriver;
@@ -52,6 +53,89 @@ class SamplingGpuTest {
             Coverage c = new Coverage();
             run(dt, 64, 151936, 4, 2, 1, 200 + dt.ordinal(), c);
             c.assertExercised(dt);
+        }
+    }
+
+    /**
+     * The decode-loop shape: one launch captured as a CUDA graph and replayed every step, new logits copied into the
+     * same buffer in between, the host reading only the 4-byte count of unfinished rows; the graph draws what the
+     * reference draws at each step (the step counters and the seed live in device memory), and the token history
+     * fills column by column.
+     */
+    @Test
+    void oneCapturedLaunchReplaysEveryStep() {
+        int rows = 8, v = 259, len = 6;
+        DType dt = DType.BF16;
+        float[] temp = {1f, 0.7f, 0f, 1.3f, 1f, 0.5f, 2f, 0f};
+        int[] topK = {0, 20, 0, 5, 0, 0, 3, 0};
+        float[] topP = {1f, 0.9f, 1f, 0.8f, 0.95f, 1f, 1f, 1f};
+        Random r = new Random(31);
+        float[][] held = new float[len][];
+        for (int step = 0; step < len; step++) {
+            float[] x = new float[rows * v];
+            for (int row = 0; row < rows; row++) {
+                fill(x, row * v, v, (row + step) % 3, r);
+            }
+            held[step] = DeviceArrays.held(x, dt);
+        }
+        // the greedy row 2 stops at step 3, on its argmax there
+        int[] am = new int[1];
+        ArgmaxReference.rows(held[3], 2 * v, 1, v, am, 0);
+        int[] stops = {am[0]};
+        int pad = 0;
+        long seed = 0xfeed_beef_1234L;
+        int[] counters = new int[Sampling.COUNTERS], finished = new int[rows], stepOf = new int[rows];
+        int[] tokenHistory = new int[rows * len];
+        float[] logprobHistory = new float[rows * len];
+        SamplingReference.reset(counters, finished, stepOf, rows, seed);
+        long stream = CudaDriver.streamCreate();
+        long graph = 0, exec = 0;
+        try (GpuSupport.Mem m = new GpuSupport.Mem()) {
+            long dTemp = m.upload(temp), dTopK = m.upload(topK), dTopP = m.upload(topP), dStops = m.upload(stops);
+            long dCounters = m.alloc(4L * Sampling.COUNTERS), dFinished = m.alloc(4L * rows), dSteps = m.alloc(4L * rows);
+            DeviceArrays.Buf dx = DeviceArrays.upload(m, held[0], dt, 2);
+            DeviceArrays.Buf tokens = DeviceArrays.poisoned(m, 4L * rows, 0);
+            DeviceArrays.Buf logp = DeviceArrays.poisoned(m, 4L * rows, 0);
+            DeviceArrays.Buf tokHist = DeviceArrays.poisoned(m, 4L * rows * len, 0);
+            DeviceArrays.Buf logpHist = DeviceArrays.poisoned(m, 4L * rows * len, 0);
+            Runnable launch = () -> Sampling.sample(dx.addr(), dt, rows, v, 1, dTemp, dTopK, dTopP, dStops,
+                    stops.length, pad, dCounters, dFinished, dSteps, tokens.addr(), logp.addr(), tokHist.addr(),
+                    logpHist.addr(), len, stream);
+            Sampling.reset(dCounters, dFinished, dSteps, rows, seed, stream);
+            launch.run(); // step 0 eagerly: the module is loaded before the capture
+            CudaDriver.streamBeginCapture(stream);
+            launch.run();
+            graph = CudaDriver.streamEndCapture(stream);
+            exec = CudaDriver.graphInstantiate(graph);
+            for (int step = 0; step < len; step++) {
+                int[] want = new int[rows];
+                float[] wantLogp = new float[rows];
+                SamplingReference.sample(held[step], 0, rows, v, 1, temp, topK, topP, stops, pad, counters, finished,
+                        stepOf, want, wantLogp, tokenHistory, logprobHistory, len);
+                if (step > 0) {
+                    DeviceArrays.put(dx, held[step], dt);
+                    CudaDriver.graphLaunch(exec, stream);
+                }
+                CudaDriver.streamSynchronize(stream);
+                int[] unfinished = new int[1]; // the loop's one read: 4 bytes
+                CudaDriver.memcpyDtoH(MemorySegment.ofArray(unfinished), dCounters + 4L * Sampling.UNFINISHED, 4);
+                String at = "graph replay step " + step;
+                assertEquals(counters[Sampling.UNFINISHED], unfinished[0], at + ": unfinished rows");
+                DeviceArrays.assertSameInts(at + " tokens", 31, want, tokens.i32());
+                DeviceArrays.assertWithin(at + " logprobs", 31, wantLogp, logp.f32(), logprobTolerance(wantLogp, v));
+            }
+            assertEquals(rows - 1, counters[Sampling.UNFINISHED], "row 2 stopped at step 3");
+            DeviceArrays.assertSameInts("graph replay token history", 31, tokenHistory, tokHist.i32());
+            DeviceArrays.assertWithin("graph replay log-prob history", 31, logprobHistory, logpHist.f32(),
+                    logprobTolerance(logprobHistory, v));
+        } finally {
+            if (exec != 0) {
+                CudaDriver.graphExecDestroy(exec);
+            }
+            if (graph != 0) {
+                CudaDriver.graphDestroy(graph);
+            }
+            CudaDriver.streamDestroy(stream);
         }
     }
 
