@@ -70,6 +70,34 @@ public final class CudaBackend implements Backend {
     }
 
     /**
+     * What keeps this backend from running here, or "" when a device and every library it needs are usable: the
+     * driver (libcuda and a device), NVRTC (kernels compile at run time) and cuBLASLt (every GEMM). Never throws.
+     *
+     * @return the reasons, joined; "" when usable
+     */
+    public static String unavailableReason() {
+        java.util.List<String> missing = new java.util.ArrayList<>();
+        String driver = CudaDriver.unavailableReason();
+        if (!driver.isEmpty()) {
+            missing.add(driver);
+        }
+        String nvrtc = dev.rlsr.bindings.Nvrtc.unavailableReason();
+        if (!nvrtc.isEmpty()) {
+            missing.add("NVRTC: " + nvrtc);
+        }
+        if (!dev.rlsr.bindings.CublasLt.isAvailable()) {
+            missing.add("cuBLASLt (libcublasLt.so.13 or .12) is not loadable; set -Drlsr.lib.cublaslt=PATH if it is"
+                    + " installed elsewhere");
+        }
+        return String.join("; ", missing);
+    }
+
+    /** {@return true when the CUDA libraries are the project's CPU emulator, not a GPU} */
+    public static boolean isEmulator() {
+        return CudaDriver.isEmulator();
+    }
+
+    /**
      * Opens device {@code ordinal} (its primary context) with its own stream and cuBLASLt handle.
      *
      * @param ordinal   the device
@@ -78,7 +106,7 @@ public final class CudaBackend implements Backend {
      * @throws IllegalStateException naming what is missing when no CUDA device or library is usable
      */
     public static CudaBackend open(int ordinal, Precision precision) {
-        String why = CudaDriver.unavailableReason();
+        String why = unavailableReason();
         if (!why.isEmpty()) {
             throw new IllegalStateException("no usable CUDA device: " + why);
         }
@@ -100,22 +128,22 @@ public final class CudaBackend implements Backend {
         return act == DType.F32 || act == DType.BF16;
     }
 
-    /** @return the device's name, e.g. "NVIDIA H100 80GB HBM3" */
+    /** {@return the device's name, e.g. "NVIDIA H100 80GB HBM3"} */
     public String deviceName() {
         return ctx.name();
     }
 
-    /** @return the stream every op of this backend is queued on ({@code CUstream}) */
+    /** {@return the stream every op of this backend is queued on ({@code CUstream})} */
     public long stream() {
         return stream;
     }
 
-    /** @return device memory held by live tensors, in bytes (size classes) */
+    /** {@return device memory held by live tensors, in bytes (size classes)} */
     public long memoryInUse() {
         return allocator.inUse();
     }
 
-    /** @return the highest {@link #memoryInUse()} so far */
+    /** {@return the highest {@link #memoryInUse()} so far} */
     public long peakMemory() {
         return allocator.peak();
     }
@@ -125,7 +153,7 @@ public final class CudaBackend implements Backend {
         allocator.resetPeak();
     }
 
-    /** @return how many times the allocator has called {@code cuMemAlloc} */
+    /** {@return how many times the allocator has called {@code cuMemAlloc}} */
     public long driverAllocations() {
         return allocator.driverAllocations();
     }
