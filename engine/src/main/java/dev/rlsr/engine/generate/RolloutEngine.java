@@ -7,7 +7,6 @@ import dev.rlsr.engine.tokenizer.Tokenizer;
 
 import java.util.Arrays;
 import java.util.List;
-import java.util.SplittableRandom;
 import java.util.function.Function;
 
 /**
@@ -16,9 +15,11 @@ import java.util.function.Function;
  * until every row has stopped or maxNewTokens is reached. Finished rows are fed the pad id (their outputs are
  * ignored) so the batch shape never changes and the model's buffers are reused.
  *
- * <p>Reproducible: row r draws from its own stream, the r-th {@code split()} of {@code SplittableRandom(seed)}, so
- * the tokens are a function of (seed, model, prompts, G, config) only. Device-independent: only {@link DecoderModel}
- * and {@link dev.rlsr.engine.tensor.Backend} calls; one (R, V) logits download per step is the only host-device
+ * <p>Reproducible: row r's token at step t is drawn with the Philox4x32-10 numbers of (seed, r, t) by
+ * {@link Sampler} ({@link dev.rlsr.kernels.SamplingReference}, the CPU twin of the device's sampling kernel), so the
+ * tokens are a function of (seed, model, prompts, G, config) only, a row's tokens do not depend on when the other rows
+ * stop, and the device draws the same tokens from the same logits. Device-independent: only {@link DecoderModel} and
+ * {@link dev.rlsr.engine.tensor.Backend} calls; one (R, V) logits download per step is the only host-device
  * synchronisation point of the loop.
  */
 public final class RolloutEngine {
@@ -107,11 +108,6 @@ public final class RolloutEngine {
         for (int r = 0; r < R; r++) {
             nextPos[r] = prompts.get(r / G).length;
         }
-        SplittableRandom base = new SplittableRandom(cfg.seed());
-        SplittableRandom[] rng = new SplittableRandom[R];
-        for (int r = 0; r < R; r++) {
-            rng[r] = base.split();
-        }
         Sampler sampler = new Sampler(cfg, V);
         StopStrings stops = new StopStrings(cfg.stopStrings());
         double entropySum = 0;
@@ -146,7 +142,7 @@ public final class RolloutEngine {
                     }
                     // the first step's logits are per prompt (P rows), later ones per sample (R rows)
                     int row = step == 0 ? r / G : r;
-                    int id = sampler.sample(logits, row * V, rng[r]);
+                    int id = sampler.sample(logits, row * V, r, step);
                     entropySum += sampler.lastEntropy();
                     sampled++;
                     tok[r] = id;
