@@ -669,6 +669,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public StepGraph capture(Runnable step) {
+        step.run();
         return new StepGraph() {
             @Override
             public void replay() {

@@ -801,14 +801,21 @@ public final class CudaBackend implements Backend {
     private boolean capturing;
 
     /**
-     * Captures {@code step} as a CUDA graph on this backend's stream. The step must have run once eagerly with the same
-     * shapes first (kernels compiled and loaded, every buffer it allocates cached), because a capture may not call
-     * cuMemAlloc; an allocation the cache cannot serve fails the capture with a message saying so. Scratch buffers
-     * the step allocates stay with the graph until it is closed.
+     * Runs {@code step} once and captures it as a CUDA graph on this backend's stream for the replays. The run is
+     * eager, with every buffer the step frees kept until it ends, so that each allocation of the step gets a block
+     * of its own in the cache: the capture that follows (which may not call cuMemAlloc) then finds one cached block
+     * for every allocation it makes, and those blocks stay with the graph until it is closed. Kernels are compiled
+     * and loaded by the eager run, never during the capture.
      */
     @Override
     public StepGraph capture(Runnable step) {
         enter();
+        allocator.beginCapture();
+        try {
+            step.run();
+        } finally {
+            allocator.endCapture().forEach(b -> allocator.release(b[0], b[1]));
+        }
         allocator.beginCapture();
         capturing = true;
         long graph;

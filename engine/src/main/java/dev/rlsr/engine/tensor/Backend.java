@@ -513,14 +513,14 @@ public interface Backend extends AutoCloseable {
     void sample(Tensor logits, int group, SamplingState state, Tensor tokens);
 
     /**
-     * Records {@code step} (a sequence of this backend's ops on tensors that already exist) for replay: on a device a
-     * CUDA graph captured once and launched with one call per replay, on the CPU simply the step run again. Everything
-     * the step reads or writes must outlive the graph; the ops must not read host values that change between replays
-     * (that is what {@link #appendRowsAt}, {@link #attentionDecode} and {@link #addInt} are for). Memory the step
-     * allocates belongs to the graph until it is closed.
+     * Runs {@code step} (a sequence of this backend's ops) once, and records it for replay: on a device a CUDA graph,
+     * launched with one call per replay; on the CPU the step simply runs again. Everything the step reads or writes
+     * must outlive the graph; its ops must not read host values that change between replays (that is what
+     * {@link #appendRowsAt}, {@link #attentionDecode} and {@link #addInt} are for). Memory the step allocates belongs
+     * to the graph until it is closed.
      *
-     * @param step the ops of one replay
-     * @return the graph; the first {@link StepGraph#replay()} may run the step for the first time
+     * @param step the ops of one step
+     * @return the graph, after the step ran once
      */
     StepGraph capture(Runnable step);
 

@@ -16,6 +16,7 @@ public final class SamplingState implements AutoCloseable {
     /** Index of the non-finite-row count in {@link #counters}. */
     public static final int NON_FINITE = 3;
 
+    private final Backend backend;
     final int rows;
     final int maxSteps;
     final int padId;
@@ -49,6 +50,7 @@ public final class SamplingState implements AutoCloseable {
             throw new IllegalArgumentException("sampling needs rows >= 1 and maxSteps >= 1, got " + rows + ", "
                     + maxSteps);
         }
+        this.backend = backend;
         this.rows = rows;
         this.maxSteps = maxSteps;
         this.padId = padId;
@@ -68,6 +70,24 @@ public final class SamplingState implements AutoCloseable {
         this.tokenHistory = backend.zeros(DType.I32, rows, maxSteps);
         this.logprobHistory = backend.zeros(DType.F32, rows, maxSteps);
         this.logprobs = backend.zeros(DType.F32, rows);
+    }
+
+    /**
+     * Sets every row's temperature, top-k and top-p (the same buffers: a recorded step keeps reading them).
+     *
+     * @param temperature T (0 = greedy)
+     * @param topK        k (0 = off)
+     * @param topP        p (1 = off)
+     */
+    public void configure(double temperature, int topK, double topP) {
+        float[] t = new float[rows], p = new float[rows];
+        int[] k = new int[rows];
+        java.util.Arrays.fill(t, (float) temperature);
+        java.util.Arrays.fill(p, (float) topP);
+        java.util.Arrays.fill(k, topK);
+        backend.upload(t, this.temperature);
+        backend.upload(k, this.topK);
+        backend.upload(p, this.topP);
     }
 
     /** {@return B} */

@@ -5,6 +5,7 @@ import dev.rlsr.engine.tensor.AttentionShape;
 import dev.rlsr.engine.tensor.Backend;
 import dev.rlsr.engine.tensor.GrpoSpec;
 import dev.rlsr.engine.tensor.Precision;
+import dev.rlsr.engine.tensor.SamplingState;
 import dev.rlsr.engine.tensor.Tensor;
 import dev.rlsr.kernels.DType;
 
@@ -143,6 +144,37 @@ public class ForwardingBackend implements Backend {
     public void grpoLoss(GrpoSpec spec, Tensor logp, Tensor oldLogp, Tensor refLogp, Tensor advantages, Tensor mask,
                          Tensor dLogp, Tensor stats) {
         d.grpoLoss(spec, logp, oldLogp, refLogp, advantages, mask, dLogp, stats);
+    }
+
+    @Override
+    public void appendRowsAt(Tensor src, Tensor dst, int dstStride, Tensor row) {
+        d.appendRowsAt(src, dst, dstStride, row);
+    }
+
+    @Override
+    public void attentionDecode(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, AttentionShape s,
+                                Tensor cacheLen, Tensor keyMask) {
+        d.attentionDecode(q, k, v, out, lse, s, cacheLen, keyMask);
+    }
+
+    @Override
+    public void addInt(Tensor t, int delta) {
+        d.addInt(t, delta);
+    }
+
+    @Override
+    public void samplingReset(SamplingState state, long seed) {
+        d.samplingReset(state, seed);
+    }
+
+    @Override
+    public void sample(Tensor logits, int group, SamplingState state, Tensor tokens) {
+        d.sample(logits, group, state, tokens);
+    }
+
+    @Override
+    public StepGraph capture(Runnable step) {
+        return d.capture(step);
     }
 
     @Override

@@ -552,28 +552,29 @@ final class Commands {
 
         private void generate(DecoderModel m, Tokenizer tok, List<String> all, RunConfig cfg,
                               SamplingConfig sampling) {
-            RolloutEngine engine = RolloutEngine.of(m, tok);
-            int batch = cfg.getInt("eval.batch_size");
-            for (int start = 0; start < all.size(); start += batch) {
-                List<String> chunk = all.subList(start, Math.min(all.size(), start + batch));
-                List<int[]> ids = new ArrayList<>();
-                for (String p : chunk) {
-                    List<Message> msgs = new ArrayList<>();
-                    if (system != null) {
-                        msgs.add(Message.system(system));
+            try (RolloutEngine engine = RolloutEngine.of(m, tok)) {
+                int batch = cfg.getInt("eval.batch_size");
+                for (int start = 0; start < all.size(); start += batch) {
+                    List<String> chunk = all.subList(start, Math.min(all.size(), start + batch));
+                    List<int[]> ids = new ArrayList<>();
+                    for (String p : chunk) {
+                        List<Message> msgs = new ArrayList<>();
+                        if (system != null) {
+                            msgs.add(Message.system(system));
+                        }
+                        msgs.add(Message.user(p));
+                        ids.add(tok.encodeChat(msgs, true));
                     }
-                    msgs.add(Message.user(p));
-                    ids.add(tok.encodeChat(msgs, true));
-                }
-                Rollouts r = engine.generate(ids, 1, sampling.isGreedy() ? sampling
-                        : sampling.withSeed(sampling.seed() * 1_000_003L + start));
-                for (int i = 0; i < chunk.size(); i++) {
-                    if (all.size() > 1) {
-                        System.out.println("### " + chunk.get(i));
-                    }
-                    System.out.println(r.texts().get(i));
-                    if (all.size() > 1) {
-                        System.out.println();
+                    Rollouts r = engine.generate(ids, 1, sampling.isGreedy() ? sampling
+                            : sampling.withSeed(sampling.seed() * 1_000_003L + start));
+                    for (int i = 0; i < chunk.size(); i++) {
+                        if (all.size() > 1) {
+                            System.out.println("### " + chunk.get(i));
+                        }
+                        System.out.println(r.texts().get(i));
+                        if (all.size() > 1) {
+                            System.out.println();
+                        }
                     }
                 }
             }

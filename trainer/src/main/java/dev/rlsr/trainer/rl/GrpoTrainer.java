@@ -213,8 +213,8 @@ public final class GrpoTrainer implements AutoCloseable {
                 ch[c] = b.chunk(from, to);
                 int rows = ch[c].rows();
                 if (cfg.mu() > 1) {
-                    old[c] = track(owned, be.zeros(DType.F32, rows, T));
-                    policy.logProbs(rows, ch[c].ids(), ch[c].positions(), ch[c].mask(), temperature, old[c]);
+                    // the sampling policy's log-probs come from the rollout pass itself: no second forward
+                    old[c] = track(owned, be.upload(ch[c].oldLogp(), rows, T));
                 }
                 if (reference != null) {
                     ref[c] = track(owned, be.zeros(DType.F32, rows, T));
@@ -331,6 +331,7 @@ public final class GrpoTrainer implements AutoCloseable {
 
     @Override
     public void close() {
+        engine.close();
         optimizer.close();
         if (ownsReference && reference != null) {
             reference.close();
