@@ -80,7 +80,7 @@ final class EncoderParity {
          * fp32 on both sides, the same weights, other summation orders (the device GEMM, attention and reductions
          * against the CPU's) through the whole network: 1e-6 per component of a unit embedding (components are
          * ~0.05; the bound BertEncoderMiniLmParityTest uses between ONNX Runtime and the engine), and the issue's
-         * 1e-5 for rewards. Measured on the CUDA emulator (2026-12, RewardPairs' 20 texts of 11 to 231 word pieces):
+         * 1e-5 for rewards. Measured on the CUDA emulator (2026-11-27, RewardPairs' 20 texts of 11 to 231 word pieces):
          * MiniLM max |component diff| 9.7e-8, max |reward diff| 1.3e-7; qwen3_tiny 2.2e-7 and 9.7e-8.
          */
         static final Bounds FP32 = new Bounds(1e-6, Double.POSITIVE_INFINITY, 1e-5);
