@@ -71,6 +71,16 @@ public final class CudaBackend implements Backend {
     }
 
     /**
+     * Why {@link #open} would fail for want of a device, without opening anything.
+     *
+     * @return "" when a CUDA device (or the CUDA emulator) is usable, else what is missing (no driver, no device,
+     *         a library that does not load)
+     */
+    public static String unavailableReason() {
+        return CudaDriver.unavailableReason();
+    }
+
+    /**
      * Opens device {@code ordinal} (its primary context) with its own stream and cuBLASLt handle.
      *
      * @param ordinal   the device

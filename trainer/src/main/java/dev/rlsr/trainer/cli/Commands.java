@@ -73,6 +73,7 @@ final class Commands {
             RunConfig cfg = config();
             try {
                 preflight(cfg);
+                StageRunner.preflightRewardDevice(cfg);
                 try (RunDir run = RunDir.open(Path.of(cfg.getString("run.dir")));
                      RunListener listener = new RunListener(new MetricsLog(run.resolve(RunDir.METRICS)), System.err,
                              common.quiet, Commands.isTerminal(), run.resolve(RunDir.LOG))) {
@@ -451,6 +452,7 @@ final class Commands {
             TrainerConfigs.rl(cfg);
             TrainerConfigs.sampling(cfg, "eval.sampling");
             StageRunner.demoModelConfig(cfg, dev.rlsr.engine.tokenizer.ByteLevelTokenizer.VOCAB_SIZE);
+            StageRunner.preflightRewardDevice(cfg);
             try (RunDir run = RunDir.open(Path.of(cfg.getString("run.dir")));
                  RunListener listener = new RunListener(new MetricsLog(run.resolve(RunDir.METRICS)), System.err,
                          common.quiet, Commands.isTerminal(), run.resolve(RunDir.LOG))) {
