@@ -71,13 +71,31 @@ public final class CudaBackend implements Backend {
     }
 
     /**
-     * Why {@link #open} would fail for want of a device, without opening anything.
+     * What keeps this backend from running here, or "" when a device and every library it needs are usable: the
+     * driver (libcuda and a device), NVRTC (kernels compile at run time) and cuBLASLt (every GEMM). Never throws.
      *
-     * @return "" when a CUDA device (or the CUDA emulator) is usable, else what is missing (no driver, no device,
-     *         a library that does not load)
+     * @return the reasons, joined; "" when usable
      */
     public static String unavailableReason() {
-        return CudaDriver.unavailableReason();
+        java.util.List<String> missing = new java.util.ArrayList<>();
+        String driver = CudaDriver.unavailableReason();
+        if (!driver.isEmpty()) {
+            missing.add(driver);
+        }
+        String nvrtc = dev.rlsr.bindings.Nvrtc.unavailableReason();
+        if (!nvrtc.isEmpty()) {
+            missing.add("NVRTC: " + nvrtc);
+        }
+        if (!dev.rlsr.bindings.CublasLt.isAvailable()) {
+            missing.add("cuBLASLt (libcublasLt.so.13 or .12) is not loadable; set -Drlsr.lib.cublaslt=PATH if it is"
+                    + " installed elsewhere");
+        }
+        return String.join("; ", missing);
+    }
+
+    /** {@return true when the CUDA libraries are the project's CPU emulator, not a GPU} */
+    public static boolean isEmulator() {
+        return CudaDriver.isEmulator();
     }
 
     /**
@@ -89,7 +107,7 @@ public final class CudaBackend implements Backend {
      * @throws IllegalStateException naming what is missing when no CUDA device or library is usable
      */
     public static CudaBackend open(int ordinal, Precision precision) {
-        String why = CudaDriver.unavailableReason();
+        String why = unavailableReason();
         if (!why.isEmpty()) {
             throw new IllegalStateException("no usable CUDA device: " + why);
         }
@@ -111,22 +129,22 @@ public final class CudaBackend implements Backend {
         return act == DType.F32 || act == DType.BF16;
     }
 
-    /** @return the device's name, e.g. "NVIDIA H100 80GB HBM3" */
+    /** {@return the device's name, e.g. "NVIDIA H100 80GB HBM3"} */
     public String deviceName() {
         return ctx.name();
     }
 
-    /** @return the stream every op of this backend is queued on ({@code CUstream}) */
+    /** {@return the stream every op of this backend is queued on ({@code CUstream})} */
     public long stream() {
         return stream;
     }
 
-    /** @return device memory held by live tensors, in bytes (size classes) */
+    /** {@return device memory held by live tensors, in bytes (size classes)} */
     public long memoryInUse() {
         return allocator.inUse();
     }
 
-    /** @return the highest {@link #memoryInUse()} so far */
+    /** {@return the highest {@link #memoryInUse()} so far} */
     public long peakMemory() {
         return allocator.peak();
     }
@@ -136,7 +154,7 @@ public final class CudaBackend implements Backend {
         allocator.resetPeak();
     }
 
-    /** @return how many times the allocator has called {@code cuMemAlloc} */
+    /** {@return how many times the allocator has called {@code cuMemAlloc}} */
     public long driverAllocations() {
         return allocator.driverAllocations();
     }

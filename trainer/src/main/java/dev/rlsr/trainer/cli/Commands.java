@@ -74,12 +74,16 @@ final class Commands {
             try {
                 preflight(cfg);
                 StageRunner.preflightRewardDevice(cfg);
-                try (RunDir run = RunDir.open(Path.of(cfg.getString("run.dir")));
+                List<String> deviceLog = new ArrayList<>();
+                // the device is chosen (and a missing GPU reported) before the run directory is created
+                try (Backend backend = StageRunner.selectBackend(cfg.getString("run.device"),
+                        cfg.getString("run.precision"), deviceLog::add);
+                     RunDir run = RunDir.open(Path.of(cfg.getString("run.dir")));
                      RunListener listener = new RunListener(new MetricsLog(run.resolve(RunDir.METRICS)), System.err,
                              common.quiet, Commands.isTerminal(), run.resolve(RunDir.LOG))) {
                     warnIfConfigChanged(run, cfg, listener);
                     RunDir.writeAtomically(run.resolve(RunDir.CONFIG), cfg.toYaml());
-                    Backend backend = StageRunner.selectBackend(cfg.getString("run.device"), listener);
+                    deviceLog.forEach(listener::log);
                     listener.log("run directory: " + run.root());
                     RunReport report = new RunReport(title(cfg));
                     body(cfg, run, listener, backend, report);
@@ -453,10 +457,13 @@ final class Commands {
             TrainerConfigs.sampling(cfg, "eval.sampling");
             StageRunner.demoModelConfig(cfg, dev.rlsr.engine.tokenizer.ByteLevelTokenizer.VOCAB_SIZE);
             StageRunner.preflightRewardDevice(cfg);
-            try (RunDir run = RunDir.open(Path.of(cfg.getString("run.dir")));
+            List<String> deviceLog = new ArrayList<>();
+            try (Backend backend = StageRunner.selectBackend(cfg.getString("run.device"),
+                    cfg.getString("run.precision"), deviceLog::add);
+                 RunDir run = RunDir.open(Path.of(cfg.getString("run.dir")));
                  RunListener listener = new RunListener(new MetricsLog(run.resolve(RunDir.METRICS)), System.err,
                          common.quiet, Commands.isTerminal(), run.resolve(RunDir.LOG))) {
-                Backend backend = StageRunner.selectBackend(cfg.getString("run.device"), listener);
+                deviceLog.forEach(listener::log);
                 listener.log("run directory: " + run.root());
                 RunReport report = DemoPipeline.run(cfg, run, listener, backend);
                 System.out.println();
@@ -532,11 +539,11 @@ final class Commands {
                         + " standard input (one per line).");
             }
             RunListener quietLog = new RunListener(null, System.err, true, false, null);
-            Backend backend = StageRunner.selectBackend(cfg.getString("run.device"),
-                    common.quiet ? new dev.rlsr.trainer.train.TrainListener() {} : quietLog);
             SamplingConfig sampling = TrainerConfigs.sampling(cfg, "eval.sampling");
             StageRunner.checkModelDir(model, "model");
-            try (Tokenizer tok = StageRunner.loadTokenizer(model, "model")) {
+            Backend backend = StageRunner.selectBackend(cfg.getString("run.device"), cfg.getString("run.precision"),
+                    common.quiet ? new dev.rlsr.trainer.train.TrainListener() {} : quietLog);
+            try (backend; Tokenizer tok = StageRunner.loadTokenizer(model, "model")) {
                 StageRunner.preflightModel(model, "model", tok);
                 try (DecoderModel m = StageRunner.loadModel(model, backend, "model")) {
                     generate(m, tok, all, cfg, sampling);

@@ -155,7 +155,11 @@ public final class ConfigSchema {
         s("run.dir", "runs/run", "run directory: checkpoints, metrics.jsonl, plots, report.md, summary.json; a run"
                 + " directory with a checkpoint is resumed");
         l("run.seed", 42, "seed of the run (model init, data order, sampling) unless a section sets its own");
-        s("run.device", "auto", "compute device", "auto", "cpu", "cuda");
+        s("run.device", "auto", "compute device (auto: the GPU when one and the CUDA libraries are there, else the CPU)",
+                "auto", "cpu", "cuda");
+        s("run.precision", "auto", "compute precision: bf16 (bf16 activations and weights, fp32 master weights and"
+                + " accumulation) or fp32; auto = bf16 on cuda, fp32 on cpu (the CPU computes in fp32 only)", "auto",
+                "bf16", "fp32");
         i("run.keep_checkpoints", 2, 1, "checkpoints kept per stage (the newest ones)");
 
         s("model.path", "", "Hugging Face model directory (config.json, *.safetensors, tokenizer files)");

@@ -3,13 +3,15 @@ package dev.rlsr.trainer.run;
 import dev.rlsr.engine.config.ModelConfig;
 import dev.rlsr.engine.cpu.CpuBackend;
 import dev.rlsr.engine.cuda.CudaBackend;
+import dev.rlsr.engine.tensor.Precision;
+import dev.rlsr.kernels.cpu.CpuParallel;
+import java.util.function.Consumer;
 import dev.rlsr.engine.io.CheckpointChecks;
 import dev.rlsr.engine.io.CheckpointException;
 import dev.rlsr.engine.io.SafeTensors;
 import dev.rlsr.engine.model.DecoderModel;
 import dev.rlsr.engine.optim.AdamW;
 import dev.rlsr.engine.tensor.Backend;
-import dev.rlsr.engine.tensor.Precision;
 import dev.rlsr.engine.tokenizer.Tokenizer;
 import dev.rlsr.engine.tokenizer.TokenizerException;
 import dev.rlsr.trainer.config.ConfigException;
@@ -102,24 +104,83 @@ public final class StageRunner implements AutoCloseable {
     // ------------------------------------------------------------------ devices, models, data
 
     /**
-     * The backend for {@code --device}: the CPU for cpu and auto. There is no CUDA transformer backend yet (the CUDA
-     * kernels exist, the decoder does not run on them), so cuda is refused rather than silently run on the CPU.
+     * The backend for {@code --device} and {@code --precision}, chosen before anything is created: cpu (fp32 only);
+     * cuda (exit code 6 naming what is missing when there is no usable GPU or CUDA library); auto = cuda when a real
+     * GPU and the libraries are there (never the CUDA emulator, which only {@code --device cuda} selects), else the
+     * CPU. Precision auto is bf16 on cuda and fp32 on the CPU. The choice is reported through {@code log}.
+     *
+     * @param device    cpu, cuda or auto
+     * @param precision auto, bf16 or fp32
+     * @param log       receives one line saying what was chosen and why
+     * @return the backend; the caller closes it when the command ends
      */
-    public static Backend selectBackend(String device, TrainListener log) {
-        return switch (device.toLowerCase(Locale.ROOT)) {
-            case "cpu" -> CpuBackend.INSTANCE;
-            case "auto" -> {
-                log.log("device: cpu (" + Runtime.getRuntime().availableProcessors() + " cores); the CUDA"
-                        + " transformer backend is not available yet, so auto uses the CPU");
-                yield CpuBackend.INSTANCE;
+    public static Backend selectBackend(String device, String precision, Consumer<String> log) {
+        String p = precision == null ? "auto" : precision.toLowerCase(Locale.ROOT);
+        if (!p.equals("auto") && !p.equals("bf16") && !p.equals("fp32")) {
+            throw new RunFailure(RunFailure.USAGE, "unknown precision '" + precision + "'; use auto, bf16 or fp32");
+        }
+        String threads = CpuParallel.THREADS + " thread" + (CpuParallel.THREADS == 1 ? "" : "s");
+        switch (device.toLowerCase(Locale.ROOT)) {
+            case "cpu" -> {
+                requireFp32OnCpu(p, "--device cpu");
+                log.accept("device: cpu (" + threads + "), fp32");
+                return CpuBackend.INSTANCE;
             }
-            case "cuda" -> throw new RunFailure(RunFailure.DEVICE, "--device cuda was requested, but the CUDA"
-                    + " transformer backend is not available yet in this version (the CUDA kernels exist, the"
-                    + " decoder does not run on them). Use --device cpu, or --device auto to take the GPU"
-                    + " automatically once it is supported.");
+            case "cuda" -> {
+                String missing = CudaBackend.unavailableReason();
+                if (!missing.isEmpty()) {
+                    throw new RunFailure(RunFailure.DEVICE, "--device cuda was requested, but no usable GPU was"
+                            + " found: " + missing + ". `rlsr doctor` lists what was found; --device cpu (or auto)"
+                            + " runs on the CPU.");
+                }
+                return openCuda(p, log);
+            }
+            case "auto" -> {
+                String missing = CudaBackend.unavailableReason();
+                if (missing.isEmpty() && !CudaBackend.isEmulator()) {
+                    return openCuda(p, log);
+                }
+                String why = missing.isEmpty() ? "the CUDA libraries are the CPU emulator (-Drlsr.cuda.emulator),"
+                        + " which only --device cuda uses" : "no usable GPU (" + missing + ")";
+                requireFp32OnCpu(p, "--device auto found " + why + " and");
+                log.accept("device: cpu (" + threads + "), fp32; " + why);
+                return CpuBackend.INSTANCE;
+            }
             default -> throw new RunFailure(RunFailure.USAGE, "unknown device '" + device
                     + "'; use cpu, cuda or auto");
-        };
+        }
+    }
+
+    private static void requireFp32OnCpu(String precision, String context) {
+        if (precision.equals("bf16")) {
+            throw new RunFailure(RunFailure.USAGE, context + " the CPU backend computes in fp32 only; use --precision"
+                    + " fp32 (or auto), or --device cuda for bf16.");
+        }
+    }
+
+    private static Backend openCuda(String precision, Consumer<String> log) {
+        Precision prec = precision.equals("fp32") ? Precision.FP32 : Precision.BF16;
+        try {
+            CudaBackend be = CudaBackend.open(0, prec);
+            log.accept("device: cuda " + be.deviceName() + ", " + prec + (CudaBackend.isEmulator()
+                    ? " (the CUDA emulator: the GPU code path at CPU speed, for debugging)" : ""));
+            return be;
+        } catch (RuntimeException e) {
+            throw new RunFailure(RunFailure.DEVICE, "cannot open the GPU: " + e.getMessage()
+                    + ". `rlsr doctor` lists what was found; --device cpu runs on the CPU.", e);
+        }
+    }
+
+    /**
+     * {@link #selectBackend(String, String, Consumer)} logging through a listener.
+     *
+     * @param device    cpu, cuda or auto
+     * @param precision auto, bf16 or fp32
+     * @param log       the listener
+     * @return the backend
+     */
+    public static Backend selectBackend(String device, String precision, TrainListener log) {
+        return selectBackend(device, precision, log::log);
     }
 
     /** Checks that {@code dir} is a usable Hugging Face model directory, with a message naming what is missing. */
