@@ -15,6 +15,7 @@ import dev.rlsr.kernels.Attention;
 import dev.rlsr.kernels.BF16;
 import dev.rlsr.kernels.Cast;
 import dev.rlsr.kernels.CopyRows;
+import dev.rlsr.kernels.CosineSimilarity;
 import dev.rlsr.kernels.CrossEntropy;
 import dev.rlsr.kernels.DType;
 import dev.rlsr.kernels.Elementwise;
@@ -923,6 +924,13 @@ public final class CudaBackend implements Backend {
         enter();
         int w = (int) x.dim(-1);
         Pooling.l2NormalizeRows(a(x), act(x, "l2NormalizeRows"), div(x.numel(), w, "l2NormalizeRows"), w, eps, stream);
+    }
+
+    @Override
+    public void cosineSimilarity(Tensor ref, Tensor x, Tensor out) {
+        enter();
+        int[] pgd = Backend.cosineDims(ref, x, out);
+        CosineSimilarity.againstReference(a(ref), a(x), x.dtype(), a(out), pgd[0], pgd[1], pgd[2], stream);
     }
 
     @Override

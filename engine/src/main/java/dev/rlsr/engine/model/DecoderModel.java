@@ -141,10 +141,22 @@ public final class DecoderModel implements Parameterized, AutoCloseable {
      * save it as a causal LM.
      *
      * @param hfDir   the directory
-     * @param backend where the model runs
+     * @param backend where the model runs, in its default precision
      * @return the frozen backbone
      */
     public static DecoderModel loadBackbone(Path hfDir, Backend backend) {
+        return loadBackbone(hfDir, backend, backend.defaultPrecision());
+    }
+
+    /**
+     * {@link #loadBackbone(Path, Backend)} in a given precision.
+     *
+     * @param hfDir     the directory
+     * @param backend   where the model runs
+     * @param precision compute precision
+     * @return the frozen backbone
+     */
+    public static DecoderModel loadBackbone(Path hfDir, Backend backend, Precision precision) {
         ModelConfig cfg = ModelConfig.load(hfDir);
         try (SafeTensors st = SafeTensors.open(hfDir)) {
             if (!cfg.tieWordEmbeddings() && !st.contains("lm_head.weight")) {
@@ -159,8 +171,7 @@ public final class DecoderModel implements Parameterized, AutoCloseable {
             String bare = name.startsWith("model.") ? name.substring("model.".length()) : name;
             return st.contains(name) ? name : st.contains(bare) ? bare : null;
         };
-        return new DecoderModel(DecoderWeights.load(hfDir, cfg, backend, backend.defaultPrecision(), false, true,
-                names));
+        return new DecoderModel(DecoderWeights.load(hfDir, cfg, backend, precision, false, true, names));
     }
 
     /**

@@ -1,5 +1,6 @@
 package dev.rlsr.engine.tensor;
 
+import dev.rlsr.kernels.CosineSimilarityReference;
 import dev.rlsr.kernels.DType;
 
 import java.lang.foreign.MemorySegment;
@@ -613,4 +614,59 @@ public interface Backend extends AutoCloseable {
      * @param eps epsilon
      */
     void l2NormalizeRows(Tensor x, float eps);
+
+    // ---- reward ----
+
+    /**
+     * Cosine similarity of embedding rows against references, the RLSR reward's batched cosine: for {@code ref (P,D)}
+     * and {@code x (P*G,D)}, {@code out[p*G+g] = cos(ref[p], x[p*G+g])} with {@code cos = a.b / max(|a| |b|, eps)}
+     * and eps {@code CosineSimilarity.DEFAULT_EPS} (a zero row gives 0); G is {@code rows(x) / rows(ref)}, so
+     * {@code G = 1} pairs row i with row i. fp32 accumulation (double on the CPU), output always F32.
+     *
+     * <p>The default implementation reads both inputs to the host and runs the kernels module's
+     * {@code CosineSimilarityReference} (what the CPU backend does); a device backend launches its kernel instead.
+     *
+     * @param ref (P,D) act
+     * @param x   (P*G,D), the same dtype as ref
+     * @param out F32 (P*G), distinct from the inputs
+     */
+    default void cosineSimilarity(Tensor ref, Tensor x, Tensor out) {
+        int[] pgd = cosineDims(ref, x, out);
+        float[] c = CosineSimilarityReference.againstReference(download(ref), download(x), pgd[0], pgd[1], pgd[2]);
+        upload(c, out);
+    }
+
+    /**
+     * Checks the operands of {@link #cosineSimilarity} and returns their sizes.
+     *
+     * @param ref (P,D)
+     * @param x   (P*G,D)
+     * @param out F32 (P*G)
+     * @return {P, G, D}
+     * @throws IllegalArgumentException naming the operand whose shape or dtype does not fit
+     */
+    static int[] cosineDims(Tensor ref, Tensor x, Tensor out) {
+        if (ref.dtype() != x.dtype() || (x.dtype() != DType.F32 && x.dtype() != DType.BF16)) {
+            throw new IllegalArgumentException("cosineSimilarity: ref " + ref + " and x " + x
+                    + " must both be F32 or both BF16");
+        }
+        if (out.dtype() != DType.F32) {
+            throw new IllegalArgumentException("cosineSimilarity: out " + out + " must be F32");
+        }
+        long d = x.rank() == 0 ? 0 : x.dim(-1);
+        if (d <= 0 || ref.rank() == 0 || ref.dim(-1) != d) {
+            throw new IllegalArgumentException("cosineSimilarity: ref " + ref + " and x " + x
+                    + " need the same non-zero last dimension D");
+        }
+        long p = ref.numel() / d, rows = x.numel() / d;
+        if (p == 0 || rows == 0 || rows % p != 0) {
+            throw new IllegalArgumentException("cosineSimilarity: x " + x + " has " + rows + " rows, not a positive"
+                    + " multiple of the " + p + " rows of ref " + ref);
+        }
+        if (out.numel() != rows) {
+            throw new IllegalArgumentException("cosineSimilarity: out " + out + " must hold one value per row of x ("
+                    + rows + ")");
+        }
+        return new int[]{Math.toIntExact(p), Math.toIntExact(rows / p), Math.toIntExact(d)};
+    }
 }

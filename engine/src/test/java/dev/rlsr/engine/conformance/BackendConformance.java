@@ -1391,6 +1391,32 @@ public abstract class BackendConformance {
                 }));
     }
 
+    @TestFactory
+    Stream<DynamicTest> cosineSimilarity() {
+        return op("cosineSimilarity",
+                c("P=5 G=7 D=384: each reference against its G rows (the reward's layout)", x -> cosineCase(x, 5, 7, 384,
+                        -1)),
+                c("P=13 G=1 D=37: row i against row i", x -> cosineCase(x, 13, 1, 37, -1)),
+                c("P=3 G=4 D=1024, reference 1 all zeros (cos 0, not NaN)", x -> cosineCase(x, 3, 4, 1024, 1)));
+    }
+
+    private static void cosineCase(Ctx x, int p, int g, int d, int zeroRef) {
+        float[] ref = x.act(p * d, 1), xs = x.act(p * g * d, 1);
+        // rows that share direction with their reference, so values spread over (-1, 1) instead of sitting near 0
+        for (int r = 0; r < p * g; r++) {
+            double w = (r % 5) - 2;
+            for (int k = 0; k < d; k++) {
+                xs[r * d + k] = x.as(x.act, new double[]{xs[r * d + k] + w * ref[(r / g) * d + k]})[0];
+            }
+        }
+        if (zeroRef >= 0) {
+            Arrays.fill(ref, zeroRef * d, (zeroRef + 1) * d, 0f);
+        }
+        Tensor tr = x.in(ref, p, d), tx = x.in(xs, p * g, d), out = x.out(DType.F32, p * g);
+        x.be.cosineSimilarity(tr, tx, out);
+        x.check("cos", out, DoubleOps.cosine(ref, xs, p, g, d, 1e-8), Arith.NORM);
+    }
+
     /**
      * The backend under test, for a subclass's extra tests.
      *

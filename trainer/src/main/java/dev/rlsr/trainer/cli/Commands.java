@@ -73,6 +73,7 @@ final class Commands {
             RunConfig cfg = config();
             try {
                 preflight(cfg);
+                StageRunner.preflightRewardDevice(cfg);
                 List<String> deviceLog = new ArrayList<>();
                 // the device is chosen (and a missing GPU reported) before the run directory is created
                 try (Backend backend = StageRunner.selectBackend(cfg.getString("run.device"),
@@ -455,6 +456,7 @@ final class Commands {
             TrainerConfigs.rl(cfg);
             TrainerConfigs.sampling(cfg, "eval.sampling");
             StageRunner.demoModelConfig(cfg, dev.rlsr.engine.tokenizer.ByteLevelTokenizer.VOCAB_SIZE);
+            StageRunner.preflightRewardDevice(cfg);
             List<String> deviceLog = new ArrayList<>();
             try (Backend backend = StageRunner.selectBackend(cfg.getString("run.device"),
                     cfg.getString("run.precision"), deviceLog::add);

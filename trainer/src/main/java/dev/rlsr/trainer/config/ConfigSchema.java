@@ -220,11 +220,16 @@ public final class ConfigSchema {
                 + " would learn nothing");
 
         s("reward.encoder", "minilm", "sentence encoder of the cosine reward: the bundled SentenceBERT"
-                + " all-MiniLM-L6-v2 (ONNX, CPU)", "minilm");
+                + " all-MiniLM-L6-v2", "minilm");
+        s("reward.device", "auto", "where the encoder runs: cpu = ONNX Runtime; cuda = the engine's BERT on the GPU"
+                + " (embeddings and cached references stay in device memory, one cosine kernel per batch, only the"
+                + " rewards come back); auto = the policy's device when it is CUDA, else cpu", "auto", "cpu", "cuda");
+        s("reward.precision", "fp32", "precision of the encoder on CUDA: fp32 (rewards equal the CPU's to 1e-5) or"
+                + " bf16 (half the memory; rewards within a few 1e-3 of fp32)", "fp32", "bf16");
         s("reward.separator", "\n", "text between prompt and response in E(x + y)");
         b("reward.responses_only", false, "embed responses without the prompt: cos(E(y), E(y*))");
         i("reward.encoder_batch_size", 32, 1, "texts per encoder call");
-        i("reward.encoder_threads", 0, 0, "encoder threads (0 = ONNX Runtime default)");
+        i("reward.encoder_threads", 0, 0, "encoder threads on the CPU (0 = ONNX Runtime default)");
 
         key("eval.reward", Kind.REWARD, "cosine", "the reward reported by eval", null, null);
         i("eval.max_examples", 0, 0, "evaluate at most this many held-out examples (0 = all)");

@@ -23,6 +23,7 @@ import dev.rlsr.trainer.data.DemoDataset;
 import dev.rlsr.trainer.data.Example;
 import dev.rlsr.trainer.data.JsonlReader;
 import dev.rlsr.trainer.data.TokenLengthFilter;
+import dev.rlsr.trainer.encoder.BertEncoder;
 import dev.rlsr.trainer.encoder.Encoder;
 import dev.rlsr.trainer.encoder.MiniLmOnnxEncoder;
 import dev.rlsr.trainer.eval.Evaluator;
@@ -67,6 +68,7 @@ public final class StageRunner implements AutoCloseable {
     private final RunReport report;
     private Encoder encoder;
     private Reward evalReward;
+    private CudaBackend ownRewardBackend;   // the reward encoder's device when the policy is not on CUDA
 
     public StageRunner(RunConfig config, RunDir run, RunListener listener, Backend backend, Tokenizer tokenizer,
                        Path tokenizerDir, RunReport report) {
@@ -449,10 +451,7 @@ public final class StageRunner implements AutoCloseable {
     /** The shared sentence encoder of the cosine rewards (created on first use). */
     public synchronized Encoder encoder() {
         if (encoder == null) {
-            long t0 = System.nanoTime();
-            encoder = MiniLmOnnxEncoder.create(TrainerConfigs.encoderConfig(config));
-            listener.log(String.format(Locale.ROOT, "reward encoder: %s (ONNX Runtime, CPU), loaded in %.1f s",
-                    encoder.name(), (System.nanoTime() - t0) / 1e9));
+            encoder = newEncoder();
         }
         return encoder;
     }
@@ -463,8 +462,74 @@ public final class StageRunner implements AutoCloseable {
         if (spec.weights().size() == 1 && spec.uses(CosineReward.NAME) && spec.weights().get(CosineReward.NAME) == 1.0) {
             return new CosineReward(encoder(), co);
         }
-        return Reward.fromSpec(spec, () -> spec.uses(CosineReward.NAME)
-                ? MiniLmOnnxEncoder.create(TrainerConfigs.encoderConfig(config)) : null, co);
+        return Reward.fromSpec(spec, () -> spec.uses(CosineReward.NAME) ? newEncoder() : null, co);
+    }
+
+    /**
+     * Where the reward encoder runs, from {@code reward.device}: "cuda" or "cpu"; {@code auto} follows the policy's
+     * backend (CUDA when it is a {@link CudaBackend}).
+     */
+    static String rewardDevice(String setting, Backend policy) {
+        return switch (setting.toLowerCase(Locale.ROOT)) {
+            case "auto" -> policy instanceof CudaBackend ? "cuda" : "cpu";
+            case "cpu", "cuda" -> setting.toLowerCase(Locale.ROOT);
+            default -> throw new RunFailure(RunFailure.USAGE, "unknown reward.device '" + setting
+                    + "'; use cpu, cuda or auto");
+        };
+    }
+
+    /**
+     * Checks before the run directory is created that {@code reward.device: cuda} has a device when a cosine reward
+     * will need the encoder (exit code 6 otherwise). {@code auto} needs no check: it falls back to the CPU.
+     */
+    public static void preflightRewardDevice(RunConfig cfg) {
+        boolean cosine = cfg.getReward("rl.reward").uses(CosineReward.NAME)
+                || cfg.getReward("eval.reward").uses(CosineReward.NAME);
+        if (cosine && cfg.getString("reward.device").equalsIgnoreCase("cuda")) {
+            String why = CudaBackend.unavailableReason();
+            if (!why.isEmpty()) {
+                throw noRewardDevice(why);
+            }
+        }
+    }
+
+    private static RunFailure noRewardDevice(String why) {
+        return new RunFailure(RunFailure.DEVICE, "reward.device is cuda, but there is no usable CUDA device for the"
+                + " reward encoder (" + why + "). Use reward.device: cpu (ONNX Runtime) or auto (the GPU when the"
+                + " policy runs on one).");
+    }
+
+    /** A new encoder for the cosine reward where {@code reward.device} puts it. */
+    private Encoder newEncoder() {
+        long t0 = System.nanoTime();
+        if (rewardDevice(config.getString("reward.device"), backend).equals("cpu")) {
+            Encoder e = MiniLmOnnxEncoder.create(TrainerConfigs.encoderConfig(config));
+            listener.log(String.format(Locale.ROOT, "reward encoder: %s (ONNX Runtime, CPU), loaded in %.1f s",
+                    e.name(), (System.nanoTime() - t0) / 1e9));
+            return e;
+        }
+        Precision precision = Precision.parse(config.getString("reward.precision"));
+        CudaBackend be = rewardBackend(precision);
+        Encoder e = BertEncoder.bundledMiniLm(TrainerConfigs.bertEncoderConfig(config), be, precision);
+        listener.log(String.format(Locale.ROOT, "reward encoder: %s (engine BERT on CUDA, %s, %s%s), loaded in %.1f s",
+                e.name(), be.deviceName(), precision, be == backend ? ", the policy's backend" : "",
+                (System.nanoTime() - t0) / 1e9));
+        return e;
+    }
+
+    /** The policy's CUDA backend when it has one (one stream, one allocator), else one opened for the reward. */
+    private synchronized CudaBackend rewardBackend(Precision precision) {
+        if (backend instanceof CudaBackend policy) {
+            return policy;
+        }
+        if (ownRewardBackend == null) {
+            String why = CudaBackend.unavailableReason();
+            if (!why.isEmpty()) {
+                throw noRewardDevice(why);
+            }
+            ownRewardBackend = CudaBackend.open(0, precision);
+        }
+        return ownRewardBackend;
     }
 
     /** "rlsr" for the cosine reward (the paper's RLSR), "rl" for any other reward. */
@@ -718,11 +783,17 @@ public final class StageRunner implements AutoCloseable {
 
     @Override
     public void close() {
-        if (evalReward != null) {
-            evalReward.close();
-        }
-        if (encoder != null) {
-            encoder.close();
+        try {
+            if (evalReward != null) {
+                evalReward.close();
+            }
+            if (encoder != null) {
+                encoder.close();
+            }
+        } finally {
+            if (ownRewardBackend != null) {
+                ownRewardBackend.close();
+            }
         }
     }
 }
