@@ -66,6 +66,11 @@ ROWS = [
     ("layerNorm_B64_T128_C384_F1536_bf16", "layernorm (8192,384) bf16", None),
     ("gelu_B64_T128_C384_F1536_bf16", "gelu (8192,1536) bf16", None),
     ("meanPool_B64_T128_C384_F1536_bf16", "mean pool (64,128,384) bf16", None),
+    ("attn_fwd_B8_T1024_H14_KV2_D64_bf16", "attention causal fwd (8,1024) 14/2 heads D64 bf16", None),
+    ("attn_bwd_B8_T1024_H14_KV2_D64_bf16", "attention bwd (8,1024) 14/2 heads D64 bf16", None),
+    ("attn_dec_B64_K512_H14_KV2_D64_bf16", "attention decode 64 rows at 512 of 1024, bf16", None),
+    ("attn_decat_B64_L64_S384_H14_KV2_D64_bf16", "graph decode (device length) 64 rows at 64 of 384, bf16", None),
+    ("attn_decat_B64_L256_S384_H14_KV2_D64_bf16", "graph decode (device length) 64 rows at 256 of 384, bf16", None),
 ]
 
 # JMH "Class.method" -> key prefix; the benchmark's @Param "workload" is the key's suffix
