@@ -16,6 +16,7 @@ import dev.rlsr.kernels.BF16;
 import dev.rlsr.kernels.Cast;
 import dev.rlsr.kernels.CopyRows;
 import dev.rlsr.kernels.CosineSimilarity;
+import dev.rlsr.kernels.GroupAdvantages;
 import dev.rlsr.kernels.CrossEntropy;
 import dev.rlsr.kernels.DType;
 import dev.rlsr.kernels.Elementwise;
@@ -924,6 +925,13 @@ public final class CudaBackend implements Backend {
         enter();
         int w = (int) x.dim(-1);
         Pooling.l2NormalizeRows(a(x), act(x, "l2NormalizeRows"), div(x.numel(), w, "l2NormalizeRows"), w, eps, stream);
+    }
+
+    @Override
+    public void groupAdvantages(Tensor rewards, int groupSize, boolean scaleByStd, float eps, Tensor out) {
+        enter();
+        int p = Backend.advantageGroups(rewards, groupSize, eps, out);
+        GroupAdvantages.compute(a(rewards), a(out), p, groupSize, scaleByStd, eps, stream);
     }
 
     @Override

@@ -1,6 +1,7 @@
 package dev.rlsr.engine.tensor;
 
 import dev.rlsr.kernels.CosineSimilarityReference;
+import dev.rlsr.kernels.GroupAdvantagesReference;
 import dev.rlsr.kernels.DType;
 
 import java.lang.foreign.MemorySegment;
@@ -614,6 +615,57 @@ public interface Backend extends AutoCloseable {
      * @param eps epsilon
      */
     void l2NormalizeRows(Tensor x, float eps);
+
+    // ---- advantages ----
+
+    /**
+     * GRPO's group-normalised advantages: for {@code rewards (P,G)} F32 (G = {@code groupSize}, the responses of one
+     * prompt contiguous), {@code out[p,g] = (r[p,g] - mean_p) / (std_p + eps)} with the SAMPLE standard deviation
+     * (divisor G-1), or {@code r[p,g] - mean_p} when {@code scaleByStd} is false (Dr. GRPO). G = 1 gives 0; a group of
+     * equal rewards gives exactly 0. Statistics in fp32 on a GPU, in double on the CPU.
+     *
+     * <p>The default implementation reads the rewards to the host and runs the kernels module's
+     * {@code GroupAdvantagesReference} (what the CPU backend does); a device backend launches its kernel instead.
+     *
+     * @param rewards    F32, P*G elements, contiguous
+     * @param groupSize  G, &gt; 0, dividing the number of rewards
+     * @param scaleByStd divide by the group's std plus eps (GRPO), or only subtract the mean (Dr. GRPO)
+     * @param eps        added to the std, finite and &gt;= 0
+     * @param out        F32, as many elements as rewards, distinct from them
+     */
+    default void groupAdvantages(Tensor rewards, int groupSize, boolean scaleByStd, float eps, Tensor out) {
+        int p = advantageGroups(rewards, groupSize, eps, out);
+        upload(GroupAdvantagesReference.compute(download(rewards), p, groupSize, scaleByStd, eps), out);
+    }
+
+    /**
+     * Checks the operands of {@link #groupAdvantages} and returns the number of groups.
+     *
+     * @param rewards   F32 (P*G)
+     * @param groupSize G
+     * @param eps       added to the std
+     * @param out       F32 (P*G)
+     * @return P
+     * @throws IllegalArgumentException naming the operand that does not fit
+     */
+    static int advantageGroups(Tensor rewards, int groupSize, float eps, Tensor out) {
+        if (rewards.dtype() != DType.F32 || out.dtype() != DType.F32) {
+            throw new IllegalArgumentException("groupAdvantages: rewards " + rewards + " and out " + out
+                    + " must both be F32");
+        }
+        if (groupSize <= 0 || rewards.numel() == 0 || rewards.numel() % groupSize != 0) {
+            throw new IllegalArgumentException("groupAdvantages: rewards " + rewards + " must hold a positive"
+                    + " multiple of the group size " + groupSize + " values");
+        }
+        if (out.numel() != rewards.numel()) {
+            throw new IllegalArgumentException("groupAdvantages: out " + out + " must hold one value per reward ("
+                    + rewards.numel() + ")");
+        }
+        if (!(eps >= 0) || Float.isInfinite(eps)) {
+            throw new IllegalArgumentException("groupAdvantages: eps must be finite and >= 0, got " + eps);
+        }
+        return Math.toIntExact(rewards.numel() / groupSize);
+    }
 
     // ---- reward ----
 

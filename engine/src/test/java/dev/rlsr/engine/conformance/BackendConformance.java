@@ -1417,6 +1417,39 @@ public abstract class BackendConformance {
         x.check("cos", out, DoubleOps.cosine(ref, xs, p, g, d, 1e-8), Arith.NORM);
     }
 
+    @TestFactory
+    Stream<DynamicTest> groupAdvantages() {
+        return op("groupAdvantages",
+                c("P=7 G=8 scaled by the group's std, group 2 all equal (exactly 0)", x -> advantagesCase(x, 7, 8,
+                        true, 2)),
+                c("P=4 G=64 scaled (a block per group on a GPU)", x -> advantagesCase(x, 4, 64, true, -1)),
+                c("P=5 G=6 centred only (Dr. GRPO)", x -> advantagesCase(x, 5, 6, false, -1)),
+                c("P=3 G=1: every advantage 0", x -> advantagesCase(x, 3, 1, true, -1)));
+    }
+
+    private static void advantagesCase(Ctx x, int p, int g, boolean scaleByStd, int equalGroup) {
+        float eps = 1e-4f;
+        // rewards are cosines: values in (-1, 1) around a per-group level
+        float[] r = x.randn(DType.F32, p * g, 0.3);
+        for (int i = 0; i < r.length; i++) {
+            r[i] = (float) Math.tanh(r[i] + 0.2 * (i / g));
+        }
+        if (equalGroup >= 0) {
+            Arrays.fill(r, equalGroup * g, (equalGroup + 1) * g, 0.3f);
+        }
+        Tensor tr = x.in(r, DType.F32, p, g), out = x.out(DType.F32, p, g);
+        x.be.groupAdvantages(tr, g, scaleByStd, eps, out);
+        x.check("advantages", out, DoubleOps.groupAdvantages(r, p, g, scaleByStd, eps), Arith.NORM);
+        if (equalGroup >= 0) {
+            float[] got = x.read("advantages", out);
+            for (int i = equalGroup * g; i < (equalGroup + 1) * g; i++) {
+                if (got[i] != 0f) {
+                    fail(x.where + ": advantage " + i + " of a group of equal rewards is " + got[i] + ", not 0");
+                }
+            }
+        }
+    }
+
     /**
      * The backend under test, for a subclass's extra tests.
      *

@@ -179,6 +179,15 @@ class ConformanceSelfTest {
                 d.cosineSimilarity(ref.view(0, 1, ref.dim(-1)), x, out);
             }
         }, BackendConformance::cosineSimilarity, "outside |got-ref|"));
+        f.add(new Fault("groupAdvantages divides by the population std (G, not G-1)", new ForwardingBackend(CPU) {
+            @Override
+            public void groupAdvantages(Tensor rewards, int groupSize, boolean scaleByStd, float eps, Tensor out) {
+                d.groupAdvantages(rewards, groupSize, scaleByStd, eps, out);
+                if (scaleByStd && groupSize > 1) {
+                    d.scale(out, (float) Math.sqrt((double) groupSize / (groupSize - 1)));
+                }
+            }
+        }, BackendConformance::groupAdvantages, "outside |got-ref|"));
         return f;
     }
 

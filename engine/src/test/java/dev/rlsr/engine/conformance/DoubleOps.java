@@ -832,4 +832,31 @@ public final class DoubleOps {
         }
         return r;
     }
+
+    /**
+     * GRPO advantages of {@code rewards (P,G)}: {@code (r - mean) / (std + eps)} with the sample std (divisor G-1, 0
+     * for G = 1), or {@code r - mean}, in double. mag is {@code (|r| + |mean|) / (std + eps)} (or {@code |r| + |mean|}):
+     * the terms whose fp32 rounding the difference carries, relative to the divisor.
+     */
+    static Ref groupAdvantages(float[] r, int p, int g, boolean scaleByStd, double eps) {
+        Ref out = Ref.of(p * g);
+        for (int q = 0; q < p; q++) {
+            double mean = 0;
+            for (int i = 0; i < g; i++) {
+                mean += r[q * g + i];
+            }
+            mean /= g;
+            double ss = 0;
+            for (int i = 0; i < g; i++) {
+                ss += (r[q * g + i] - mean) * (r[q * g + i] - mean);
+            }
+            double div = scaleByStd ? (g > 1 ? Math.sqrt(ss / (g - 1)) : 0) + eps : 1;
+            for (int i = 0; i < g; i++) {
+                int k = q * g + i;
+                out.v[k] = (r[k] - mean) / div;
+                out.mag[k] = (Math.abs(r[k]) + Math.abs(mean)) / div;
+            }
+        }
+        return out;
+    }
 }

@@ -200,4 +200,7 @@ public class ForwardingBackend implements Backend {
     @Override public void meanPool(Tensor x, Tensor mask, Tensor pooled) { d.meanPool(x, mask, pooled); }
     @Override public void l2NormalizeRows(Tensor x, float eps) { d.l2NormalizeRows(x, eps); }
     @Override public void cosineSimilarity(Tensor ref, Tensor x, Tensor out) { d.cosineSimilarity(ref, x, out); }
+    @Override public void groupAdvantages(Tensor rewards, int groupSize, boolean scaleByStd, float eps, Tensor out) {
+        d.groupAdvantages(rewards, groupSize, scaleByStd, eps, out);
+    }
 }
