@@ -22,8 +22,9 @@ import java.util.function.Function;
  * {@link Sampler} ({@link dev.rlsr.kernels.SamplingReference}, the CPU twin of the device's sampling kernel), so the
  * tokens are a function of (seed, model, prompts, G, config) only, a row's tokens do not depend on when the other rows
  * stop, and the device draws the same tokens from the same logits. Device-independent: only {@link DecoderModel} and
- * {@link dev.rlsr.engine.tensor.Backend} calls; one (R, V) logits download per step is the only host-device
- * synchronisation point of the loop.
+ * {@link dev.rlsr.engine.tensor.Backend} calls; the 8-byte read of the sampling counters per step (rows still
+ * sampling, rows with non-finite logits) is the only host-device synchronisation point of the loop, and the token
+ * and log-prob histories are read once at the end.
  */
 public final class RolloutEngine implements AutoCloseable {
     private final DecoderModel model;
