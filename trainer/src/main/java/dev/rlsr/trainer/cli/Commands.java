@@ -435,7 +435,9 @@ final class Commands {
                     + " RLSR and SFT+RLSR from it with the bundled SentenceBERT cosine reward, evaluates the four on"
                     + " the held-out split (greedy decoding) and reports paired bootstrap intervals of"
                     + " sft+rlsr - sft, rlsr - base and rlsr - sft. About 7 minutes on 2 cores (at most 10).",
-                    "Settings: the bundled demo.yaml under --config/--set, e.g. --set rl.steps=10 for a quicker run.",
+                    "Settings: the bundled demo.yaml under --config/--set, e.g. --set rl.steps=10 for a quicker run."
+                            + " On a real GPU (--device cuda, or auto finding one) demo-gpu.yaml goes between them: a"
+                            + " model of about 25M parameters and longer RL (demo.preset: auto, cpu or gpu).",
                     "Example: rlsr demo            (writes runs/demo; rerun to resume an interrupted demo)"})
     static final class Demo extends RunCommand {
         @Override
@@ -448,19 +450,38 @@ final class Commands {
             return "RLSR demo";
         }
 
-        @Override
-        public Integer call() {
-            long t0 = System.nanoTime();
-            RunConfig cfg = config();
+        /** Everything the demo's config must satisfy, checked before the device or a run directory is opened. */
+        private static void check(RunConfig cfg) {
             TrainerConfigs.sft(cfg);
             TrainerConfigs.rl(cfg);
             TrainerConfigs.sampling(cfg, "eval.sampling");
             StageRunner.demoModelConfig(cfg, dev.rlsr.engine.tokenizer.ByteLevelTokenizer.VOCAB_SIZE);
             StageRunner.preflightRewardDevice(cfg);
+        }
+
+        @Override
+        public Integer call() {
+            long t0 = System.nanoTime();
+            RunConfig cfg = config();
+            check(cfg);
             List<String> deviceLog = new ArrayList<>();
             try (Backend backend = StageRunner.selectBackend(cfg.getString("run.device"),
-                    cfg.getString("run.precision"), deviceLog::add);
-                 RunDir run = RunDir.open(Path.of(cfg.getString("run.dir")));
+                    cfg.getString("run.precision"), deviceLog::add)) {
+                // the preset depends on the device: the GPU one goes under the user's file and overrides
+                boolean gpu = DemoPipeline.gpuPreset(cfg.getString("demo.preset"), backend);
+                if (gpu) {
+                    cfg = common.resolve(DemoPipeline.defaults(true), List.of());
+                    check(cfg);
+                }
+                deviceLog.add("demo preset: " + (gpu ? "gpu (demo-gpu.yaml over demo.yaml)" : "cpu (demo.yaml)")
+                        + (cfg.getString("demo.preset").equals("auto") ? ", chosen by the device (demo.preset: auto)"
+                        : ", from demo.preset"));
+                return run(cfg, backend, deviceLog, t0);
+            }
+        }
+
+        private int run(RunConfig cfg, Backend backend, List<String> deviceLog, long t0) {
+            try (RunDir run = RunDir.open(Path.of(cfg.getString("run.dir")));
                  RunListener listener = new RunListener(new MetricsLog(run.resolve(RunDir.METRICS)), System.err,
                          common.quiet, Commands.isTerminal(), run.resolve(RunDir.LOG))) {
                 deviceLog.forEach(listener::log);

@@ -240,6 +240,10 @@ public final class ConfigSchema {
         i("eval.samples_in_report", 6, 0, "sample generations shown in report.md");
         sampling("eval.sampling", 0.0, 256, "evaluation (0 = greedy, deterministic)");
 
+        s("demo.preset", "auto", "the demo's size: cpu (demo.yaml: a small model, minutes on 2 cores), gpu"
+                + " (demo-gpu.yaml laid over it: a model of about 25M parameters for one GPU), auto = gpu when the run"
+                + " is on a real GPU (not the CUDA emulator), else cpu; --config/--set go on top of either",
+                "auto", "cpu", "gpu");
         s("demo.model.type", "qwen3", "architecture of the demo model trained from scratch", "qwen3", "qwen2",
                 "llama");
         i("demo.model.hidden_size", 128, 8, "hidden size");
