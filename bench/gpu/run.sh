@@ -116,8 +116,12 @@ main() {
   else
     local tcp="$junit" scan=()
     for d in "$GPU"/test-classes/*/; do tcp="$tcp:${d%/}"; scan+=("--scan-class-path=${d%/}"); done
-    tcp="$tcp:$GPU/lib/*"
-    echo "scanning ${scan[*]#--scan-class-path=} (timeout ${t}s); fixtures $RLSR_FIXTURES; tree in $OUT/junit.log"
+    # bench's tests run its benchmark mains, which live in bench.jar
+    tcp="$tcp:$GPU/bench.jar:$GPU/lib/*"
+    # JUNIT_SELECT="--select-class=a.B --select-method=c.D#m ...": only those (a rerun of what failed), else every class
+    # shellcheck disable=SC2206
+    [ -n "${JUNIT_SELECT:-}" ] && scan=($JUNIT_SELECT)
+    echo "running ${scan[*]#--scan-class-path=} (timeout ${t}s); fixtures $RLSR_FIXTURES; tree in $OUT/junit.log"
     # rlsr.gpu.required: a GPU test that finds no device or CUDA library fails here instead of skipping
     LD_LIBRARY_PATH="$JAVA_LD" timeout -k 10 "$t" "${JRUN[@]}" -Drlsr.gpu.required=true -cp "$tcp" \
       org.junit.platform.console.ConsoleLauncher execute "${scan[@]}" --include-tag=gpu \
