@@ -7,7 +7,6 @@ import dev.rlsr.kernels.cpu.CpuParallel;
 import dev.rlsr.kernels.cpu.CpuVec;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 
 /**
  * CPU reference and CPU implementation of {@link RmsNorm}: the fp32 arithmetic of the CPU backend (Vector API lanes,
@@ -126,7 +125,7 @@ public final class RmsNormReference {
                     acc = gx.fma(FloatVector.fromArray(S, w, wOff + i), acc);
                     gx.fma(vrs, FloatVector.fromArray(S, pw, i)).intoArray(pw, i);
                 }
-                float sum = acc.reduceLanes(VectorOperators.ADD);
+                float sum = CpuVec.sum(acc);
                 for (; i < dim; i++) {
                     float gx = dOut[go + i] * x[xo + i];
                     sum += w[wOff + i] * gx;
