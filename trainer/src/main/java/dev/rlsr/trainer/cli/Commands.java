@@ -459,10 +459,7 @@ final class Commands {
                 RunReport report = DemoPipeline.run(cfg, run, listener, backend);
                 System.out.println();
                 System.out.print(report.consoleTable());
-                var d = report.deltas();
-                System.out.printf(Locale.ROOT, "95%% intervals above zero: sft+rlsr - sft: %s, rlsr - base: %s%n",
-                        d.get("sft+rlsr - sft").aboveZero() ? "yes" : "NO", d.get("rlsr - base").aboveZero() ? "yes"
-                                : "NO");
+                System.out.println(DemoPipeline.verdicts(report));
                 System.out.printf(Locale.ROOT, "demo finished in %.1f s; report: %s%n", (System.nanoTime() - t0) / 1e9,
                         run.resolve(RunDir.REPORT));
             }

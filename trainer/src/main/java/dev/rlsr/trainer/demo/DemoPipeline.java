@@ -114,15 +114,29 @@ public final class DemoPipeline {
                 report.delta(d[0], d[1], resamples, conf, bseed);
             }
             report.totalSeconds((System.nanoTime() - t0) / 1e9);
-            report.note("Bars: the 95% intervals of 'sft+rlsr - sft' and 'rlsr - base' lie above zero: "
-                    + report.deltas().get("sft+rlsr - sft").aboveZero() + ", "
-                    + report.deltas().get("rlsr - base").aboveZero() + ".");
+            report.note(verdicts(report));
             shortAnswerNotes(report, cfg);
             report.note("Resume: rerun the same command with the same run.dir; finished stages are loaded from"
                     + " models/, an interrupted stage continues from its latest checkpoint.");
             report.write(run, cfg.getInt("eval.samples_in_report"));
             return report;
         }
+    }
+
+    /**
+     * The demo's bars in one line: for 'sft+rlsr - sft' and 'rlsr - base', whether the judge's and the reward's 95%
+     * intervals lie above zero, below it, or hold it.
+     */
+    public static String verdicts(RunReport report) {
+        StringBuilder b = new StringBuilder("Bars (95% intervals of the paired differences):");
+        for (String d : List.of("sft+rlsr - sft", "rlsr - base")) {
+            var j = report.judgeDeltas().get(d);
+            var r = report.deltas().get(d);
+            b.append(String.format(Locale.ROOT, " %s: judge %s, reward %s;", d, j == null ? "n/a" : j.verdict(),
+                    r == null ? "n/a" : r.verdict()));
+        }
+        b.setLength(b.length() - 1);
+        return b.append('.').toString();
     }
 
     /**

@@ -16,8 +16,8 @@ import java.util.Objects;
  * with {@link Options#responsesOnly()} the prompt is left out on both sides ({@code cos(E(y_i), E(y*))}).
  *
  * <p>Per call of {@link #score}: exactly one {@link Encoder#embed} call (none if there is nothing to embed),
- * holding every response text of the batch followed by the reference texts {@code x ⊕ y*} of the example ids
- * not yet cached, each id once. Reference embeddings are kept in a bounded LRU cache keyed by example id,
+ * holding every distinct response text of the batch (a text sampled several times is embedded once) followed by
+ * the reference texts {@code x ⊕ y*} of the example ids not yet cached, each id once. Reference embeddings are kept in a bounded LRU cache keyed by example id,
  * so the G rollouts of a prompt and later epochs reuse them. The cache also keeps the reference text: an id
  * that comes back with a different prompt or reference is a data error and is reported, never silently mixed up.
  *
@@ -151,6 +151,9 @@ public final class CosineReward implements Reward {
         double[] rewards = new double[n];        // rewards (N)
         int[] queryRow = new int[n];             // row of E(x ⊕ y_i) in the embed call, -1 = not embedded
         List<String> texts = new ArrayList<>(n + 8);
+        // a text sampled several times (the G samples of a prompt often agree) is embedded once
+        Map<String, Integer> responseRow = new HashMap<>();
+        int embedded = 0;
         for (int i = 0; i < n; i++) {
             RewardInput in = batch.get(i);
             if (!options.embedBlankResponses() && PyStrings.isBlank(in.response())) {
@@ -158,8 +161,15 @@ public final class CosineReward implements Reward {
                 rewards[i] = options.blankResponseScore();
                 continue;
             }
-            queryRow[i] = texts.size();
-            texts.add(responseText(in));
+            String text = responseText(in);
+            Integer row = responseRow.get(text);
+            if (row == null) {
+                row = texts.size();
+                responseRow.put(text, row);
+                texts.add(text);
+            }
+            queryRow[i] = row;
+            embedded++;
         }
         Map<String, float[]> references = new HashMap<>();
         Map<String, String> referenceTexts = new HashMap<>();
@@ -224,7 +234,7 @@ public final class CosineReward implements Reward {
                 cache.put(e.getKey(), new CachedReference(referenceTexts.get(e.getKey()), v));
             }
         }
-        int m = texts.size() - pending.size();   // rows whose response was embedded
+        int m = embedded;                         // batch rows whose response was embedded
         float[][] responseRows = new float[m][];  // (M,D)
         float[][] referenceRows = new float[m][]; // (M,D), the reference of each response's example
         int[] target = new int[m];
