@@ -37,7 +37,7 @@ public final class LayerNormReference {
     public static void forward(float[] x, int xOff, float[] w, int wOff, float[] b, int bOff, float eps, float[] out,
             int outOff, int rows, int dim) {
         check(x.length, xOff, w.length, wOff, b.length, bOff, out.length, outOff, rows, dim);
-        CpuParallel.forRange(rows, ROW_GRAIN, (lo, hi) -> {
+        CpuParallel.forRange(rows, CpuParallel.grain(dim, ROW_GRAIN), (lo, hi) -> {
             for (int r = lo; r < hi; r++) {
                 int xo = xOff + r * dim, oo = outOff + r * dim;
                 float mean = sum(x, xo, dim) / dim;

@@ -38,7 +38,7 @@ public final class RmsNormReference {
     public static void forward(float[] x, int xOff, float[] w, int wOff, float eps, float[] out, int outOff,
             float[] rstd, int rOff, int rows, int dim) {
         checkForward(x.length, xOff, w.length, wOff, out.length, outOff, rstd.length, rOff, rows, dim);
-        CpuParallel.forRange(rows, ROW_GRAIN, (lo, hi) -> {
+        CpuParallel.forRange(rows, CpuParallel.grain(dim, ROW_GRAIN), (lo, hi) -> {
             for (int r = lo; r < hi; r++) {
                 int xo = xOff + r * dim, oo = outOff + r * dim;
                 float var = CpuVec.sumSquares(x, xo, dim) / dim;

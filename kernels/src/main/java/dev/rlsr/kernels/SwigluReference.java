@@ -33,7 +33,7 @@ public final class SwigluReference {
         Views.check("g", g.length, gOff, n);
         Views.check("u", u.length, uOff, n);
         Views.check("h", h.length, hOff, n);
-        CpuParallel.forRange(n, 1 << 13, (lo, hi) -> {
+        CpuParallel.forRange(n, CpuParallel.MIN_TASK_WORK, (lo, hi) -> {
             int i = lo;
             FloatVector one = FloatVector.broadcast(S, 1f);
             for (int ub = lo + S.loopBound(hi - lo); i < ub; i += L) {
@@ -88,7 +88,7 @@ public final class SwigluReference {
         Views.check("dh", dh.length, dhOff, n);
         Views.check("dg", dg.length, dgOff, n);
         Views.check("du", du.length, duOff, n);
-        CpuParallel.forRange(n, 1 << 13, (lo, hi) -> {
+        CpuParallel.forRange(n, CpuParallel.MIN_TASK_WORK, (lo, hi) -> {
             int i = lo;
             FloatVector one = FloatVector.broadcast(S, 1f);
             for (int ub = lo + S.loopBound(hi - lo); i < ub; i += L) {

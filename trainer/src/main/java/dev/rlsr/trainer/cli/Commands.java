@@ -16,6 +16,7 @@ import dev.rlsr.trainer.run.MetricsLog;
 import dev.rlsr.trainer.run.RunDir;
 import dev.rlsr.trainer.run.RunFailure;
 import dev.rlsr.trainer.run.RunListener;
+import dev.rlsr.trainer.run.PeakMemory;
 import dev.rlsr.trainer.run.RunReport;
 import dev.rlsr.trainer.run.StageRunner;
 import picocli.CommandLine.Command;
@@ -82,6 +83,7 @@ final class Commands {
                     listener.log("run directory: " + run.root());
                     RunReport report = new RunReport(title(cfg));
                     body(cfg, run, listener, backend, report);
+                    listener.log(PeakMemory.describe());
                     report.totalSeconds((System.nanoTime() - t0) / 1e9);
                     report.write(run, cfg.getInt("eval.samples_in_report"));
                     System.out.print(report.consoleTable());
@@ -457,6 +459,7 @@ final class Commands {
                 Backend backend = StageRunner.selectBackend(cfg.getString("run.device"), listener);
                 listener.log("run directory: " + run.root());
                 RunReport report = DemoPipeline.run(cfg, run, listener, backend);
+                listener.log(PeakMemory.describe());
                 System.out.println();
                 System.out.print(report.consoleTable());
                 System.out.println(DemoPipeline.verdicts(report));
