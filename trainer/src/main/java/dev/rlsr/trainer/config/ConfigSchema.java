@@ -185,6 +185,8 @@ public final class ConfigSchema {
         i("sft.checkpoint_every", 100, 0, "checkpoint every n steps (0 = only at the end)");
         l("sft.seed", 42, "seed of the SFT data order");
         b("sft.prompt_masking", true, "train only on response tokens (prompt tokens get no loss)");
+        b("sft.group_by_length", false, "batch examples of similar length together (less padding; the batches'"
+                + " order stays shuffled)");
 
         key("rl.reward", Kind.REWARD, "cosine", "the reward: cosine (RLSR), bleu, rougeL, exact, length or a"
                 + " weighted sum", null, null);
