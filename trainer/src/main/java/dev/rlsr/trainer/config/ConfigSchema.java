@@ -248,6 +248,8 @@ public final class ConfigSchema {
         i("demo.pretrain.checkpoint_every", 200, 0, "pre-training checkpoint interval (0 = only at the end)");
         i("demo.train_examples", 0, 0, "training examples used by the demo (0 = all)");
         i("demo.eval_examples", 0, 0, "held-out examples evaluated by the demo (0 = all)");
+        d("demo.sft_rlsr_lr", 0.0, 0.0, null, "learning rate of the demo's sft+rlsr stage (0 = rl.lr, which the rlsr"
+                + " stage from the base uses)");
     }
 
     /** All keys in documentation order. */
