@@ -295,23 +295,43 @@ __device__ __forceinline__ void at_forward(const typename E::T* q, const typenam
 
 // Decode grid: (splits, Hkv * rowGroups, B) with rowGroups = ceil(rep*qLen / 16); every split but the last has
 // splitLen keys (a multiple of 32). splits == 1 writes out and lse directly (part_ml null), else partials.
+// kLenDev (graph-replayed decoding): when not null, the cache length is read from device memory at every launch,
+// kLen = *kLenDev clamped to [0, kStride] (so a bad length cannot read past the cache), and the queries are the last
+// qLen positions, qOffset = kLen - qLen. The grid is then sized from kStride: a split that starts at or past kLen
+// reads nothing and marks its partials empty (m = -inf, l = 0), which the combine skips, so one captured launch
+// serves every length. Split 0 always runs (kLen 0: no visible key, zeros and lse +inf).
 template <typename E, int DMAX>
 __device__ __forceinline__ void at_decode(const typename E::T* q, const typename E::T* k, const typename E::T* v,
                                           const int* mask, typename E::T* out, float* lse, float* part_ml,
                                           float* part_acc, int qLen, int kLen, int kStride, int qOffset, int H, int Hkv,
-                                          int D, float scale, int splitLen) {
+                                          int D, float scale, int splitLen, const int* __restrict__ kLenDev) {
     constexpr int ROWS = AT_TY;
     const int split = blockIdx.x, kh = blockIdx.y % Hkv, rg = blockIdx.y / Hkv, b = blockIdx.z;
     const int rep = H / Hkv;
     const int rowBase = rg * ROWS, rowCount = min(ROWS, rep * qLen - rowBase);
+    if (kLenDev != nullptr) {
+        kLen = min(max(__ldg(kLenDev), 0), kStride);
+        qOffset = kLen - qLen;
+    }
     const int kAll = min(kLen, qOffset + qLen);
     const int kBegin = split * splitLen, kEnd = min(kAll, kBegin + splitLen);
+    if (split > 0 && kBegin >= kEnd) {  // split > 0: there are partials (gridDim.x > 1)
+        for (int r = threadIdx.x; r < rowCount; r += AT_THREADS) {
+            const int g = rowBase + r;
+            const long long pi = (((long long) b * H + kh * rep + g / qLen) * qLen + g % qLen) * gridDim.x + split;
+            part_ml[2 * pi] = RLSR_NEG_INF;
+            part_ml[2 * pi + 1] = 0.f;
+        }
+        return;  // the whole block: no barrier was reached
+    }
     at_forward_tile<E, DMAX, 1>(q, k, v, mask, out, lse, part_ml, part_acc, b, kh, rowBase, rowCount, kBegin, kEnd,
                                 split, gridDim.x, qLen, kStride, qOffset, H, Hkv, D, scale, 1);
 }
 
 // Combine of the decode splits: one warp per (b, h, i) row, grid ceil(B*H*qLen / 4) x 128 threads.
 // M = max m_s, L = sum l_s 2^(m_s - M), out = sum acc_s 2^(m_s - M) / L, lse = M ln2 + ln L (+inf, zeros if L = 0).
+// A split with m_s = -inf saw no key: its acc is skipped, not multiplied by 0 (a split past a device cache length
+// never wrote it).
 template <typename E>
 __device__ __forceinline__ void at_combine(const float* __restrict__ part_ml, const float* __restrict__ part_acc,
                                            typename E::T* __restrict__ out, float* __restrict__ lse, int rows,
@@ -332,7 +352,8 @@ __device__ __forceinline__ void at_combine(const float* __restrict__ part_ml, co
     for (int d = lane; d < D; d += 32) {
         float x = 0.f;
         if (L > 0.f)
-            for (int s = 0; s < splits; ++s) x = fmaf(acc[(long long) s * D + d], at_exp2(ml[2 * s] - mx), x);
+            for (int s = 0; s < splits; ++s)
+                if (ml[2 * s] != RLSR_NEG_INF) x = fmaf(acc[(long long) s * D + d], at_exp2(ml[2 * s] - mx), x);
         E::store(o, d, x * inv);
     }
     if (lane == 0) lse[row] = L > 0.f ? mx * AT_LN2 + logf(L) : RLSR_POS_INF;
@@ -1228,7 +1249,8 @@ __device__ __forceinline__ void am_backward_dkdv(const unsigned short* __restric
 // `extern "C" __global__` definitions). Parameter lists:
 //   forward (also bidirectional: causal = 0, lse may be null): q, k, v, mask, out, lse, qLen, kLen, kStride,
 //       qOffset, H, Hkv, D, scale, causal                                       grid (ceil(qLen/64), H, B)
-//   decode: q, k, v, mask, out, lse, part_ml, part_acc, qLen, kLen, kStride, qOffset, H, Hkv, D, scale, splitLen
+//   decode: q, k, v, mask, out, lse, part_ml, part_acc, qLen, kLen, kStride, qOffset, H, Hkv, D, scale, splitLen,
+//       kLenDev (null: kLen and qOffset as given; else kLen = *kLenDev, qOffset = kLen - qLen)
 //                                                                               grid (splits, Hkv*rowGroups, B)
 //   backward_dq: q, k, v, o, lse, dout, mask, dq, qLen, kLen, kStride, qOffset, H, Hkv, D, scale
 //                                                                               grid (ceil(qLen/ROWS), H, B)
@@ -1245,9 +1267,10 @@ extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_forward_d32_f
 
 extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_decode_d32_f32_kernel(
     const float* q, const float* k, const float* v, const int* mask, float* out, float* lse, float* part_ml,
-    float* part_acc, int qLen, int kLen, int kStride, int qOffset, int H, int Hkv, int D, float scale, int splitLen) {
+    float* part_acc, int qLen, int kLen, int kStride, int qOffset, int H, int Hkv, int D, float scale, int splitLen,
+    const int* kLenDev) {
     at_decode<RlsrF32, 32>(q, k, v, mask, out, lse, part_ml, part_acc, qLen, kLen, kStride, qOffset, H, Hkv, D, scale,
-                       splitLen);
+                       splitLen, kLenDev);
 }
 
 extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_backward_dq_d32_f32_kernel(
@@ -1273,9 +1296,10 @@ extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_forward_d64_f
 
 extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_decode_d64_f32_kernel(
     const float* q, const float* k, const float* v, const int* mask, float* out, float* lse, float* part_ml,
-    float* part_acc, int qLen, int kLen, int kStride, int qOffset, int H, int Hkv, int D, float scale, int splitLen) {
+    float* part_acc, int qLen, int kLen, int kStride, int qOffset, int H, int Hkv, int D, float scale, int splitLen,
+    const int* kLenDev) {
     at_decode<RlsrF32, 64>(q, k, v, mask, out, lse, part_ml, part_acc, qLen, kLen, kStride, qOffset, H, Hkv, D, scale,
-                       splitLen);
+                       splitLen, kLenDev);
 }
 
 extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_backward_dq_d64_f32_kernel(
@@ -1301,9 +1325,10 @@ extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_forward_d96_f
 
 extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_decode_d96_f32_kernel(
     const float* q, const float* k, const float* v, const int* mask, float* out, float* lse, float* part_ml,
-    float* part_acc, int qLen, int kLen, int kStride, int qOffset, int H, int Hkv, int D, float scale, int splitLen) {
+    float* part_acc, int qLen, int kLen, int kStride, int qOffset, int H, int Hkv, int D, float scale, int splitLen,
+    const int* kLenDev) {
     at_decode<RlsrF32, 96>(q, k, v, mask, out, lse, part_ml, part_acc, qLen, kLen, kStride, qOffset, H, Hkv, D, scale,
-                       splitLen);
+                       splitLen, kLenDev);
 }
 
 extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_backward_dq_d96_f32_kernel(
@@ -1329,9 +1354,10 @@ extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_forward_d128_
 
 extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_decode_d128_f32_kernel(
     const float* q, const float* k, const float* v, const int* mask, float* out, float* lse, float* part_ml,
-    float* part_acc, int qLen, int kLen, int kStride, int qOffset, int H, int Hkv, int D, float scale, int splitLen) {
+    float* part_acc, int qLen, int kLen, int kStride, int qOffset, int H, int Hkv, int D, float scale, int splitLen,
+    const int* kLenDev) {
     at_decode<RlsrF32, 128>(q, k, v, mask, out, lse, part_ml, part_acc, qLen, kLen, kStride, qOffset, H, Hkv, D, scale,
-                       splitLen);
+                       splitLen, kLenDev);
 }
 
 extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_backward_dq_d128_f32_kernel(
@@ -1357,9 +1383,10 @@ extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_forward_d32_b
 
 extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_decode_d32_bf16_kernel(
     const at_bf16* q, const at_bf16* k, const at_bf16* v, const int* mask, at_bf16* out, float* lse, float* part_ml,
-    float* part_acc, int qLen, int kLen, int kStride, int qOffset, int H, int Hkv, int D, float scale, int splitLen) {
+    float* part_acc, int qLen, int kLen, int kStride, int qOffset, int H, int Hkv, int D, float scale, int splitLen,
+    const int* kLenDev) {
     at_decode<RlsrBF16, 32>(q, k, v, mask, out, lse, part_ml, part_acc, qLen, kLen, kStride, qOffset, H, Hkv, D, scale,
-                       splitLen);
+                       splitLen, kLenDev);
 }
 
 extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_backward_dq_d32_bf16_kernel(
@@ -1385,9 +1412,10 @@ extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_forward_d64_b
 
 extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_decode_d64_bf16_kernel(
     const at_bf16* q, const at_bf16* k, const at_bf16* v, const int* mask, at_bf16* out, float* lse, float* part_ml,
-    float* part_acc, int qLen, int kLen, int kStride, int qOffset, int H, int Hkv, int D, float scale, int splitLen) {
+    float* part_acc, int qLen, int kLen, int kStride, int qOffset, int H, int Hkv, int D, float scale, int splitLen,
+    const int* kLenDev) {
     at_decode<RlsrBF16, 64>(q, k, v, mask, out, lse, part_ml, part_acc, qLen, kLen, kStride, qOffset, H, Hkv, D, scale,
-                       splitLen);
+                       splitLen, kLenDev);
 }
 
 extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_backward_dq_d64_bf16_kernel(
@@ -1413,9 +1441,10 @@ extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_forward_d96_b
 
 extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_decode_d96_bf16_kernel(
     const at_bf16* q, const at_bf16* k, const at_bf16* v, const int* mask, at_bf16* out, float* lse, float* part_ml,
-    float* part_acc, int qLen, int kLen, int kStride, int qOffset, int H, int Hkv, int D, float scale, int splitLen) {
+    float* part_acc, int qLen, int kLen, int kStride, int qOffset, int H, int Hkv, int D, float scale, int splitLen,
+    const int* kLenDev) {
     at_decode<RlsrBF16, 96>(q, k, v, mask, out, lse, part_ml, part_acc, qLen, kLen, kStride, qOffset, H, Hkv, D, scale,
-                       splitLen);
+                       splitLen, kLenDev);
 }
 
 extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_backward_dq_d96_bf16_kernel(
@@ -1441,9 +1470,10 @@ extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_forward_d128_
 
 extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_decode_d128_bf16_kernel(
     const at_bf16* q, const at_bf16* k, const at_bf16* v, const int* mask, at_bf16* out, float* lse, float* part_ml,
-    float* part_acc, int qLen, int kLen, int kStride, int qOffset, int H, int Hkv, int D, float scale, int splitLen) {
+    float* part_acc, int qLen, int kLen, int kStride, int qOffset, int H, int Hkv, int D, float scale, int splitLen,
+    const int* kLenDev) {
     at_decode<RlsrBF16, 128>(q, k, v, mask, out, lse, part_ml, part_acc, qLen, kLen, kStride, qOffset, H, Hkv, D, scale,
-                       splitLen);
+                       splitLen, kLenDev);
 }
 
 extern "C" __global__ void __launch_bounds__(AT_THREADS) attention_backward_dq_d128_bf16_kernel(

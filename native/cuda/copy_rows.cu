@@ -5,6 +5,10 @@
 //   gather rows: dst[i, :] = src[idx[i], :] for i < n, src (R, W); an index outside [0, R) reads nothing and writes
 //                the row as the repeated 32-bit `fill` word (the launcher passes NaN: fp32 0x7fc00000, bf16 pairs
 //                0x7fc07fc0), so a bad index cannot go unseen and cannot read out of bounds. Also embedding forward.
+//   append row:  dst[b, *row, :] = src[b, :] for b < batch, src (batch, W), dst (batch, dst_stride, W), *row an I32
+//                in device memory (the KV-cache append of a graph-replayed decode step, whose row changes every step
+//                while the launch does not). A row outside [0, dst_stride) writes nothing: it cannot write out of
+//                bounds, and the rows that exist keep their contents.
 //
 // One warp per (row, 2 KiB segment of the row): long rows (gathered logits, 600 KB) spread over many warps, short
 // rows (one KV head row, 256 B) take one warp. A segment moves as 16-byte vectors when both its ends and its length
@@ -89,4 +93,20 @@ gather_rows_kernel(const unsigned char* __restrict__ src, int src_rows, const in
     } else {
         cr_copy(src + (long long) r * row_bytes + off, d, bytes, threadIdx.x & 31);
     }
+}
+
+// launch: ceil(batch*segs / 8) blocks of 256 (independent of *row, so one captured launch serves every step)
+extern "C" __global__ void __launch_bounds__(CR_THREADS)
+append_row_kernel(const unsigned char* __restrict__ src, unsigned char* __restrict__ dst, const int* __restrict__ row,
+                  int batch, int dst_stride, long long row_bytes, int segs) {
+    const long long item = (long long) blockIdx.x * CR_WARPS + (threadIdx.x >> 5);
+    if (item >= (long long) batch * segs) return;
+    const int r = __ldg(row);
+    if (r < 0 || r >= dst_stride) return;
+    const long long b = item / segs;
+    const int seg = (int) (item - b * segs);
+    const long long off = (long long) seg * CR_SEG;
+    const long long left = row_bytes - off;
+    const int bytes = (int) (left < CR_SEG ? left : CR_SEG);
+    cr_copy(src + b * row_bytes + off, dst + (b * dst_stride + r) * row_bytes + off, bytes, threadIdx.x & 31);
 }

@@ -3,6 +3,7 @@
 //   fill:      t[i] = bits, for 32-bit (F32, I32) and 16-bit (BF16) elements; the launcher turns the value into bits
 //   add:       out = a + b in fp32 (bf16 widened, the sum rounded once); out may be a or b itself
 //   scale:     t *= s in fp32 (bf16 widened, the product rounded once)
+//   add i32:   t += delta for I32 elements, wrapping modulo 2^32 (positions and cache lengths advanced on the device)
 //   bias grad: dBias (cols) F32 += column sums of dy (rows, cols) F32/BF16, deterministic
 //
 // The 1-D ops are memory-bound: each element is read and written once, through 16-byte vectors once every operand
@@ -111,6 +112,26 @@ elementwise_scale_f32_kernel(float* t, long long n, float factor) {
 extern "C" __global__ void __launch_bounds__(EW_THREADS)
 elementwise_scale_bf16_kernel(unsigned short* t, long long n, float factor) {
     ew_scale<RlsrVecBF16>(t, n, factor);
+}
+
+// ---- add a constant to I32 elements, in place; unsigned arithmetic so that overflow wraps instead of being undefined
+
+extern "C" __global__ void __launch_bounds__(EW_THREADS)
+elementwise_add_i32_kernel(int* t, long long n, int delta) {
+    const long long tid = rlsr_gtid(), stride = rlsr_gstride();
+    const unsigned int d = (unsigned int) delta;
+    const RlsrSplit s = rlsr_split(t, 4, 4, n, true);
+    for (long long i = tid; i < s.head; i += stride) t[i] = (int) ((unsigned int) t[i] + d);
+    uint4* v = reinterpret_cast<uint4*>(t + s.head);
+    for (long long k = tid; k < s.nvec; k += stride) {
+        uint4 w = v[k];
+        w.x += d;
+        w.y += d;
+        w.z += d;
+        w.w += d;
+        v[k] = w;
+    }
+    for (long long i = s.head + s.nvec * 4 + tid; i < n; i += stride) t[i] = (int) ((unsigned int) t[i] + d);
 }
 
 // ---- bias gradient

@@ -22,8 +22,9 @@ import org.junit.jupiter.api.Test;
  * <p>Tolerance per element, from the arithmetic: fp32 accumulation of k products in any order is within
  * gamma_(k+4) = (k+4) u (u = 2^-24) of |alpha| sum|a b| + |beta c| + |bias| (the +4 covers alpha, beta, the bias
  * and the final addition), doubled because GPU tensor cores accumulate without round-to-nearest; a bf16 (fp16) output
- * adds one rounding, 2^-8 (2^-11) of the value. Inputs are generated in bf16 where the matrix is bf16, so the
- * reference reads exactly what the device reads.
+ * adds one rounding, 2^-8 (2^-11) of the value, and with a bias epilogue a second one, 2^-8 of the value before the
+ * bias (cuBLASLt 13.1 on an H200 may round alpha AB + beta C to bf16 before it adds the bias). Inputs are generated in
+ * bf16 where the matrix is bf16, so the reference reads exactly what the device reads.
  */
 @Tag("gpu")
 class GemmContractGpuTest {
@@ -127,7 +128,8 @@ class GemmContractGpuTest {
                         mag += Math.abs(bias[bt * biasStride + i]);
                     }
                     double accum = 2 * (k + 4) * u * mag;
-                    double tol = accum + outU * (Math.abs(ref) + accum);
+                    double beforeBias = bias == null ? 0 : ref - bias[bt * biasStride + i];
+                    double tol = accum + outU * (Math.abs(ref) + accum) + outU * Math.abs(beforeBias);
                     int idx = (int) (bt * d.stride() + (long) j * d.ld() + i);
                     inside[idx] = true;
                     double diff = Math.abs(got[idx] - ref);
@@ -292,7 +294,7 @@ class GemmContractGpuTest {
         int m = 21, n = 10, k = 19, batch = 2;
         SplittableRandom r = new SplittableRandom(14);
         for (int type : new int[] {F32, BF16}) {
-            for (int biasType : type == F32 ? new int[] {F32} : new int[] {F32, BF16}) {
+            for (int biasType : new int[] {type}) { // a bf16 D takes a bf16 bias (see the refusal test below)
                 int outType = type == F32 ? F32 : BF16;
                 Mat a = Mat.random(r, type, m, k, m, batch, (long) m * k + 4);
                 Mat b = Mat.random(r, type, n, k, n, batch, (long) n * k);
@@ -304,6 +306,54 @@ class GemmContractGpuTest {
                             true, 0);
                     checkProduct("cublasLt bias in place type " + type + " bias " + biasType, a, false, b, true, 1f, 1f,
                             c, bias, m, c, got, c.data(), k);
+                }
+            }
+        }
+    }
+
+    /**
+     * The bias of a bf16 D is bf16: cuBLASLt 13.1 on an H200 answers an fp32 bias next to a bf16 output with
+     * CUBLAS_STATUS_INVALID_VALUE from the heuristic (and the emulator does the same), while the bf16 bias is taken.
+     */
+    @Test
+    void cublasLtRefusesAnFp32BiasForABf16Output() {
+        int m = 21, n = 10, k = 19;
+        for (int biasType : new int[] {BF16, F32}) {
+            long desc = 0, la = 0, lb = 0, ld = 0, pref = 0;
+            try (DeviceBuffer bias = DeviceBuffer.alloc(4L * m);
+                    java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+                desc = CublasLt.matmulDescCreate(Cublas.CUBLAS_COMPUTE_32F, F32);
+                CublasLt.matmulDescSetAttribute(desc, CublasLt.CUBLASLT_MATMUL_DESC_TRANSB, T);
+                CublasLt.matmulDescSetAttribute(desc, CublasLt.CUBLASLT_MATMUL_DESC_EPILOGUE,
+                        CublasLt.CUBLASLT_EPILOGUE_BIAS);
+                CublasLt.matmulDescSetAttribute64(desc, CublasLt.CUBLASLT_MATMUL_DESC_BIAS_POINTER, bias.address());
+                CublasLt.matmulDescSetAttribute(desc, CublasLt.CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, biasType);
+                la = CublasLt.matrixLayoutCreate(BF16, m, k, m);
+                lb = CublasLt.matrixLayoutCreate(BF16, n, k, n);
+                ld = CublasLt.matrixLayoutCreate(BF16, m, n, m);
+                pref = CublasLt.preferenceCreate();
+                CublasLt.preferenceSetAttribute64(pref, CublasLt.CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, 1L << 20);
+                java.lang.foreign.MemorySegment res = arena.allocate(CublasLt.HEURISTIC_RESULT);
+                long dl = ld, p = pref, d = desc, a = la, b = lb;
+                if (biasType == BF16) {
+                    assertTrue(CublasLt.algoGetHeuristic(lt.handle(), d, a, b, dl, dl, p, res, 1) >= 1,
+                            "a bf16 bias with a bf16 D has an algorithm");
+                } else {
+                    CudaException e = org.junit.jupiter.api.Assertions.assertThrows(CudaException.class,
+                            () -> CublasLt.algoGetHeuristic(lt.handle(), d, a, b, dl, dl, p, res, 1));
+                    assertEquals(7, e.code(), () -> "CUBLAS_STATUS_INVALID_VALUE expected: " + e.getMessage());
+                }
+            } finally {
+                if (pref != 0) {
+                    CublasLt.preferenceDestroy(pref);
+                }
+                for (long l : new long[] {ld, lb, la}) {
+                    if (l != 0) {
+                        CublasLt.matrixLayoutDestroy(l);
+                    }
+                }
+                if (desc != 0) {
+                    CublasLt.matmulDescDestroy(desc);
                 }
             }
         }

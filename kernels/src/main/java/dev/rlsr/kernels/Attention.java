@@ -23,6 +23,8 @@ import dev.rlsr.bindings.KernelArgs;
  * product, as in FlashAttention); F32 and decode run on fp32 FMA units. {@code -Drlsr.attention.tensorCores=false}
  * sends bf16 to the fp32 kernels as well. Everything is asynchronous on {@code stream};
  * nothing is allocated: {@link #decode} takes a caller-owned workspace of {@link #decodeWorkspaceBytes} bytes.
+ * {@link #decodeAt} is the decode step of a CUDA graph: its cache length is device data, its launches the same at
+ * every step.
  * The backward is deterministic: every dq, dk, dv element has one owner thread that adds its terms in a fixed order
  * (the query heads sharing a kv head are looped over inside one block), no float atomics.
  */
@@ -261,6 +263,68 @@ public final class Attention {
         String op = "Attention.decode";
         checkForward(op, q, k, v, out, lse, keyMask, dtype, batch, qLen, kLen, kStride, qOffset, heads, kvHeads,
                 headDim, scale, false);
+        launchDecode(op, q, k, v, out, lse, keyMask, workspace, workspaceBytes, dtype, batch, qLen, kLen, kStride,
+                qOffset, heads, kvHeads, headDim, scale, Math.min(kLen, qOffset + qLen), 0, stream);
+    }
+
+    /**
+     * One decode step whose cache length is read from device memory, for a CUDA graph captured once and replayed
+     * every step: exactly {@link #decode} with {@code qLen = 1}, {@code kLen = L} and {@code qOffset = L - 1}, where
+     * {@code L = *cacheLen} is the number of valid cache rows, the new token's own key included
+     * ({@code 1 <= L <= kStride}). The grid depends on {@code kStride} only (the key splits are sized from it; a split
+     * that starts at or past L reads nothing and the combine skips it), so the launches, and their arguments, are the
+     * same at every step. An L the host did not keep in range cannot read out of bounds: the kernel clamps it to
+     * {@code [0, kStride]}, and {@code L = 0} gives every row zeros and lse = +inf (no visible key).
+     *
+     * <p>Workspace: {@link #decodeWorkspaceBytes decodeWorkspaceBytes(batch, 1, heads, headDim)} bytes serve every
+     * kStride; the launches of one stream may share one workspace (each step's combine reads it before the next
+     * launch writes it).
+     *
+     * @param q              queries of the new token (batch, 1, heads*headDim)
+     * @param k              key cache (batch, kStride, kvHeads*headDim), rows [0, L) valid
+     * @param v              value cache, layout of k
+     * @param out            output, layout of q (overwritten)
+     * @param lse            log-sum-exp (batch, heads) F32 (overwritten)
+     * @param keyMask        key mask (batch, kStride) I32, or 0 for all keys; rows at or past L are not read
+     * @param workspace      F32 scratch of at least {@code decodeWorkspaceBytes(batch, 1, heads, headDim)} bytes, not
+     *                       overlapping anything
+     * @param workspaceBytes size of the workspace
+     * @param dtype          F32 or BF16
+     * @param batch          batch size
+     * @param kStride        cache rows per batch entry (the capacity)
+     * @param heads          query heads
+     * @param kvHeads        key/value heads
+     * @param headDim        head dimension
+     * @param scale          score scale
+     * @param cacheLen       device address of one I32: L, read when the launch runs (not when it is enqueued)
+     * @param stream         a CUstream; graphs are captured on a stream other than the legacy default one
+     */
+    public static void decodeAt(long q, long k, long v, long out, long lse, long keyMask, long workspace,
+            long workspaceBytes, DType dtype, int batch, int kStride, int heads, int kvHeads, int headDim, float scale,
+            long cacheLen, long stream) {
+        String op = "Attention.decodeAt";
+        if (kStride < 1) {
+            throw new IllegalArgumentException(op + ": kStride (cache rows per batch entry) must be positive, got "
+                    + kStride);
+        }
+        // the host checks take the largest length, L = kStride: every smaller one fits wherever it fits
+        checkForward(op, q, k, v, out, lse, keyMask, dtype, batch, 1, kStride, kStride, kStride - 1, heads, kvHeads,
+                headDim, scale, false);
+        Checks.pointer(op, "cacheLen", cacheLen, Integer.BYTES);
+        long qBytes = (long) batch * heads * headDim * dtype.bytes();
+        Checks.disjoint(op, "out", out, qBytes, "cacheLen", cacheLen, Integer.BYTES);
+        Checks.disjoint(op, "lse", lse, 4L * batch * heads, "cacheLen", cacheLen, Integer.BYTES);
+        launchDecode(op, q, k, v, out, lse, keyMask, workspace, workspaceBytes, dtype, batch, 1, kStride, kStride,
+                kStride - 1, heads, kvHeads, headDim, scale, kStride, cacheLen, stream);
+    }
+
+    /**
+     * The decode launches: key splits sized for {@code kAll} keys, then the combine (more than one split).
+     * {@code kLenDev} 0: kLen and qOffset as given; else the kernel reads the length there (see {@link #decodeAt}).
+     */
+    private static void launchDecode(String op, long q, long k, long v, long out, long lse, long keyMask,
+            long workspace, long workspaceBytes, DType dtype, int batch, int qLen, int kLen, int kStride, int qOffset,
+            int heads, int kvHeads, int headDim, float scale, int kAll, long kLenDev, long stream) {
         int rep = heads / kvHeads;
         long rowGroups = ((long) rep * qLen + 15) / 16;
         if (rowGroups * kvHeads > 65535) {
@@ -268,7 +332,6 @@ public final class Attention {
                     + "query rows for decode; use Attention.forward");
         }
         long blocks = (long) batch * kvHeads * rowGroups;
-        int kAll = Math.min(kLen, qOffset + qLen);
         int splits = (int) Math.max(1, Math.min((DECODE_TARGET_BLOCKS + blocks - 1) / blocks,
                 Math.min(MAX_DECODE_SPLITS, (kAll + DECODE_MIN_KEYS_PER_SPLIT - 1) / DECODE_MIN_KEYS_PER_SPLIT)));
         int splitLen = ((kAll + splits - 1) / splits + 31) / 32 * 32;
@@ -277,7 +340,7 @@ public final class Attention {
         if (splits == 1) {
             KernelArgs args = KernelArgs.local().ptr(q).ptr(k).ptr(v).ptr(keyMask).ptr(out).ptr(lse).ptr(0).ptr(0)
                     .i32(qLen).i32(kLen).i32(kStride).i32(qOffset).i32(heads).i32(kvHeads).i32(headDim).f32(scale)
-                    .i32(splitLen);
+                    .i32(splitLen).ptr(kLenDev);
             DECODE[t][di].run(1, (int) (kvHeads * rowGroups), batch, stream, args);
             return;
         }
@@ -295,10 +358,13 @@ public final class Attention {
         Checks.disjoint(op, "workspace", workspace, need, "v", v, kBytes);
         Checks.disjoint(op, "workspace", workspace, need, "out", out, qBytes);
         Checks.disjoint(op, "workspace", workspace, need, "lse", lse, 4L * rows);
+        if (kLenDev != 0) {
+            Checks.disjoint(op, "workspace", workspace, need, "cacheLen", kLenDev, Integer.BYTES);
+        }
         long ml = workspace, acc = workspace + 8L * rows * splits;
         KernelArgs args = KernelArgs.local().ptr(q).ptr(k).ptr(v).ptr(keyMask).ptr(out).ptr(lse).ptr(ml).ptr(acc)
                 .i32(qLen).i32(kLen).i32(kStride).i32(qOffset).i32(heads).i32(kvHeads).i32(headDim).f32(scale)
-                .i32(splitLen);
+                .i32(splitLen).ptr(kLenDev);
         DECODE[t][di].run(splits, (int) (kvHeads * rowGroups), batch, stream, args);
         KernelArgs comb = KernelArgs.local().ptr(ml).ptr(acc).ptr(out).ptr(lse).i32((int) rows).i32(qLen).i32(heads)
                 .i32(headDim).i32(splits);

@@ -118,6 +118,78 @@ public final class AttentionReference {
     }
 
     /**
+     * One decode step at cache length {@code cacheLen} (the CPU twin of {@link Attention#decodeAt}, whose length is
+     * device data): {@link #forward} with {@code qLen = 1}, {@code kLen = cacheLen}, {@code qOffset = cacheLen - 1}.
+     *
+     * @param q        queries of the new token (batch, 1, heads*headDim) from {@code qOff}
+     * @param qOff     offset of q
+     * @param k        key cache (batch, kStride, kvHeads*headDim) from {@code kOff}, rows [0, cacheLen) valid
+     * @param kOff     offset of k
+     * @param v        value cache, layout of k, from {@code vOff}
+     * @param vOff     offset of v
+     * @param out      output, layout of q (overwritten)
+     * @param outOff   offset of out
+     * @param lse      log-sum-exp (batch, heads) (overwritten)
+     * @param lseOff   offset of lse
+     * @param keyMask  key mask (batch, kStride) or null
+     * @param maskOff  offset of keyMask
+     * @param batch    batch size B
+     * @param kStride  cache rows per batch entry
+     * @param heads    query heads H
+     * @param kvHeads  key/value heads
+     * @param headDim  head dimension D
+     * @param scale    score scale
+     * @param cacheLen valid cache rows, the new token's key included
+     * @throws IllegalArgumentException for a cacheLen outside [1, kStride] (the kernel clamps it instead)
+     */
+    public static void decodeAt(float[] q, int qOff, float[] k, int kOff, float[] v, int vOff, float[] out,
+            int outOff, float[] lse, int lseOff, int[] keyMask, int maskOff, int batch, int kStride, int heads,
+            int kvHeads, int headDim, float scale, int cacheLen) {
+        checkCacheLen(cacheLen, kStride);
+        forward(q, qOff, k, kOff, v, vOff, out, outOff, lse, lseOff, keyMask, maskOff, batch, 1, cacheLen, kStride,
+                cacheLen - 1, heads, kvHeads, headDim, scale);
+    }
+
+    /**
+     * {@link #decodeAt} on bf16 activations (raw bits); out is rounded to bf16, lse is fp32.
+     *
+     * @param q        queries of the new token, from {@code qOff}
+     * @param qOff     offset of q
+     * @param k        key cache, from {@code kOff}
+     * @param kOff     offset of k
+     * @param v        value cache, from {@code vOff}
+     * @param vOff     offset of v
+     * @param out      output (overwritten)
+     * @param outOff   offset of out
+     * @param lse      log-sum-exp (batch, heads), fp32 (overwritten)
+     * @param lseOff   offset of lse
+     * @param keyMask  key mask or null
+     * @param maskOff  offset of keyMask
+     * @param batch    batch size B
+     * @param kStride  cache rows per batch entry
+     * @param heads    query heads H
+     * @param kvHeads  key/value heads
+     * @param headDim  head dimension D
+     * @param scale    score scale
+     * @param cacheLen valid cache rows, the new token's key included
+     * @throws IllegalArgumentException for a cacheLen outside [1, kStride]
+     */
+    public static void decodeAt(short[] q, int qOff, short[] k, int kOff, short[] v, int vOff, short[] out,
+            int outOff, float[] lse, int lseOff, int[] keyMask, int maskOff, int batch, int kStride, int heads,
+            int kvHeads, int headDim, float scale, int cacheLen) {
+        checkCacheLen(cacheLen, kStride);
+        forward(q, qOff, k, kOff, v, vOff, out, outOff, lse, lseOff, keyMask, maskOff, batch, 1, cacheLen, kStride,
+                cacheLen - 1, heads, kvHeads, headDim, scale);
+    }
+
+    private static void checkCacheLen(int cacheLen, int kStride) {
+        if (cacheLen < 1 || cacheLen > kStride) {
+            throw new IllegalArgumentException("decode cache length " + cacheLen + " outside [1, " + kStride
+                    + "] (kStride, the cache's rows per batch entry)");
+        }
+    }
+
+    /**
      * Gradients of {@link #forward}: overwrites dq (layout of q) and dk, dv (layout of k, all kStride rows: rows no
      * query sees get zeros), recomputing the probabilities from the saved lse.
      *

@@ -13,6 +13,9 @@ import dev.rlsr.bindings.KernelArgs;
  * An index outside [0, R) cannot be checked on the host (it is device data): the kernel reads nothing for it and
  * writes that dst row as <b>NaN</b> (fp32 0x7fc00000, bf16 0x7fc0), so it cannot go unseen. (The CPU reference
  * throws instead.)</li>
+ * <li>{@link #appendAt}: {@code dst[b, *row, :] = src[b, :]}, the KV-cache (and key-mask) append of a decode step
+ * replayed as a CUDA graph: {@code *row} is an I32 in device memory, read when the launch runs. A row outside
+ * {@code [0, dstStride)} writes nothing (it cannot write out of bounds; the reference throws instead).</li>
  * </ul>
  * One warp per 2 KiB of a row; 16-byte moves where both rows are 16-byte aligned, else 4- or 2-byte. Source and
  * destination must not overlap. Launches are asynchronous on {@code stream}. {@link CopyRowsReference} is the CPU
@@ -22,6 +25,7 @@ public final class CopyRows {
     static final String FILE = "copy_rows";
     private static final Kernel COPY = Kernel.of(FILE, "copy_rows_kernel");
     private static final Kernel GATHER = Kernel.of(FILE, "gather_rows_kernel");
+    private static final Kernel APPEND = Kernel.of(FILE, "append_row_kernel");
     private static final int THREADS = 256;
     private static final int WARPS = THREADS / 32;
     /** Bytes of a row per warp work item. */
@@ -105,6 +109,42 @@ public final class CopyRows {
         Checks.disjoint(op, "dst", dst, n * rowBytes, "src", src, srcRows * rowBytes);
         Checks.disjoint(op, "dst", dst, n * rowBytes, "rows", rows, 4L * n);
         gather(op, src, srcRows, rows, n, dst, rowBytes, dtype == DType.F32 ? NAN_F32 : NAN_BF16_PAIR, stream);
+    }
+
+    /**
+     * {@code dst[b, *row, :] = src[b, :]} for b &lt; batch, where {@code *row} is an I32 in device memory: one new row
+     * per batch entry at a position the device knows (a KV cache in F32 or BF16, the I32 key mask from a
+     * {@code (batch, 1)} source of ones). The launch does not depend on the row's value, so one captured launch
+     * serves every decode step. A row outside {@code [0, dstStride)} writes nothing: no write out of bounds, and the
+     * rows that exist keep their contents (the host, which counts the steps, keeps the row in range).
+     *
+     * @param src       the new rows (batch, width)
+     * @param dst       destination (batch, dstStride, width), disjoint from src and row
+     * @param row       device address of one I32: the row of each batch block to write
+     * @param batch     batches, &gt; 0
+     * @param dstStride rows per batch in dst, &gt; 0
+     * @param width     elements per row, &gt; 0
+     * @param dtype     element type: any of 2 or 4 bytes (F32, BF16, F16, I32)
+     * @param stream    a {@code CUstream}; graphs are captured on a stream other than the legacy default one
+     */
+    public static void appendAt(long src, long dst, long row, int batch, int dstStride, int width, DType dtype,
+            long stream) {
+        String op = "CopyRows.appendAt";
+        int e = elementBytes(op, dtype);
+        Checks.positive(op, "batch", batch);
+        Checks.positive(op, "dstStride", dstStride);
+        Checks.positive(op, "width", width);
+        Checks.pointer(op, "src", src, e);
+        Checks.pointer(op, "dst", dst, e);
+        Checks.pointer(op, "row", row, Integer.BYTES);
+        long rowBytes = (long) width * e;
+        long dstBytes = (long) batch * dstStride * rowBytes;
+        Checks.disjoint(op, "src", src, batch * rowBytes, "dst", dst, dstBytes);
+        // a row index inside dst could be overwritten while other warps still read it
+        Checks.disjoint(op, "row", row, Integer.BYTES, "dst", dst, dstBytes);
+        int segs = segments(rowBytes);
+        APPEND.launch(Checks.grid(op, (long) batch * segs, WARPS), THREADS, stream,
+                KernelArgs.local().ptr(src).ptr(dst).ptr(row).i32(batch).i32(dstStride).i64(rowBytes).i32(segs));
     }
 
     static void gather(String op, long src, int srcRows, long rows, int n, long dst, long rowBytes, int fill,

@@ -42,6 +42,29 @@ public final class CopyRowsReference {
     }
 
     /**
+     * {@code dst[b, row, :] = src[b, :]} for b &lt; batch: {@link CopyRows#appendAt} with the row as a host value.
+     *
+     * @param src       source array (float[], short[] or int[]), (batch, width) from srcOff
+     * @param srcOff    first element of src's view
+     * @param dst       destination array, same type, (batch, dstStride, width) from dstOff
+     * @param dstOff    first element of dst's view
+     * @param row       the row of each batch block to write
+     * @param batch     batches
+     * @param dstStride rows per batch in dst
+     * @param width     elements per row
+     * @throws IllegalArgumentException for a row outside [0, dstStride) (the kernel writes nothing instead) or views
+     *                                  that do not fit their arrays
+     */
+    public static void appendAt(Object src, int srcOff, Object dst, int dstOff, int row, int batch, int dstStride,
+            int width) {
+        if (row < 0 || row >= dstStride) {
+            throw new IllegalArgumentException("appendAt: row " + row + " outside [0, " + dstStride
+                    + ") (dstStride, rows per batch of dst)");
+        }
+        copyRows(src, srcOff, 1, 0, dst, dstOff, dstStride, row, batch, 1, width);
+    }
+
+    /**
      * {@code dst[i, :] = src[rows[i], :]} for i &lt; n; src (srcRows, width).
      *
      * @param src     source array (float[], short[] or int[])

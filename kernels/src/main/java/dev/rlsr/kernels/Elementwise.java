@@ -10,6 +10,8 @@ import dev.rlsr.bindings.KernelArgs;
  * int into I32 elements;</li>
  * <li>{@link #add}: {@code out = a + b} in fp32 (bf16 widened, the sum rounded once); out may be a or b itself;</li>
  * <li>{@link #scale}: {@code t *= s} in fp32, in place;</li>
+ * <li>{@link #addI32}: {@code t += delta} on I32 elements, in place, wrapping like Java's {@code int} (the positions
+ * and cache length of a graph-replayed decode step, advanced on the device);</li>
  * <li>{@link #biasGrad}: {@code dBias (cols) += column sums of dy (rows, cols)}, dy F32 or BF16, dBias F32, summed
  * in fp32 in an order fixed by the shape (same bits every run; no float atomics).</li>
  * </ul>
@@ -24,6 +26,7 @@ public final class Elementwise {
     private static final Kernel ADD_BF16 = Kernel.of(FILE, "elementwise_add_bf16_kernel");
     private static final Kernel SCALE_F32 = Kernel.of(FILE, "elementwise_scale_f32_kernel");
     private static final Kernel SCALE_BF16 = Kernel.of(FILE, "elementwise_scale_bf16_kernel");
+    private static final Kernel ADD_I32 = Kernel.of(FILE, "elementwise_add_i32_kernel");
     private static final Kernel BIAS_F32 = Kernel.of(FILE, "elementwise_bias_grad_f32_kernel");
     private static final Kernel BIAS_BF16 = Kernel.of(FILE, "elementwise_bias_grad_bf16_kernel");
     private static final Kernel BIAS_FINISH = Kernel.of(FILE, "elementwise_bias_grad_finish_kernel");
@@ -133,6 +136,22 @@ public final class Elementwise {
         Kernel kernel = dtype == DType.F32 ? SCALE_F32 : SCALE_BF16;
         kernel.launch(Checks.gridStride(n, THREADS * PER_THREAD), THREADS, stream,
                 KernelArgs.local().ptr(t).i64(n).f32(s));
+    }
+
+    /**
+     * {@code t[i] += delta} for i &lt; n on I32 elements, in place; overflow wraps modulo 2^32, as Java's {@code int}.
+     *
+     * @param t      the elements (n), 4-byte aligned
+     * @param n      elements, &gt; 0
+     * @param delta  the increment (negative to decrement)
+     * @param stream a {@code CUstream}, 0 for the legacy default stream
+     */
+    public static void addI32(long t, long n, int delta, long stream) {
+        String op = "Elementwise.addI32";
+        Checks.positive(op, "n (elements)", n);
+        Checks.pointer(op, "t", t, Integer.BYTES);
+        ADD_I32.launch(Checks.gridStride(n, THREADS * PER_THREAD), THREADS, stream,
+                KernelArgs.local().ptr(t).i64(n).i32(delta));
     }
 
     /** Row chunks of the bias gradient: enough blocks to fill the GPU when the column strips alone are few. */

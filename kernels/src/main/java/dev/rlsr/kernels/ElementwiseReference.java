@@ -60,6 +60,21 @@ public final class ElementwiseReference {
     }
 
     /**
+     * {@code t[i] += delta} over the I32 view, wrapping on overflow (Java {@code int} arithmetic, as the kernel's).
+     *
+     * @param t     the array
+     * @param off   first element of the view
+     * @param n     elements
+     * @param delta the increment
+     */
+    public static void addI32(int[] t, int off, int n, int delta) {
+        Views.check("t", t.length, off, n);
+        for (int i = off; i < off + n; i++) {
+            t[i] += delta;
+        }
+    }
+
+    /**
      * {@code out = a + b} over n elements; out may be the same view as a or b.
      *
      * @param a      first operand

@@ -24,12 +24,21 @@ import java.util.Arrays;
  * <p><b>Types.</b> A and B are both F32 or both BF16; C and D share one type, F32 or BF16, and F32 inputs need an
  * F32 output (cuBLASLt has no fp32 x fp32 -> bf16 product). Accumulation is always fp32
  * ({@code CUBLAS_COMPUTE_32F}); F32 inputs are multiplied in full fp32, never TF32. A BF16 D is rounded once, after
- * beta*C and the bias were added in fp32, and split-K schemes that would round partial sums to bf16 are excluded.
- * The bias is F32 or the type of D.
+ * beta*C was added in fp32, and split-K schemes that would round partial sums to bf16 are excluded. With the bias
+ * epilogue a BF16 D may be rounded twice: cuBLASLt 13.1 on an H200 rounds alpha AB + beta C to bf16 before adding
+ * the bias for some algorithms (split-K ones, and with beta != 0), so a bias adds up to half a bf16 ulp of the
+ * pre-bias value to the error ({@link GemmReference} and the emulator round once, inside that bound).
+ * The bias is F32 or the type of D, and the type of D with a BF16 D: cuBLASLt 13.1 refuses an F32 bias next to a BF16
+ * output (CUBLAS_STATUS_INVALID_VALUE from the heuristic, seen on an H200), so {@link #matmulStridedBatched} refuses
+ * it first, naming the types.
  *
  * <p><b>Aliasing.</b> C and D are either the same matrix (same pointer, leading dimension and batch stride:
  * accumulation in place, e.g. weight gradients with beta = 1) or disjoint; D never overlaps A or B. C may be 0 when
- * beta = 0.
+ * beta = 0. A BF16 accumulation in place (beta != 0) is not handed to cuBLASLt as C == D: on an H200 with cuBLASLt
+ * 13.1 some of its kernels (e.g. algorithm 66 for a 13 x 48 x 40 product) read C after parts of D were written and
+ * return results hundreds of roundings off, while the same kernels with C != D are exact (bench/gpu/README.md,
+ * LtRoundingProbe). C is first copied on the stream into a scratch buffer owned here (grown when a larger D comes,
+ * never freed before {@link #close()}, so a captured graph's copy stays valid) and read from there.
  *
  * <p><b>Caching.</b> The matmul descriptor, the four layouts and the algorithm chosen by the heuristic are cached per
  * problem (transposes, sizes, leading dimensions, batch and strides, types, epilogue, in-place or not, and the
@@ -77,6 +86,9 @@ public final class Gemm implements AutoCloseable {
     private int plans;
     private long heuristicQueries;
     private boolean closed;
+    /** Copies of C for BF16 accumulation in place; the last is the largest, all live until {@link #close()}. */
+    private final java.util.ArrayList<DeviceBuffer> aliasCopies = new java.util.ArrayList<>();
+    private long aliasCopyBytes;
 
     /** The cached descriptors of one problem. */
     private static final class Plan {
@@ -302,6 +314,12 @@ public final class Gemm implements AutoCloseable {
         }
         check(transA, transB, m, n, k, alpha, a, lda, strideA, b, ldb, strideB, abType, beta, c, ldc, strideC, d, ldd,
                 strideD, cdType, batch, epilogue, bias, biasType);
+        if (c == d && beta != 0f && cdType == DType.BF16) {
+            // see "Aliasing" in the class comment: C is read from a copy, D is written where it is
+            long bytes = extent(batch, strideD, m, ldd, n) * cdType.bytes();
+            c = aliasCopy(bytes);
+            dev.rlsr.bindings.CudaDriver.memcpyDtoDAsync(c, d, bytes, stream);
+        }
         boolean inPlace = c == d;
         long[] key = probe;
         key[0] = (transA ? 1 : 0) | (transB ? 2 : 0) | (inPlace ? 4 : 0) | (long) epilogue.ordinal() << 3
@@ -339,6 +357,16 @@ public final class Gemm implements AutoCloseable {
         CublasLt.matmulRaw(lt.handle(), plan.desc, scalarsAddress, b, plan.layoutA, a, plan.layoutB,
                 scalarsAddress + 4, c, plan.layoutC, d, plan.layoutD, plan.algo.address(),
                 workspace == null ? 0 : workspace.address(), workspaceBytes, stream);
+    }
+
+    /** A scratch buffer of at least {@code bytes} for a copy of C; allocates only when a larger one is needed. */
+    private long aliasCopy(long bytes) {
+        if (bytes > aliasCopyBytes) {
+            long size = Math.max(bytes, Math.min(2 * aliasCopyBytes, bytes + (64L << 20)));
+            aliasCopies.add(DeviceBuffer.alloc(size));
+            aliasCopyBytes = size;
+        }
+        return aliasCopies.getLast().address();
     }
 
     /**
@@ -570,6 +598,10 @@ public final class Gemm implements AutoCloseable {
             throw new IllegalArgumentException(op + ": the " + epilogue + " vector must be F32 or the type of D ("
                     + cdType + "), got " + biasType);
         }
+        if (epilogue == Epilogue.BIAS && biasType == DType.F32 && cdType == DType.BF16) {
+            throw new IllegalArgumentException(op + ": an F32 bias with a BF16 D: cuBLASLt takes the bias of a BF16"
+                    + " output in BF16 (it refuses this pair with CUBLAS_STATUS_INVALID_VALUE)");
+        }
         Checks.pointer(op, epilogue == Epilogue.BIAS ? "bias" : "biasGrad", bias, biasType.bytes());
         if (epilogue == Epilogue.BIAS_GRADIENT) {
             if (alpha != 1f) {
@@ -633,6 +665,10 @@ public final class Gemm implements AutoCloseable {
                     if (workspace != null) {
                         workspace.close();
                     }
+                    for (DeviceBuffer copy : aliasCopies) {
+                        copy.close();
+                    }
+                    aliasCopies.clear();
                 } finally {
                     arena.close();
                 }

@@ -29,6 +29,11 @@
  * <tr><td>{@code argmax.cu}</td><td>{@link dev.rlsr.kernels.Argmax}</td>
  *     <td>row-wise argmax {@code (R,W) -> (R)} int32, torch semantics</td>
  *     <td>{@link dev.rlsr.kernels.ArgmaxReference}</td></tr>
+ * <tr><td>{@code sampling.cu}</td><td>{@link dev.rlsr.kernels.Sampling}</td>
+ *     <td>one decode step: {@code logits (B,V)} fp32/bf16 -> tokens {@code (B)} int32 and log-probs {@code (B)}
+ *     fp32; per-row temperature, top-k, top-p; Philox4x32-10 of (seed, row, step); stop ids, finished rows and
+ *     counters in device memory; the same token as the reference</td>
+ *     <td>{@link dev.rlsr.kernels.SamplingReference}</td></tr>
  * <tr><td>{@code embedding.cu}</td><td>{@link dev.rlsr.kernels.Embedding}</td>
  *     <td>forward gather, deterministic scatter-add backward into an fp32 table gradient</td>
  *     <td>{@link dev.rlsr.kernels.EmbeddingReference}</td></tr>

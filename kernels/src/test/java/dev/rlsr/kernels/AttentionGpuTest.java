@@ -301,6 +301,99 @@ class AttentionGpuTest {
         }
     }
 
+    /**
+     * decodeAt, whose cache length L is read from device memory and whose grid is sized from kStride, against decode
+     * at the same host values (qLen 1, kLen L, qOffset L - 1) and against the reference: L = 1, 2, 17 (one live key
+     * split, the others empty and skipped by the combine, or decode's single split) and kStride (every split); an
+     * odd kStride of 131 (three 64-key splits, the last partial), GQA ratios 1, 2, 7, head dims 64 and 128, both
+     * dtypes, left padding with one batch entry fully padded, cache rows past L holding NaN, outputs and workspace
+     * poisoned. At L = kStride both calls run the same split plan, so they must agree bit for bit; otherwise the
+     * splits differ and so does the fp32 summation order: the tolerances of the reference comparison.
+     */
+    @Test
+    void decodeAtDeviceLengthMatchesDecode() {
+        long seed = 6000;
+        int kStride = 131;
+        int[][] heads = {{2, 2, 64}, {4, 2, 128}, {14, 2, 64}, {7, 1, 128}};  // H, Hkv, D
+        for (int[] g : heads) {
+            for (DType dtype : new DType[] {DType.F32, DType.BF16}) {
+                for (int L : new int[] {1, 2, 17, kStride}) {
+                    Shape s = new Shape(3, 1, L, kStride, L - 1, g[0], g[1], g[2], true);
+                    decodeAt(s, seed++, dtype);
+                }
+            }
+        }
+    }
+
+    private static void decodeAt(Shape s, long seed, DType dtype) {
+        Data d = data(s, seed, dtype);
+        String tag = "decodeAt " + dtype + " " + s;
+        Ref ref = referenceForward(s, d, dtype);
+        try (GpuSupport.Mem m = new GpuSupport.Mem()) {
+            long q = upload(m, d.q(), dtype, 0), k = upload(m, d.k(), dtype, 0), v = upload(m, d.v(), dtype, 0);
+            long mask = m.upload(d.mask()), len = m.upload(new int[] {s.kLen()});
+            long wsBytes = Attention.decodeWorkspaceBytes(s.batch(), 1, s.heads(), s.headDim());
+            long ws = m.alloc(wsBytes);
+            CudaDriver.memsetD8(ws, (byte) 0xff, wsBytes);
+            long out = poisoned(m, s.qn(), dtype), lse = m.poisonedF32(s.ln());
+            Attention.decode(q, k, v, out, lse, mask, ws, wsBytes, dtype, s.batch(), 1, s.kLen(), s.kStride(),
+                    s.qOffset(), s.heads(), s.kvHeads(), s.headDim(), s.scale(), 0);
+            float[] decOut = get(out, s.qn(), dtype), decLse = GpuSupport.getF32(lse, s.ln());
+
+            CudaDriver.memsetD8(ws, (byte) 0xff, wsBytes);
+            long out2 = poisoned(m, s.qn(), dtype), lse2 = m.poisonedF32(s.ln());
+            Attention.decodeAt(q, k, v, out2, lse2, mask, ws, wsBytes, dtype, s.batch(), s.kStride(), s.heads(),
+                    s.kvHeads(), s.headDim(), s.scale(), len, 0);
+            float[] atOut = get(out2, s.qn(), dtype), atLse = GpuSupport.getF32(lse2, s.ln());
+            if (s.kLen() == s.kStride()) {
+                assertArrayEquals(decOut, atOut, "out " + tag + ": same split plan as decode, same bits");
+                assertArrayEquals(decLse, atLse, "lse " + tag + ": same split plan as decode, same bits");
+            } else {
+                assertClose("out vs decode " + tag, seed, decOut, atOut, OUT_ATOL, rtol(dtype, OUT_RTOL));
+                assertClose("lse vs decode " + tag, seed, decLse, atLse, OUT_ATOL, OUT_RTOL);
+            }
+            assertClose("out " + tag, seed, ref.out(), atOut, OUT_ATOL, rtol(dtype, OUT_RTOL));
+            assertClose("lse " + tag, seed, ref.lse(), atLse, OUT_ATOL, OUT_RTOL);
+        }
+    }
+
+    /**
+     * A device length the host did not keep in [1, kStride] reads nothing out of bounds: above kStride it is
+     * clamped to kStride (the same bits as L = kStride), at 0 or below no key is visible (zeros, lse +inf).
+     */
+    @Test
+    void decodeAtClampsAnOutOfRangeLength() {
+        Shape s = new Shape(2, 1, 131, 131, 130, 14, 2, 64, false);
+        long seed = 6100;
+        DType dtype = DType.F32;
+        Data d = data(s, seed, dtype);
+        try (GpuSupport.Mem m = new GpuSupport.Mem()) {
+            long q = upload(m, d.q(), dtype, 0), k = upload(m, d.k(), dtype, 0), v = upload(m, d.v(), dtype, 0);
+            long wsBytes = Attention.decodeWorkspaceBytes(s.batch(), 1, s.heads(), s.headDim());
+            long ws = m.alloc(wsBytes);
+            float[][] outs = new float[4][];
+            float[][] lses = new float[4][];
+            int[] lengths = {s.kStride(), s.kStride() + 1, 0, Integer.MIN_VALUE};
+            for (int i = 0; i < lengths.length; i++) {
+                long len = m.upload(new int[] {lengths[i]});
+                long out = poisoned(m, s.qn(), dtype), lse = m.poisonedF32(s.ln());
+                CudaDriver.memsetD8(ws, (byte) 0xff, wsBytes);
+                Attention.decodeAt(q, k, v, out, lse, 0, ws, wsBytes, dtype, s.batch(), s.kStride(), s.heads(),
+                        s.kvHeads(), s.headDim(), s.scale(), len, 0);
+                outs[i] = get(out, s.qn(), dtype);
+                lses[i] = GpuSupport.getF32(lse, s.ln());
+            }
+            assertArrayEquals(outs[0], outs[1], "L = kStride + 1 reads as kStride: out");
+            assertArrayEquals(lses[0], lses[1], "L = kStride + 1 reads as kStride: lse");
+            float[] zeros = new float[s.qn()], inf = new float[s.ln()];
+            Arrays.fill(inf, Float.POSITIVE_INFINITY);
+            for (int i = 2; i < 4; i++) {
+                assertArrayEquals(zeros, outs[i], "L = " + lengths[i] + ": no visible key, zero output");
+                assertArrayEquals(inf, lses[i], "L = " + lengths[i] + ": no visible key, lse +inf");
+            }
+        }
+    }
+
     /** The public entry points route bf16 to the tensor-core kernels unless -Drlsr.attention.tensorCores=false. */
     @Test
     void publicEntryPointsUseTheDefaultKernels() {

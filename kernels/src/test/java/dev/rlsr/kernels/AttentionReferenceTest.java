@@ -298,6 +298,46 @@ class AttentionReferenceTest {
         checkCausal(problem(seed++, 2, 5, 140, 140, 135, 2, 2, 64, false));
     }
 
+    /**
+     * decodeAt(L) against the naive formula for one query at position L - 1 over the first L keys (qLen 1,
+     * kLen L, qOffset L - 1), for L from 1 to kStride, with rows past L holding NaN (never read), both dtypes.
+     */
+    @Test
+    void decodeAtIsTheLastQueryOverTheFirstLKeys() {
+        long seed = 350;
+        int kStride = 45;
+        for (int L : new int[] {1, 2, 17, kStride}) {
+            Problem p = problem(seed++, 3, 1, L, kStride, L - 1, 7, 1, 16, true);
+            int kw = p.kvHeads() * p.headDim();
+            for (int b = 0; b < p.batch(); b++) {
+                Arrays.fill(p.k(), (b * kStride + L) * kw, (b + 1) * kStride * kw, Float.NaN);
+                Arrays.fill(p.v(), (b * kStride + L) * kw, (b + 1) * kStride * kw, Float.NaN);
+            }
+            float[] out = embed(new float[p.qn()]), lse = embed(new float[p.ln()]);
+            AttentionReference.decodeAt(embed(p.q()), OFF, embed(p.k()), OFF, embed(p.v()), OFF, out, OFF, lse, OFF,
+                    embed(p.mask()), OFF, p.batch(), kStride, p.heads(), p.kvHeads(), p.headDim(), p.scale(), L);
+            Naive n = naive(p, wide(p.q()), wide(p.k()), wide(p.v()), null, true);
+            assertClose("decodeAt out L=" + L, p, n.out(), out, OFF, OUT_ATOL, OUT_RTOL);
+            assertClose("decodeAt lse L=" + L, p, n.lse(), lse, OFF, OUT_ATOL, OUT_RTOL);
+            assertUntouched("decodeAt out", out, p.qn());
+
+            short[] ob = new short[p.qn()];
+            float[] lb = new float[p.ln()];
+            short[] qb = BF16.fromFloat(p.q()), kb = BF16.fromFloat(p.k()), vb = BF16.fromFloat(p.v());
+            AttentionReference.decodeAt(qb, 0, kb, 0, vb, 0, ob, 0, lb, 0, p.mask(), 0, p.batch(), kStride,
+                    p.heads(), p.kvHeads(), p.headDim(), p.scale(), L);
+            Naive nb = naive(p, wide(BF16.toFloat(qb)), wide(BF16.toFloat(kb)), wide(BF16.toFloat(vb)), null, true);
+            assertClose("decodeAt bf16 out L=" + L, p, nb.out(), BF16.toFloat(ob), 0, OUT_ATOL, BF16_RTOL);
+            assertClose("decodeAt bf16 lse L=" + L, p, nb.lse(), lb, 0, OUT_ATOL, OUT_RTOL);
+        }
+        float[] x = new float[4096];
+        for (int bad : new int[] {0, kStride + 1}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> AttentionReference
+                    .decodeAt(x, 0, x, 0, x, 0, x, 0, x, 0, null, 0, 1, kStride, 2, 2, 8, 0.5f, bad));
+            assertTrue(e.getMessage().contains("cache length " + bad), e.getMessage());
+        }
+    }
+
     @Test
     void bidirectionalMatchesNaive() {
         long seed = 400;

@@ -75,6 +75,77 @@ class CopyRowsGpuTest {
         }
     }
 
+    /**
+     * appendAt at rows 0, a middle row and dstStride - 1 (from device memory) against the reference, every 2- and
+     * 4-byte dtype, widths up to past one 2 KiB segment, src and dst on and off 16-byte boundaries, the rest of dst
+     * poisoned (it must not change), and the key mask's append (an I32 (batch, 1) source of ones). Rows -1,
+     * dstStride and Integer.MIN_VALUE write nothing at all.
+     */
+    @Test
+    void appendAtWritesTheDeviceRow() {
+        int batch = 3, dstStride = 11;
+        for (DType dt : new DType[] {DType.F32, DType.BF16, DType.I32}) {
+            for (int w : WIDTHS) {
+                for (int[] sh : new int[][] {{0, 0}, {1, 1}, {0, 1}}) {
+                    for (int row : new int[] {0, 6, dstStride - 1, -1, dstStride, Integer.MIN_VALUE}) {
+                        long seed = 800L * w + sh[0] + 2 * sh[1] + 7L * row;
+                        Random r = new Random(seed);
+                        int e = dt.bytes();
+                        int srcLen = batch * w, dstLen = batch * dstStride * w;
+                        boolean inRange = row >= 0 && row < dstStride;
+                        String what = "appendAt " + dt + " width " + w + " row " + row + " shifts "
+                                + Arrays.toString(sh);
+                        try (GpuSupport.Mem m = new GpuSupport.Mem()) {
+                            DeviceArrays.Buf dst = DeviceArrays.poisoned(m, (long) dstLen * e, sh[1] * e);
+                            DeviceArrays.Buf rowDev = DeviceArrays.upload(m, new int[] {row}, 0);
+                            int[] want, got;
+                            if (e == 4) {
+                                int[] src = new int[srcLen];
+                                for (int i = 0; i < srcLen; i++) {
+                                    src[i] = r.nextInt();
+                                }
+                                DeviceArrays.Buf s = DeviceArrays.upload(m, src, sh[0] * e);
+                                CopyRows.appendAt(s.addr(), dst.addr(), rowDev.addr(), batch, dstStride, w, dt, 0);
+                                want = new int[dstLen];
+                                Arrays.fill(want, -1);
+                                if (inRange) {
+                                    CopyRowsReference.appendAt(src, 0, want, 0, row, batch, dstStride, w);
+                                }
+                                got = dst.i32();
+                            } else {
+                                short[] src = new short[srcLen];
+                                for (int i = 0; i < srcLen; i++) {
+                                    src[i] = (short) r.nextInt();
+                                }
+                                DeviceArrays.Buf s = DeviceArrays.upload(m, src, sh[0] * e);
+                                CopyRows.appendAt(s.addr(), dst.addr(), rowDev.addr(), batch, dstStride, w, dt, 0);
+                                short[] wantS = new short[dstLen];
+                                Arrays.fill(wantS, (short) -1);
+                                if (inRange) {
+                                    CopyRowsReference.appendAt(src, 0, wantS, 0, row, batch, dstStride, w);
+                                }
+                                want = DeviceArrays.ints(wantS);
+                                got = DeviceArrays.ints(dst.bf16());
+                            }
+                            DeviceArrays.assertSameInts(what, seed, want, got);
+                            dst.assertGuards(what);
+                        }
+                    }
+                }
+            }
+        }
+        // the key mask: ones into an I32 (batch, dstStride) mask of zeros
+        try (GpuSupport.Mem m = new GpuSupport.Mem()) {
+            int[] mask = new int[batch * dstStride];
+            DeviceArrays.Buf dm = DeviceArrays.upload(m, mask, 0);
+            DeviceArrays.Buf ones = DeviceArrays.upload(m, new int[] {1, 1, 1}, 4);
+            DeviceArrays.Buf rowDev = DeviceArrays.upload(m, new int[] {4}, 0);
+            CopyRows.appendAt(ones.addr(), dm.addr(), rowDev.addr(), batch, dstStride, 1, DType.I32, 0);
+            CopyRowsReference.appendAt(new int[] {1, 1, 1}, 0, mask, 0, 4, batch, dstStride, 1);
+            DeviceArrays.assertSameInts("appendAt key mask", 0, mask, dm.i32());
+        }
+    }
+
     @Test
     void gatherRowsWithOutOfRangeIndicesGivesNaNRows() {
         for (DType dt : new DType[] {DType.F32, DType.BF16}) {

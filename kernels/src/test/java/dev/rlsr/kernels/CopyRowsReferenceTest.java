@@ -43,6 +43,36 @@ class CopyRowsReferenceTest {
     }
 
     @Test
+    void appendAtWritesOneRowPerBatchBlock() {
+        Random r = new Random(5);
+        int batch = 3, dstStride = 6, width = 5, so = 2, dof = 3;
+        for (int row : new int[] {0, 4, dstStride - 1}) {
+            float[] src = GpuSupport.randn(r, so + batch * width + 1, 1f);
+            float[] dst = GpuSupport.randn(r, dof + batch * dstStride * width + 2, 1f);
+            float[] want = dst.clone();
+            for (int b = 0; b < batch; b++) {
+                for (int j = 0; j < width; j++) {
+                    want[dof + (b * dstStride + row) * width + j] = src[so + b * width + j];
+                }
+            }
+            CopyRowsReference.appendAt(src, so, dst, dof, row, batch, dstStride, width);
+            assertArrayEquals(want, dst, "row " + row);
+        }
+        // the key mask's append: a (batch, 1) I32 source of ones
+        int[] mask = new int[batch * dstStride], ones = {1, 1, 1};
+        CopyRowsReference.appendAt(ones, 0, mask, 0, 2, batch, dstStride, 1);
+        for (int i = 0; i < mask.length; i++) {
+            org.junit.jupiter.api.Assertions.assertEquals(i % dstStride == 2 ? 1 : 0, mask[i], "mask element " + i);
+        }
+        float[] src = new float[batch * width], dst = new float[batch * dstStride * width];
+        for (int bad : new int[] {-1, dstStride}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> CopyRowsReference.appendAt(src, 0, dst, 0, bad, batch, dstStride, width));
+            org.junit.jupiter.api.Assertions.assertTrue(e.getMessage().contains("row " + bad), e.getMessage());
+        }
+    }
+
+    @Test
     void gatherRowsMatchesTheIndexFormula() {
         Random r = new Random(4);
         int srcRows = 11, width = 33, n = 20;

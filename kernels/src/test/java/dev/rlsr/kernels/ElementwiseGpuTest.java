@@ -58,6 +58,33 @@ class ElementwiseGpuTest {
         }
     }
 
+    /** addI32 is exact integer arithmetic, wrapping at 2^32 like the reference; views at every 16-byte phase. */
+    @Test
+    void addI32IsExactAndWraps() {
+        for (int n : SIZES) {
+            for (int shift : new int[] {0, 4, 8, 12}) {
+                long seed = 900L + n + shift;
+                Random r = new Random(seed);
+                int[] t = new int[n];
+                for (int i = 0; i < n; i++) {
+                    t[i] = r.nextInt();
+                }
+                t[0] = Integer.MAX_VALUE;
+                t[n - 1] = Integer.MIN_VALUE;
+                try (GpuSupport.Mem m = new GpuSupport.Mem()) {
+                    DeviceArrays.Buf d = DeviceArrays.upload(m, t, shift);
+                    for (int delta : new int[] {1, -1, 1000003, Integer.MIN_VALUE}) {
+                        String what = "addI32 n=" + n + " shift " + shift + " delta " + delta;
+                        Elementwise.addI32(d.addr(), n, delta, 0);
+                        ElementwiseReference.addI32(t, 0, n, delta);
+                        DeviceArrays.assertSameInts(what, seed, t, d.i32());
+                        d.assertGuards(what);
+                    }
+                }
+            }
+        }
+    }
+
     @Test
     void addIsExactIncludingInPlace() {
         // {a, b, out} shifts in elements

@@ -37,6 +37,34 @@ class ElementwiseReferenceTest {
         assertEquals(0, t[3]);
     }
 
+    /** t += delta against the same sum in long arithmetic reduced modulo 2^32 (two's complement wrap). */
+    @Test
+    void addI32AddsOverTheViewAndWraps() {
+        Random r = new Random(SEED + 2);
+        int n = 37, off = 3;
+        int[] t = new int[off + n + 2];
+        for (int i = 0; i < t.length; i++) {
+            t[i] = r.nextInt();
+        }
+        t[off] = Integer.MAX_VALUE;
+        t[off + 1] = Integer.MIN_VALUE;
+        t[off + 2] = -1;
+        int[] before = t.clone();
+        for (int delta : new int[] {1, -1, 5, Integer.MIN_VALUE}) {
+            int[] now = t.clone();
+            ElementwiseReference.addI32(t, off, n, delta);
+            for (int i = 0; i < t.length; i++) {
+                boolean inView = i >= off && i < off + n;
+                long wrapped = Math.floorMod((long) now[i] + delta + (1L << 31), 1L << 32) - (1L << 31);
+                assertEquals(inView ? wrapped : before[i], t[i], "delta " + delta + " element " + i);
+            }
+        }
+        // by hand, net delta 5 + MIN: MAX + 5 + MIN = 4, MIN + 5 + MIN = 5 (mod 2^32), -1 + 5 + MIN = MIN + 4
+        assertEquals(4, t[off]);
+        assertEquals(5, t[off + 1]);
+        assertEquals(Integer.MIN_VALUE + 4, t[off + 2]);
+    }
+
     @Test
     void addAndScaleAreCorrectlyRounded() {
         Random r = new Random(SEED);

@@ -149,11 +149,27 @@ class GemmGpuTest {
         }
     }
 
+    /**
+     * BF16 accumulation in place at the shape where cuBLASLt 13.1's algorithm 66 on an H200 misreads C when it is D
+     * (a 13 x 48 x 40 input gradient, seen by LtRoundingProbe): Gemm reads C from a copy, so the sum is rounded once.
+     */
+    @Test
+    void bf16InPlaceAccumulationWhereCublasLtMisreadsAnAliasedC() {
+        long seed = 400;
+        for (int pad : new int[] {0, 3}) {
+            check("gemm bf16 in place", seed++, Problem.of(false, false, 13, 48, 40, pad, DType.BF16, DType.BF16, 1f, 1f)
+                    .asInPlace());
+            check("gemm bf16 in place, bias", seed++, Problem.of(false, true, 130, 3, 160, pad, DType.BF16, DType.BF16,
+                    1f, 1f).asInPlace().withEpilogue(Gemm.Epilogue.BIAS, DType.BF16));
+        }
+    }
+
     @Test
     void biasEpilogue() {
         long seed = 500;
         for (DType[] t : TYPES) {
-            for (DType biasType : new DType[] {DType.F32, t[1]}) {
+            // F32 or the type of D, which for a BF16 D is BF16 (cuBLASLt refuses an F32 bias there)
+            for (DType biasType : t[1] == DType.BF16 ? new DType[] {DType.BF16} : new DType[] {DType.F32}) {
                 for (int tr = 0; tr < 4; tr++) {
                     for (float beta : new float[] {0f, 1f}) {
                         check("gemm bias", seed++, Problem.of((tr & 1) != 0, (tr & 2) != 0, 9, 31, 19, 1, t[0], t[1],
@@ -174,7 +190,7 @@ class GemmGpuTest {
             check("gemm batched in place", seed++, Problem.of(true, true, 7, 5, 33, 2, t[0], t[1], 1f, 1f)
                     .asInPlace().batched(2, 3, false));
             check("gemm batched bias", seed++, Problem.of(false, false, 6, 10, 12, 0, t[0], t[1], 1f, 1f)
-                    .batched(3, 0, false).withEpilogue(Gemm.Epilogue.BIAS, DType.F32));
+                    .batched(3, 0, false).withEpilogue(Gemm.Epilogue.BIAS, t[1]));
         }
     }
 
@@ -224,7 +240,7 @@ class GemmGpuTest {
     @Test
     void cachedProblemsQueryTheHeuristicOnce() {
         Problem p = Problem.of(false, true, 8, 12, 16, 0, DType.BF16, DType.BF16, 1f, 0f)
-                .withEpilogue(Gemm.Epilogue.BIAS, DType.F32);
+                .withEpilogue(Gemm.Epilogue.BIAS, DType.BF16);
         Problem q = Problem.of(true, false, 8, 12, 16, 0, DType.BF16, DType.F32, 1f, 1f);
         assertEquals(0, gemm.heuristicQueries());
         long seed = 1100;

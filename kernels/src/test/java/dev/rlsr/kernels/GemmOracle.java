@@ -15,8 +15,10 @@ import java.util.Random;
  * {@code f * gamma(K+4) * (|alpha| sum|a b| + |beta c| + |bias|)}. f = 1 for IEEE fp32 arithmetic (CPU, and FFMA
  * kernels for F32 inputs); f = 2 for BF16 inputs on a GPU, whose tensor cores may truncate rather than round inside
  * their fp32 sums (one ulp instead of half). bf16 inputs are exact in fp32 and so are their products, so the bound
- * needs no input term. A BF16 D adds one rounding to bf16: {@code tol * (1 + 2^-8) + 2^-8 |expected|}. TF32 (10-bit
- * mantissas) misses this bound by orders of magnitude at small K.
+ * needs no input term. A BF16 D adds one rounding to bf16: {@code tol * (1 + 2^-8) + 2^-8 |expected|}; with the bias
+ * epilogue a second one, {@code 2^-8 |expected - bias|}: cuBLASLt (13.1, H200) may round alpha AB + beta C to bf16
+ * before it adds the bias (split-K algorithms, and beta != 0). TF32 (10-bit mantissas) misses this bound by orders of
+ * magnitude at small K.
  */
 final class GemmOracle {
     static final double U32 = 0x1p-24;
@@ -185,7 +187,7 @@ final class GemmOracle {
                     double scale = Math.abs((double) p.alpha) * abs + Math.abs((double) p.beta * cv) + Math.abs(bias);
                     double tol = tolFactor * scale;
                     if (p.cdType == DType.BF16) {
-                        tol = tol * (1 + U16) + U16 * Math.abs(expected);
+                        tol = tol * (1 + U16) + U16 * Math.abs(expected) + U16 * Math.abs(expected - bias);
                     }
                     double got = d[t * p.strideD + i * p.ldd + j];
                     if (!(Math.abs(got - expected) <= tol)) {

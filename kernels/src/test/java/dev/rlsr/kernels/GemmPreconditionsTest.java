@@ -92,6 +92,8 @@ class GemmPreconditionsTest {
                 D, 5, 0, D, 5, 0, DType.F32, 1, Epilogue.BIAS, 0, DType.F32));
         rejects("must be F32 or the type of D", () -> call(false, false, 4, 5, 3, 1f, A, 3, 0, B, 5, 0, DType.F32, 0f,
                 D, 5, 0, D, 5, 0, DType.F32, 1, Epilogue.BIAS, BIAS, DType.BF16));
+        rejects("an F32 bias with a BF16 D", () -> call(false, false, 4, 5, 3, 1f, A, 3, 0, B, 5, 0, DType.BF16, 0f,
+                D, 5, 0, D, 5, 0, DType.BF16, 1, Epilogue.BIAS, BIAS, DType.F32));
         rejects("needs alpha = 1", () -> call(true, false, 4, 5, 3, 2f, A, 4, 0, B, 5, 0, DType.F32, 0f, D, 5, 0, D, 5,
                 0, DType.F32, 1, Epilogue.BIAS_GRADIENT, BIAS, DType.F32));
         rejects("single batch", () -> call(true, false, 4, 5, 3, 1f, A, 4, 12, B, 5, 15, DType.F32, 0f, D, 5, 20, D, 5,

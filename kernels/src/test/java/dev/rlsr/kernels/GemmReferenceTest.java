@@ -67,7 +67,8 @@ class GemmReferenceTest {
                 Problem p = Problem.of((tr & 1) != 0, (tr & 2) != 0, 17, 23, 41, 2, t[0], t[1], 0.5f, 1f).asInPlace();
                 Data x = Data.random(p, r);
                 GemmOracle.assertD("reference in place", seed, p, x, run(p, x, null), null, 1);
-                for (DType biasType : new DType[] {DType.F32, t[1]}) {
+                // F32 or the type of D; a BF16 D takes only a BF16 bias (as cuBLASLt)
+                for (DType biasType : t[1] == DType.BF16 ? new DType[] {DType.BF16} : new DType[] {DType.F32}) {
                     Problem pb = Problem.of((tr & 1) != 0, (tr & 2) != 0, 9, 31, 19, 1, t[0], t[1], 1f, 1f)
                             .withEpilogue(Gemm.Epilogue.BIAS, biasType);
                     Data xb = Data.random(pb, r);
@@ -87,7 +88,7 @@ class GemmReferenceTest {
             Data x = Data.random(p, r);
             GemmOracle.assertD("reference batched", seed, p, x, run(p, x, null), null, 1);
             Problem pb = Problem.of(true, false, 6, 7, 8, 0, t[0], t[1], 2f, 0f).batched(4, 1, false)
-                    .withEpilogue(Gemm.Epilogue.BIAS, DType.F32);
+                    .withEpilogue(Gemm.Epilogue.BIAS, t[1]);
             Data xb = Data.random(pb, r);
             GemmOracle.assertD("reference batched bias", seed, pb, xb, run(pb, xb, null), null, 1);
             seed++;
@@ -119,7 +120,7 @@ class GemmReferenceTest {
         // would give 1.
         float[] a = {1f}, b = {1f}, c = {0x1p-8f}, bias = {0x1p-9f}, d = {Float.NaN};
         GemmReference.matmulBias(false, false, 1, 1, 1, 1f, a, 0, 1, b, 0, 1, DType.BF16, 1f, c, 0, 1, d, 0, 1,
-                DType.BF16, bias, 0, DType.F32);
+                DType.BF16, bias, 0, DType.BF16);
         assertEquals(1f + 0x1p-7f, d[0], 0f);
     }
 

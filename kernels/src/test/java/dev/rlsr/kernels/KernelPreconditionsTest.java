@@ -65,5 +65,20 @@ class KernelPreconditionsTest {
         rejects("workspace of 64 bytes", () -> Attention.decode(1L << 30, 2L << 30, 3L << 30, 4L << 30, 5L << 30, 0,
                 6L << 30, 64, DType.F32, 1, 1, 4000, 4096, 3999, 14, 2, 64, 0.125f, 0));
         rejects("batch must be positive", () -> Attention.decodeWorkspaceBytes(0, 1, 14, 64));
+        // decodeAt: ..., batch, kStride, heads, kvHeads, headDim, scale, cacheLen, stream
+        rejects("cacheLen is a null device pointer", () -> Attention.decodeAt(1L << 30, 2L << 30, 3L << 30, 4L << 30,
+                5L << 30, 0, 6L << 30, 1L << 28, DType.BF16, 1, 4096, 14, 2, 64, 0.125f, 0, 0));
+        rejects("cacheLen (0x1c0000002) must be aligned to 4", () -> Attention.decodeAt(1L << 30, 2L << 30,
+                3L << 30, 4L << 30, 5L << 30, 0, 6L << 30, 1L << 28, DType.BF16, 1, 4096, 14, 2, 64, 0.125f,
+                (7L << 30) + 2, 0));
+        rejects("lse and cacheLen overlap", () -> Attention.decodeAt(1L << 30, 2L << 30, 3L << 30, 4L << 30,
+                5L << 30, 0, 6L << 30, 1L << 28, DType.BF16, 1, 4096, 14, 2, 64, 0.125f, (5L << 30) + 8, 0));
+        rejects("kStride (cache rows per batch entry) must be positive", () -> Attention.decodeAt(1L << 30,
+                2L << 30, 3L << 30, 4L << 30, 5L << 30, 0, 6L << 30, 1L << 28, DType.BF16, 1, 0, 14, 2, 64, 0.125f,
+                7L << 30, 0));
+        rejects("workspace of 64 bytes", () -> Attention.decodeAt(1L << 30, 2L << 30, 3L << 30, 4L << 30, 5L << 30,
+                0, 6L << 30, 64, DType.F32, 1, 4096, 14, 2, 64, 0.125f, 7L << 30, 0));
+        rejects("workspace and cacheLen overlap", () -> Attention.decodeAt(1L << 30, 2L << 30, 3L << 30, 4L << 30,
+                5L << 30, 0, 6L << 30, 1L << 28, DType.F32, 1, 4096, 14, 2, 64, 0.125f, (6L << 30) + 64, 0));
     }
 }

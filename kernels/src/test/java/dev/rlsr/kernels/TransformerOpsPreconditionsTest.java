@@ -30,6 +30,8 @@ class TransformerOpsPreconditionsTest {
         rejects("t (0x101) must be aligned to 4", () -> Elementwise.fillI32(257, 4, 1, 0));
         rejects("out and a overlap", () -> Elementwise.add(4096, 8192, 4100, DType.F32, 16, 0));
         rejects("aligned to 2", () -> Elementwise.scale(4097, DType.BF16, 16, 2f, 0));
+        rejects("t (0x102) must be aligned to 4", () -> Elementwise.addI32(258, 4, 1, 0));
+        rejects("n (elements) must be positive", () -> Elementwise.addI32(256, 0, 1, 0));
         rejects("cols must be positive", () -> Elementwise.biasGrad(4096, DType.F32, 4, 0, 8192, 0, 0));
         rejects("dBias and dy overlap", () -> Elementwise.biasGrad(4096, DType.F32, 4, 8, 4100, 0, 0));
         // 8192 rows of 5 columns need scratch: a null scratch is named
@@ -59,6 +61,15 @@ class TransformerOpsPreconditionsTest {
         rejects("dtype must be F32 or BF16", () -> CopyRows.gatherRows(4096, DType.I32, 4, 8192, 2, 1 << 20, 8, 0));
         rejects("rows (0x2002) must be aligned to 4", () -> CopyRows.gatherRows(4096, DType.F32, 4, 8194, 2, 1 << 20, 8, 0));
         rejects("dst and src overlap", () -> CopyRows.gatherRows(4096, DType.F32, 4, 1 << 20, 2, 4096 + 16, 8, 0));
+        // appendAt(src, dst, row, batch, dstStride, width, dtype, stream)
+        rejects("row is a null device pointer", () -> CopyRows.appendAt(4096, 1 << 20, 0, 2, 8, 16, DType.F32, 0));
+        rejects("row (0x2002) must be aligned to 4",
+                () -> CopyRows.appendAt(4096, 1 << 20, 8194, 2, 8, 16, DType.BF16, 0));
+        rejects("row and dst overlap",
+                () -> CopyRows.appendAt(4096, 1 << 20, (1 << 20) + 64, 2, 8, 16, DType.F32, 0));
+        rejects("src and dst overlap", () -> CopyRows.appendAt(4096, 4096 + 64, 1 << 24, 2, 8, 16, DType.F32, 0));
+        rejects("dstStride must be positive", () -> CopyRows.appendAt(4096, 1 << 20, 1 << 24, 2, 0, 16, DType.F32, 0));
+        rejects("2 or 4 bytes", () -> CopyRows.appendAt(4096, 1 << 20, 1 << 24, 2, 8, 16, DType.I64, 0));
     }
 
     @Test

@@ -1,5 +1,6 @@
 package dev.rlsr.bench.gpu;
 
+import dev.rlsr.bindings.CudaDriver;
 import dev.rlsr.kernels.Attention;
 import dev.rlsr.kernels.AttentionReference;
 import dev.rlsr.kernels.BF16;
@@ -28,7 +29,11 @@ import java.util.concurrent.TimeUnit;
 /**
  * Attention kernels at the Qwen2.5-0.5B shapes, bf16: the causal training forward and backward (B 8, T 1024, 14 query
  * heads, 2 kv heads, D 64) and a decode step (64 rows, one new token after {@code K - 1} cached positions, against a
- * cache of capacity 2K).
+ * cache of capacity 2K); and the decode step of a CUDA graph, {@link Attention#decodeAt}, whose cache length L is
+ * read from device memory and whose grid is sized from the capacity S: 64 rows at L = 64 and L = 256 of a 384-row
+ * cache ({@code decodeAtL64}, {@code decodeAtL256}). Its extra fields give the KV bytes read per step
+ * ({@code 2 * B * L * KV * D * 2}, only the L valid rows are read) and the kernel time of {@link Attention#decode} at
+ * the same L (splits sized from L instead of S), what the fixed grid costs.
  *
  * <p>FLOPs are counted for the causal work only, the way FlashAttention reports them: a (query, key) pair a query
  * sees costs 2 x 2 x D for Q·Kᵀ and P·V, so the forward is {@code 4 * B * H * D * T(T+1)/2} and the backward 2.5 times
@@ -58,6 +63,13 @@ public class AttentionBench {
     @Param({"B64_K512_H14_KV2_D64_bf16"})
     public String decodeWorkload;
 
+    /**
+     * Graph decode shape: rows B, cache capacity S (kStride), heads, head dim; the length L comes from the method
+     * (one param value, so JMH's cross product of params does not rerun the other methods).
+     */
+    @Param({"B64_S384_H14_KV2_D64_bf16"})
+    public String decodeAtWorkload;
+
     private GpuSession gpu;
     private DeviceFill fill;
     private int b;
@@ -80,24 +92,41 @@ public class AttentionBench {
     private long dv;
     private long workspace;
     private long workspaceBytes;
+    private long cacheLen;
     private long stream;
 
     @Setup(Level.Trial)
     public void setup(BenchmarkParams params) {
         String method = params.getBenchmark().substring(params.getBenchmark().lastIndexOf('.') + 1);
-        boolean decode = method.equals("decode");
-        String shape = decode ? decodeWorkload : workload;
+        boolean decodeAt = method.startsWith("decodeAtL");
+        boolean decode = method.equals("decode") || decodeAt;
+        int atLen = decodeAt ? Integer.parseInt(method.substring("decodeAtL".length())) : 0;
+        String shape = decodeAt ? decodeAtWorkload : decode ? decodeWorkload : workload;
         String key = switch (method) {
             case "forward" -> "attn_fwd_";
             case "backward" -> "attn_bwd_";
-            default -> "attn_dec_";
-        } + shape;
+            case "decode" -> "attn_dec_";
+            default -> "attn_decat_";
+        } + (decodeAt ? shape.replaceFirst("_S", "_L" + atLen + "_S") : shape);
         gpu = GpuSession.open("AttentionBench " + method + " " + shape);
         try {
             if (!shape.endsWith("_bf16")) {
                 throw new IllegalArgumentException("only bf16 is benchmarked, got " + shape);
             }
-            if (decode) {
+            if (decodeAt) {
+                int[] x = Validation.dims(shape, "B", "S", "H", "KV", "D");
+                b = x[0];
+                kStride = x[1];
+                h = x[2];
+                kv = x[3];
+                d = x[4];
+                if (atLen < 1 || atLen > kStride) {
+                    throw new IllegalArgumentException("L " + atLen + " outside [1, S = " + kStride + "]");
+                }
+                qLen = 1;
+                kLen = atLen;
+                qOffset = kLen - 1;
+            } else if (decode) {
                 int[] x = Validation.dims(shape, "B", "K", "H", "KV", "D");
                 b = x[0];
                 kLen = x[1];
@@ -133,6 +162,10 @@ public class AttentionBench {
                 workspaceBytes = Attention.decodeWorkspaceBytes(b, qLen, h, d);
                 workspace = gpu.alloc(workspaceBytes).address();
             }
+            if (decodeAt) {
+                cacheLen = gpu.alloc(4).address();
+                CudaDriver.memsetD32Async(cacheLen, kLen, 1, stream);
+            }
             if (method.equals("backward")) {
                 dOut = gpu.alloc(2 * qn).address();
                 dq = gpu.alloc(2 * qn).address();
@@ -143,7 +176,9 @@ public class AttentionBench {
             gpu.sync();
 
             Map<String, Object> extra = new LinkedHashMap<>();
-            if (decode) {
+            if (decodeAt) {
+                decodeAtOnce();
+            } else if (decode) {
                 decodeOnce();
             } else {
                 forwardOnce();
@@ -157,7 +192,8 @@ public class AttentionBench {
             GpuSession.Timing timing = gpu.time(switch (method) {
                 case "forward" -> this::forwardOnce;
                 case "backward" -> this::backwardOnce;
-                default -> this::decodeOnce;
+                case "decode" -> this::decodeOnce;
+                default -> this::decodeAtOnce;
             }, null, 3, 21);
             double pairs = decode ? (double) b * h * kLen : (double) b * h * qLen * (qLen + 1) / 2.0;
             double flops = 4.0 * d * pairs * (method.equals("backward") ? 2.5 : 1.0);
@@ -168,8 +204,17 @@ public class AttentionBench {
             extra.put("what", switch (method) {
                 case "forward" -> "causal forward, out and lse";
                 case "backward" -> "backward: dq, then dk and dv";
-                default -> "decode: one token, cache read once per kv head, splits + combine";
+                case "decode" -> "decode: one token, cache read once per kv head, splits + combine";
+                default -> "graph decode step: cache length read from device memory, splits sized from the capacity";
             });
+            if (decode) {
+                extra.put("kv_bytes_per_step", 2L * 2 * b * kLen * kv * d);
+            }
+            if (decodeAt) {
+                // the same step with the length as a host value (splits sized from L): what the fixed grid costs
+                GpuSession.Timing eager = gpu.time(this::decodeOnce, null, 3, 21);
+                extra.put("decode_same_L_kernel_ms", eager.medianMs());
+            }
             extra.put("tflops", tflops);
             extra.put("flops", flops);
             GpuResults.kernel(gpu, key, timing, bytes, extra);
@@ -192,6 +237,11 @@ public class AttentionBench {
     private void decodeOnce() {
         Attention.decode(q, k, v, out, lse, 0, workspace, workspaceBytes, DType.BF16, b, qLen, kLen, kStride, qOffset,
                 h, kv, d, scale, stream);
+    }
+
+    private void decodeAtOnce() {
+        Attention.decodeAt(q, k, v, out, lse, 0, workspace, workspaceBytes, DType.BF16, b, kStride, h, kv, d, scale,
+                cacheLen, stream);
     }
 
     /** Batch entries 0 and B-1 against the reference on the same bf16 inputs; returns the largest absolute error. */
@@ -267,6 +317,20 @@ public class AttentionBench {
     @Benchmark
     public void decode() {
         decodeOnce();
+        gpu.sync();
+    }
+
+    /** The Java call: one graph decode step at L = 64 of the 384-row cache (eager launches here), wait for it. */
+    @Benchmark
+    public void decodeAtL64() {
+        decodeAtOnce();
+        gpu.sync();
+    }
+
+    /** The Java call: one graph decode step at L = 256 of the 384-row cache, wait for it. */
+    @Benchmark
+    public void decodeAtL256() {
+        decodeAtOnce();
         gpu.sync();
     }
 

@@ -82,6 +82,17 @@ final class GpuResults {
         System.out.println("[gpu] " + key + " FAILED: " + error);
     }
 
+    /**
+     * An end-to-end result (training step, rollouts, RLSR step): the map as one JSON line, keyed by its "key".
+     * Nothing is printed; the benchmark prints its own summary.
+     */
+    static void record(Map<String, Object> m) {
+        if (!m.containsKey("key")) {
+            throw new IllegalArgumentException("a result needs a \"key\": " + m.keySet());
+        }
+        write(m);
+    }
+
     private static void write(Map<String, Object> m) {
         String line = toJson(m);
         String path = System.getProperty("rlsr.bench.out", System.getenv("RLSR_BENCH_OUT"));
@@ -103,18 +114,40 @@ final class GpuResults {
                 sb.append(", ");
             }
             sb.append(quote(e.getKey())).append(": ");
-            Object v = e.getValue();
-            if (v instanceof Double d && (d.isNaN() || d.isInfinite())) {
-                sb.append("null"); // JSON has no NaN
-            } else if (v instanceof Float f && (f.isNaN() || f.isInfinite())) {
-                sb.append("null");
-            } else if (v instanceof Number || v instanceof Boolean) {
-                sb.append(v);
-            } else {
-                sb.append(quote(String.valueOf(v)));
-            }
+            value(sb, e.getValue());
         }
         return sb.append('}').toString();
+    }
+
+    @SuppressWarnings("unchecked")
+    private static void value(StringBuilder sb, Object v) {
+        if (v == null) {
+            sb.append("null");
+        } else if (v instanceof Double d && (d.isNaN() || d.isInfinite())) {
+            sb.append("null"); // JSON has no NaN
+        } else if (v instanceof Float f && (f.isNaN() || f.isInfinite())) {
+            sb.append("null");
+        } else if (v instanceof Number || v instanceof Boolean) {
+            sb.append(v);
+        } else if (v instanceof double[] arr) {
+            sb.append('[');
+            for (int i = 0; i < arr.length; i++) {
+                sb.append(i > 0 ? ", " : "");
+                value(sb, arr[i]);
+            }
+            sb.append(']');
+        } else if (v instanceof java.util.List<?> list) {
+            sb.append('[');
+            for (int i = 0; i < list.size(); i++) {
+                sb.append(i > 0 ? ", " : "");
+                value(sb, list.get(i));
+            }
+            sb.append(']');
+        } else if (v instanceof Map<?, ?> map) {
+            sb.append(toJson((Map<String, Object>) map));
+        } else {
+            sb.append(quote(String.valueOf(v)));
+        }
     }
 
     private static String quote(String s) {

@@ -5,6 +5,7 @@ import dev.rlsr.engine.tensor.AttentionShape;
 import dev.rlsr.engine.tensor.Backend;
 import dev.rlsr.engine.tensor.GrpoSpec;
 import dev.rlsr.engine.tensor.Precision;
+import dev.rlsr.engine.tensor.SamplingState;
 import dev.rlsr.engine.tensor.Tensor;
 import dev.rlsr.kernels.AdamWReference;
 import dev.rlsr.kernels.ArgmaxReference;
@@ -23,6 +24,7 @@ import dev.rlsr.kernels.LogprobGatherReference;
 import dev.rlsr.kernels.PoolingReference;
 import dev.rlsr.kernels.RmsNormReference;
 import dev.rlsr.kernels.RopeReference;
+import dev.rlsr.kernels.SamplingReference;
 import dev.rlsr.kernels.SwigluReference;
 import dev.rlsr.kernels.DType;
 import dev.rlsr.kernels.cpu.CpuParallel;
@@ -605,6 +607,84 @@ public final class CpuBackend implements Backend {
         upload(r.dLogp(), dLogp);
         upload(new float[]{(float) r.loss(), (float) r.meanRatio(), (float) r.clipFraction(), (float) r.meanKl()},
                 stats);
+    }
+
+    // ------------------------------------------------------------------ decoding from device-resident state
+
+    @Override
+    public void appendRowsAt(Tensor src, Tensor dst, int dstStride, Tensor row) {
+        CpuTensor sc = c(src), dc = c(dst);
+        if (sc.dtype() != dc.dtype()) {
+            throw new IllegalArgumentException("appendRowsAt " + src + " -> " + dst + ": dtypes differ");
+        }
+        int r = ints(row)[o(row)];
+        int width = (int) src.dim(-1);
+        int batch = div(n(src), width, "appendRowsAt src");
+        same(n(dst), batch * dstStride * width, "appendRowsAt dst vs batch*stride*width");
+        if (r < 0 || r >= dstStride) {
+            throw new IllegalArgumentException("appendRowsAt: row " + r + " outside [0, " + dstStride + ")");
+        }
+        CopyRowsReference.copyRows(storage(sc), sc.off(), 1, 0, storage(dc), dc.off(), dstStride, r, batch, 1, width);
+    }
+
+    @Override
+    public void attentionDecode(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, AttentionShape s,
+                                Tensor cacheLen, Tensor keyMask) {
+        int len = ints(cacheLen)[o(cacheLen)];
+        if (len < 1 || len > s.kStride()) {
+            throw new IllegalArgumentException("attentionDecode: cache length " + len + " outside [1, " + s.kStride()
+                    + "]");
+        }
+        attention(q, k, v, out, lse, new AttentionShape(s.batch(), 1, len, s.kStride(), len - 1, s.heads(),
+                s.kvHeads(), s.headDim(), s.scale()), keyMask);
+    }
+
+    @Override
+    public void addInt(Tensor t, int delta) {
+        int[] a = ints(t);
+        for (int i = o(t), end = o(t) + n(t); i < end; i++) {
+            a[i] += delta;
+        }
+    }
+
+    @Override
+    public void samplingReset(SamplingState st, long seed) {
+        SamplingReference.reset(ints(st.counters()), ints(st.finished()), ints(st.steps()), st.rows(), seed);
+    }
+
+    @Override
+    public void sample(Tensor logits, int group, SamplingState st, Tensor tokens) {
+        for (Tensor t : new Tensor[]{st.counters(), st.finished(), st.steps(), st.tokenHistory(), st.logprobHistory(),
+                st.logprobs(), st.temperature(), st.topK(), st.topP(), tokens}) {
+            if (o(t) != 0 || t.isView()) {
+                throw new IllegalArgumentException("sample: the CPU backend samples into whole tensors, not views: " + t);
+            }
+        }
+        int vocab = (int) logits.dim(-1);
+        SamplingReference.sample(a(logits), o(logits), st.rows(), vocab, group, a(st.temperature()), ints(st.topK()),
+                a(st.topP()), st.stopIds() == null ? new int[0] : ints(st.stopIds()), st.padId(), ints(st.counters()),
+                ints(st.finished()), ints(st.steps()), ints(tokens), a(st.logprobs()), ints(st.tokenHistory()),
+                a(st.logprobHistory()), st.maxSteps());
+    }
+
+    @Override
+    public StepGraph capture(Runnable step) {
+        step.run();
+        return new StepGraph() {
+            @Override
+            public void replay() {
+                step.run();
+            }
+
+            @Override
+            public boolean isDeviceGraph() {
+                return false;
+            }
+
+            @Override
+            public void close() {
+            }
+        };
     }
 
     // ------------------------------------------------------------------ optimizer

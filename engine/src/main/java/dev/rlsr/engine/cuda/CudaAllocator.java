@@ -20,6 +20,8 @@ final class CudaAllocator {
     private static final long SMALL = 512, LARGE = 2L << 20, SMALL_LIMIT = 1L << 20;
 
     private final Map<Long, ArrayDeque<Long>> free = new HashMap<>();
+    /** Blocks released while a graph was being captured: the graph still uses them, so they wait for its close. */
+    private java.util.List<long[]> captured;
     private long inUse;
     private long cached;
     private long peak;
@@ -80,11 +82,39 @@ final class CudaAllocator {
         return bytes < 0 ? "?" : String.format(java.util.Locale.ROOT, "%.1f MiB", bytes / 1048576.0);
     }
 
-    /** Returns a block to the cache (not to the driver). */
+    /** Returns a block to the cache (not to the driver); during a capture, to the graph being captured. */
     void release(long ptr, long sizeClass) {
+        if (captured != null) {
+            captured.add(new long[]{ptr, sizeClass});
+            return;
+        }
         free.computeIfAbsent(sizeClass, k -> new ArrayDeque<>()).push(ptr);
         inUse -= sizeClass;
         cached += sizeClass;
+    }
+
+    /**
+     * From now until {@link #endCapture}, released blocks are kept for the graph being captured (its replays keep
+     * using their addresses) instead of going back to the cache.
+     */
+    void beginCapture() {
+        if (captured != null) {
+            throw new IllegalStateException("a graph is already being captured on this backend");
+        }
+        captured = new java.util.ArrayList<>();
+    }
+
+    /** Ends the capture scope; returns the blocks the graph owns, to {@link #release} when the graph is closed. */
+    java.util.List<long[]> endCapture() {
+        java.util.List<long[]> owned = captured;
+        captured = null;
+        return owned == null ? java.util.List.of() : owned;
+    }
+
+    /** Whether the allocator would have to call the driver for {@code bytes} (nothing of its class is cached). */
+    boolean wouldAllocate(long bytes) {
+        ArrayDeque<Long> list = free.get(sizeClass(bytes));
+        return list == null || list.isEmpty();
     }
 
     /** Gives every cached block back to the driver ({@code cuMemFree} synchronises the device). */

@@ -7,6 +7,7 @@ import dev.rlsr.engine.tensor.AttentionShape;
 import dev.rlsr.engine.tensor.Backend;
 import dev.rlsr.engine.tensor.GrpoSpec;
 import dev.rlsr.engine.tensor.Precision;
+import dev.rlsr.engine.tensor.SamplingState;
 import dev.rlsr.engine.tensor.Tensor;
 import dev.rlsr.kernels.AdamWKernel;
 import dev.rlsr.kernels.Argmax;
@@ -14,6 +15,8 @@ import dev.rlsr.kernels.Attention;
 import dev.rlsr.kernels.BF16;
 import dev.rlsr.kernels.Cast;
 import dev.rlsr.kernels.CopyRows;
+import dev.rlsr.kernels.CosineSimilarity;
+import dev.rlsr.kernels.GroupAdvantages;
 import dev.rlsr.kernels.CrossEntropy;
 import dev.rlsr.kernels.DType;
 import dev.rlsr.kernels.Elementwise;
@@ -28,6 +31,7 @@ import dev.rlsr.kernels.LogprobGather;
 import dev.rlsr.kernels.Pooling;
 import dev.rlsr.kernels.RmsNorm;
 import dev.rlsr.kernels.Rope;
+import dev.rlsr.kernels.Sampling;
 import dev.rlsr.kernels.Swiglu;
 
 import java.lang.foreign.Arena;
@@ -70,6 +74,34 @@ public final class CudaBackend implements Backend {
     }
 
     /**
+     * What keeps this backend from running here, or "" when a device and every library it needs are usable: the
+     * driver (libcuda and a device), NVRTC (kernels compile at run time) and cuBLASLt (every GEMM). Never throws.
+     *
+     * @return the reasons, joined; "" when usable
+     */
+    public static String unavailableReason() {
+        java.util.List<String> missing = new java.util.ArrayList<>();
+        String driver = CudaDriver.unavailableReason();
+        if (!driver.isEmpty()) {
+            missing.add(driver);
+        }
+        String nvrtc = dev.rlsr.bindings.Nvrtc.unavailableReason();
+        if (!nvrtc.isEmpty()) {
+            missing.add("NVRTC: " + nvrtc);
+        }
+        if (!dev.rlsr.bindings.CublasLt.isAvailable()) {
+            missing.add("cuBLASLt (libcublasLt.so.13 or .12) is not loadable; set -Drlsr.lib.cublaslt=PATH if it is"
+                    + " installed elsewhere");
+        }
+        return String.join("; ", missing);
+    }
+
+    /** {@return true when the CUDA libraries are the project's CPU emulator, not a GPU} */
+    public static boolean isEmulator() {
+        return CudaDriver.isEmulator();
+    }
+
+    /**
      * Opens device {@code ordinal} (its primary context) with its own stream and cuBLASLt handle.
      *
      * @param ordinal   the device
@@ -78,7 +110,7 @@ public final class CudaBackend implements Backend {
      * @throws IllegalStateException naming what is missing when no CUDA device or library is usable
      */
     public static CudaBackend open(int ordinal, Precision precision) {
-        String why = CudaDriver.unavailableReason();
+        String why = unavailableReason();
         if (!why.isEmpty()) {
             throw new IllegalStateException("no usable CUDA device: " + why);
         }
@@ -100,22 +132,22 @@ public final class CudaBackend implements Backend {
         return act == DType.F32 || act == DType.BF16;
     }
 
-    /** @return the device's name, e.g. "NVIDIA H100 80GB HBM3" */
+    /** {@return the device's name, e.g. "NVIDIA H100 80GB HBM3"} */
     public String deviceName() {
         return ctx.name();
     }
 
-    /** @return the stream every op of this backend is queued on ({@code CUstream}) */
+    /** {@return the stream every op of this backend is queued on ({@code CUstream})} */
     public long stream() {
         return stream;
     }
 
-    /** @return device memory held by live tensors, in bytes (size classes) */
+    /** {@return device memory held by live tensors, in bytes (size classes)} */
     public long memoryInUse() {
         return allocator.inUse();
     }
 
-    /** @return the highest {@link #memoryInUse()} so far */
+    /** {@return the highest {@link #memoryInUse()} so far} */
     public long peakMemory() {
         return allocator.peak();
     }
@@ -125,7 +157,7 @@ public final class CudaBackend implements Backend {
         allocator.resetPeak();
     }
 
-    /** @return how many times the allocator has called {@code cuMemAlloc} */
+    /** {@return how many times the allocator has called {@code cuMemAlloc}} */
     public long driverAllocations() {
         return allocator.driverAllocations();
     }
@@ -214,6 +246,11 @@ public final class CudaBackend implements Backend {
     public Tensor alloc(DType dtype, long... shape) {
         enter();
         long bytes = Tensor.count(shape) * dtype.bytes();
+        if (capturing && allocator.wouldAllocate(bytes)) {
+            // cuMemAlloc would invalidate the capture: the step must have run once eagerly with the same shapes
+            throw new IllegalStateException("a captured step allocates " + bytes + " bytes that the allocator has not"
+                    + " cached: run the step once before capturing it (CudaBackend.capture)");
+        }
         long size = CudaAllocator.sizeClass(bytes);
         long base = allocator.allocate(bytes);
         return new CudaTensor(this, new CudaTensor.Storage(base, size), dtype, shape, 0, false);
@@ -713,6 +750,131 @@ public final class CudaBackend implements Backend {
         }
     }
 
+    // ------------------------------------------------------------------ decoding from device-resident state
+
+    @Override
+    public void appendRowsAt(Tensor src, Tensor dst, int dstStride, Tensor row) {
+        enter();
+        sameDtype("appendRowsAt", src, dst);
+        int width = (int) src.dim(-1);
+        int batch = div(src.numel(), width, "appendRowsAt src");
+        same(dst.numel(), (long) batch * dstStride * width, "appendRowsAt dst vs batch*stride*width");
+        CopyRows.appendAt(a(src), a(dst), a(row), batch, dstStride, width, src.dtype(), stream);
+    }
+
+    @Override
+    public void attentionDecode(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, AttentionShape s,
+                                Tensor cacheLen, Tensor keyMask) {
+        enter();
+        sameDtype("attentionDecode", q, k, v, out);
+        long bytes = Attention.decodeWorkspaceBytes(s.batch(), 1, s.heads(), s.headDim());
+        try (Tensor ws = scratch(bytes)) {
+            Attention.decodeAt(a(q), a(k), a(v), a(out), a(lse), addrOrZero(keyMask), a(ws), bytes,
+                    act(q, "attentionDecode"), s.batch(), s.kStride(), s.heads(), s.kvHeads(), s.headDim(), s.scale(),
+                    a(cacheLen), stream);
+        }
+    }
+
+    @Override
+    public void addInt(Tensor t, int delta) {
+        enter();
+        if (t.dtype() != DType.I32) {
+            throw new IllegalArgumentException("addInt: " + t + " is not I32");
+        }
+        Elementwise.addI32(a(t), t.numel(), delta, stream);
+    }
+
+    @Override
+    public void samplingReset(SamplingState st, long seed) {
+        enter();
+        Sampling.reset(a(st.counters()), a(st.finished()), a(st.steps()), st.rows(), seed, stream);
+    }
+
+    @Override
+    public void sample(Tensor logits, int group, SamplingState st, Tensor tokens) {
+        enter();
+        int vocab = (int) logits.dim(-1);
+        Sampling.sample(a(logits), act(logits, "sample"), st.rows(), vocab, group, a(st.temperature()), a(st.topK()),
+                a(st.topP()), addrOrZero(st.stopIds()), st.stopCount(), st.padId(), a(st.counters()), a(st.finished()),
+                a(st.steps()), a(tokens), a(st.logprobs()), a(st.tokenHistory()), a(st.logprobHistory()),
+                st.maxSteps(), stream);
+    }
+
+    private boolean capturing;
+
+    /**
+     * Runs {@code step} once and captures it as a CUDA graph on this backend's stream for the replays. The run is
+     * eager, with every buffer the step frees kept until it ends, so that each allocation of the step gets a block
+     * of its own in the cache: the capture that follows (which may not call cuMemAlloc) then finds one cached block
+     * for every allocation it makes, and those blocks stay with the graph until it is closed. Kernels are compiled
+     * and loaded by the eager run, never during the capture.
+     */
+    @Override
+    public StepGraph capture(Runnable step) {
+        enter();
+        allocator.beginCapture();
+        try {
+            step.run();
+        } finally {
+            allocator.endCapture().forEach(b -> allocator.release(b[0], b[1]));
+        }
+        allocator.beginCapture();
+        capturing = true;
+        long graph;
+        try {
+            CudaDriver.streamBeginCapture(stream);
+            try {
+                step.run();
+            } finally {
+                graph = CudaDriver.streamEndCapture(stream);
+            }
+        } catch (RuntimeException e) {
+            capturing = false;
+            allocator.endCapture().forEach(b -> allocator.release(b[0], b[1]));
+            throw e;
+        }
+        capturing = false;
+        java.util.List<long[]> owned = allocator.endCapture();
+        long exec;
+        try {
+            exec = CudaDriver.graphInstantiate(graph);
+        } finally {
+            CudaDriver.graphDestroy(graph);
+        }
+        return new StepGraph() {
+            private boolean closed;
+
+            @Override
+            public void replay() {
+                if (closed) {
+                    throw new IllegalStateException("the graph is closed");
+                }
+                enter();
+                CudaDriver.graphLaunch(exec, stream);
+            }
+
+            @Override
+            public boolean isDeviceGraph() {
+                return true;
+            }
+
+            @Override
+            public void close() {
+                if (closed) {
+                    return;
+                }
+                closed = true;
+                if (!CudaBackend.this.closed) {
+                    enter();
+                    // replays still queued may read the blocks: release them in stream order after the exec is gone
+                    CudaDriver.streamSynchronize(stream);
+                    CudaDriver.graphExecDestroy(exec);
+                    owned.forEach(b -> allocator.release(b[0], b[1]));
+                }
+            }
+        };
+    }
+
     // ------------------------------------------------------------------ optimizer
 
     @Override
@@ -763,6 +925,20 @@ public final class CudaBackend implements Backend {
         enter();
         int w = (int) x.dim(-1);
         Pooling.l2NormalizeRows(a(x), act(x, "l2NormalizeRows"), div(x.numel(), w, "l2NormalizeRows"), w, eps, stream);
+    }
+
+    @Override
+    public void groupAdvantages(Tensor rewards, int groupSize, boolean scaleByStd, float eps, Tensor out) {
+        enter();
+        int p = Backend.advantageGroups(rewards, groupSize, eps, out);
+        GroupAdvantages.compute(a(rewards), a(out), p, groupSize, scaleByStd, eps, stream);
+    }
+
+    @Override
+    public void cosineSimilarity(Tensor ref, Tensor x, Tensor out) {
+        enter();
+        int[] pgd = Backend.cosineDims(ref, x, out);
+        CosineSimilarity.againstReference(a(ref), a(x), x.dtype(), a(out), pgd[0], pgd[1], pgd[2], stream);
     }
 
     @Override

@@ -41,7 +41,7 @@ public final class CudaTensor implements Tensor {
         this.view = view;
     }
 
-    /** @return the device address of the first element */
+    /** {@return the device address of the first element} */
     public long address() {
         if (storage.freed || closedView) {
             throw new IllegalStateException("tensor " + this + " is closed");

@@ -1,13 +1,15 @@
 package dev.rlsr.engine.generate;
 
 import dev.rlsr.engine.model.DecoderModel;
+import dev.rlsr.engine.model.DecodeState;
 import dev.rlsr.engine.model.KvCache;
+import dev.rlsr.engine.tensor.Backend;
+import dev.rlsr.engine.tensor.SamplingState;
 import dev.rlsr.engine.tensor.Tensor;
 import dev.rlsr.engine.tokenizer.Tokenizer;
 
 import java.util.Arrays;
 import java.util.List;
-import java.util.SplittableRandom;
 import java.util.function.Function;
 
 /**
@@ -16,16 +18,21 @@ import java.util.function.Function;
  * until every row has stopped or maxNewTokens is reached. Finished rows are fed the pad id (their outputs are
  * ignored) so the batch shape never changes and the model's buffers are reused.
  *
- * <p>Reproducible: row r draws from its own stream, the r-th {@code split()} of {@code SplittableRandom(seed)}, so
- * the tokens are a function of (seed, model, prompts, G, config) only. Device-independent: only {@link DecoderModel}
- * and {@link dev.rlsr.engine.tensor.Backend} calls; one (R, V) logits download per step is the only host-device
- * synchronisation point of the loop.
+ * <p>Reproducible: row r's token at step t is drawn with the Philox4x32-10 numbers of (seed, r, t) by
+ * {@link Sampler} ({@link dev.rlsr.kernels.SamplingReference}, the CPU twin of the device's sampling kernel), so the
+ * tokens are a function of (seed, model, prompts, G, config) only, a row's tokens do not depend on when the other rows
+ * stop, and the device draws the same tokens from the same logits. Device-independent: only {@link DecoderModel} and
+ * {@link dev.rlsr.engine.tensor.Backend} calls; the 8-byte read of the sampling counters per step (rows still
+ * sampling, rows with non-finite logits) is the only host-device synchronisation point of the loop, and the token
+ * and log-prob histories are read once at the end.
  */
-public final class RolloutEngine {
+public final class RolloutEngine implements AutoCloseable {
     private final DecoderModel model;
     private final int[] stopIds;
     private final int padId;
     private final Function<int[], String> decoder;
+    /** Whether decode steps are recorded and replayed ({@link Backend#capture}); false runs every step eagerly. */
+    private boolean recordSteps = !Boolean.getBoolean("rlsr.decode.eager");
 
     /**
      * An engine over a model with explicit stop and pad ids.
@@ -56,7 +63,27 @@ public final class RolloutEngine {
     public static RolloutEngine of(DecoderModel model, Tokenizer tokenizer) {
         var sp = tokenizer.specialTokens();
         int pad = sp.hasPad() ? sp.padId() : sp.hasEos() ? sp.eosId() : 0;
-        return new RolloutEngine(model, sp.stopIds(), pad, ids -> tokenizer.decode(ids, false));
+        // a model's embedding is often padded past the tokenizer's vocabulary (Qwen: 151936 rows for 151669 tokens);
+        // a sampled id in that padding has no text, so it decodes to nothing instead of failing the run
+        int known = tokenizer.vocabSize();
+        return new RolloutEngine(model, sp.stopIds(), pad, ids -> tokenizer.decode(
+                Arrays.stream(ids).filter(id -> id < known).toArray(), false));
+    }
+
+    /**
+     * Chooses between recording the decode step once per geometry and replaying it (the default; a CUDA graph on a
+     * GPU) and running every step eagerly (for debugging; {@code -Drlsr.decode.eager=true} sets it for a whole run).
+     * Both give the same tokens.
+     *
+     * @param record true to record and replay
+     * @return this engine
+     */
+    public RolloutEngine recordDecodeSteps(boolean record) {
+        if (record != recordSteps) {
+            close();
+            recordSteps = record;
+        }
+        return this;
     }
 
     /** {@return the id written into prompt padding and after a completion ended} */
@@ -66,6 +93,14 @@ public final class RolloutEngine {
 
     /**
      * Samples {@code groupSize} completions for each prompt.
+     *
+     * <p>Everything happens on the model's backend: the prompts are prefilled once (P rows) and their KV replicated G
+     * times; the first token of every row is sampled from its prompt's logits ({@code group = G}); then each step
+     * runs {@link DecoderModel#decodeStep} and the backend's sampler ({@link Backend#sample}) on device-resident state.
+     * The step is recorded once per batch geometry ({@link Backend#capture}: a CUDA graph on a GPU) and replayed; a
+     * geometry's buffers and graph are kept for the next call (a GRPO run samples the same geometry every step, from
+     * the policy's own compute weights). Per step the host reads 8 bytes (the number of unfinished rows, and of rows
+     * with non-finite logits); the tokens and their log-probs are read once at the end.
      *
      * @param prompts   prompt ids (unpadded, each non-empty)
      * @param groupSize G, completions per prompt
@@ -83,7 +118,7 @@ public final class RolloutEngine {
         if (!cfg.stopStrings().isEmpty() && decoder == null) {
             throw new IllegalArgumentException("stop strings need a decoder (build the engine with a tokenizer)");
         }
-        int G = groupSize, R = P * G, Lmax = cfg.maxNewTokens(), V = model.config().vocabSize();
+        int G = groupSize, R = P * G, Lmax = cfg.maxNewTokens();
         int Tp = 0;
         for (int[] p : prompts) {
             if (p.length == 0) {
@@ -99,76 +134,90 @@ public final class RolloutEngine {
             System.arraycopy(ids, 0, promptIds, off, ids.length);
             Arrays.fill(promptMask, off, off + ids.length, 1);
         }
-        int[] out = new int[R * Lmax];
-        Arrays.fill(out, padId);
-        int[] lengths = new int[R];
-        Rollouts.FinishReason[] finish = new Rollouts.FinishReason[R];
         int[] nextPos = new int[R];
         for (int r = 0; r < R; r++) {
             nextPos[r] = prompts.get(r / G).length;
         }
-        SplittableRandom base = new SplittableRandom(cfg.seed());
-        SplittableRandom[] rng = new SplittableRandom[R];
-        for (int r = 0; r < R; r++) {
-            rng[r] = base.split();
+        Backend be = model.backend();
+        long t0 = System.nanoTime(), tPrefill;
+        Session s = session(R, Tp + Lmax, Lmax);
+        s.cache.reset();
+        s.sampling.configure(cfg.temperature(), cfg.topK(), cfg.topP());
+        Tensor logits;
+        if (G == 1) {
+            logits = model.prefill(s.cache, promptIds, promptMask, null);
+        } else {
+            try (KvCache shared = model.newKvCache(P, Tp)) {
+                logits = model.prefill(shared, promptIds, promptMask, null);
+                s.cache.replicateFrom(shared, G);
+            }
         }
-        Sampler sampler = new Sampler(cfg, V);
+        // step 0 from the prompts' logits: the G rows of a prompt share its logits row
+        be.samplingReset(s.sampling, cfg.seed());
+        be.sample(logits, G, s.sampling, s.state.ids());
+        s.state.set(null, nextPos, Tp);
+        tPrefill = System.nanoTime();
+        int steps = 1;
+        while (steps < Lmax) {
+            // host-device sync: 8 bytes, the rows still sampling and the rows that met non-finite logits
+            int[] c = be.downloadInts(s.sampling.counters().view(SamplingState.UNFINISHED, 2));
+            if (c[1] > 0) {
+                throw new NonFiniteLogitsException(c[1] + " of " + R + " rows had NaN or infinite logits at step "
+                        + steps + ": the model's weights or activations are not finite");
+            }
+            if (c[0] == 0) {
+                break;
+            }
+            s.step();
+            steps++;
+        }
+        // the step's own counters are read once more only for the non-finite check of the last step
+        int[] c = be.downloadInts(s.sampling.counters().view(SamplingState.UNFINISHED, 2));
+        if (c[1] > 0) {
+            throw new NonFiniteLogitsException(c[1] + " of " + R + " rows had NaN or infinite logits: the model's"
+                    + " weights or activations are not finite");
+        }
+        int[] history = be.downloadInts(s.sampling.tokenHistory());
+        float[] logps = be.download(s.sampling.logprobHistory());
+        long t1 = System.nanoTime();
+
+        // lengths and finish reasons from the histories (host): a stop token ends a row; stop strings are cut here
+        int[] out = new int[R * Lmax];
+        Arrays.fill(out, padId);
+        float[] outLogp = new float[R * Lmax];
+        int[] lengths = new int[R];
+        Rollouts.FinishReason[] finish = new Rollouts.FinishReason[R];
         StopStrings stops = new StopStrings(cfg.stopStrings());
         double entropySum = 0;
         long sampled = 0;
-        long t0 = System.nanoTime(), tPrefill;
-        try (KvCache cache = model.newKvCache(R, Tp + Lmax)) {
-            float[] logits;
-            if (G == 1) {
-                logits = model.backend().download(model.prefill(cache, promptIds, promptMask, null));
-            } else {
-                try (KvCache shared = model.newKvCache(P, Tp)) {
-                    logits = model.backend().download(model.prefill(shared, promptIds, promptMask, null));
-                    cache.replicateFrom(shared, G);
+        for (int r = 0; r < R; r++) {
+            int n = 0;
+            Rollouts.FinishReason f = Rollouts.FinishReason.LENGTH;
+            for (int t = 0; t < steps; t++) {
+                int id = history[r * Lmax + t];
+                out[r * Lmax + t] = id;
+                outLogp[r * Lmax + t] = logps[r * Lmax + t];
+                n = t + 1;
+                if (isStop(id)) {
+                    f = Rollouts.FinishReason.STOP_TOKEN;
+                    break;
+                }
+                if (stops.any() && stops.foundAtEnd(decoder, out, r * Lmax, t + 1)) {
+                    f = Rollouts.FinishReason.STOP_STRING;
+                    break;
                 }
             }
-            tPrefill = System.nanoTime();
-            int[] tok = new int[R], pos = new int[R];
-            boolean[] done = new boolean[R];
-            int active = R;
-            for (int step = 0; step < Lmax && active > 0; step++) {
-                if (step > 0) {
-                    for (int r = 0; r < R; r++) {
-                        pos[r] = nextPos[r]++;
-                    }
-                    // host-device sync: the next tokens depend on these logits
-                    logits = model.backend().download(model.decode(cache, tok, pos));
-                }
-                for (int r = 0; r < R; r++) {
-                    if (done[r]) {
-                        tok[r] = padId;
-                        continue;
-                    }
-                    // the first step's logits are per prompt (P rows), later ones per sample (R rows)
-                    int row = step == 0 ? r / G : r;
-                    int id = sampler.sample(logits, row * V, rng[r]);
-                    entropySum += sampler.lastEntropy();
-                    sampled++;
-                    tok[r] = id;
-                    out[r * Lmax + step] = id;
-                    lengths[r] = step + 1;
-                    Rollouts.FinishReason f = null;
-                    if (isStop(id)) {
-                        f = Rollouts.FinishReason.STOP_TOKEN;
-                    } else if (stops.any() && stops.foundAtEnd(decoder, out, r * Lmax, step + 1)) {
-                        f = Rollouts.FinishReason.STOP_STRING;
-                    } else if (step + 1 == Lmax) {
-                        f = Rollouts.FinishReason.LENGTH;
-                    }
-                    if (f != null) {
-                        finish[r] = f;
-                        done[r] = true;
-                        active--;
-                    }
-                }
+            for (int t = n; t < Lmax; t++) {
+                out[r * Lmax + t] = padId;
+                outLogp[r * Lmax + t] = 0f;
             }
+            lengths[r] = n;
+            finish[r] = f;
+            for (int t = 0; t < n; t++) {
+                entropySum -= outLogp[r * Lmax + t];
+            }
+            sampled += n;
         }
-        long t1 = System.nanoTime();
         List<String> texts = null;
         if (decoder != null) {
             String[] decoded = new String[R];
@@ -179,8 +228,79 @@ public final class RolloutEngine {
             }
             texts = List.of(decoded);
         }
-        return new Rollouts(P, G, Tp, promptIds, promptMask, Lmax, out, lengths, finish, texts, entropySum, sampled,
-                tPrefill - t0, t1 - tPrefill);
+        return new Rollouts(P, G, Tp, promptIds, promptMask, Lmax, out, lengths, finish, texts, outLogp, entropySum,
+                sampled, tPrefill - t0, t1 - tPrefill);
+    }
+
+    /**
+     * The device buffers of one batch geometry (rows, cache capacity, max new tokens) and its recorded decode step,
+     * kept across calls so a run that samples the same geometry every step records the step once.
+     */
+    private final class Session implements AutoCloseable {
+        final KvCache cache;
+        final DecodeState state;
+        final SamplingState sampling;
+        private Backend.StepGraph graph;
+
+        Session(int rows, int capacity, int maxSteps) {
+            cache = model.newKvCache(rows, capacity);
+            state = new DecodeState(model.backend(), rows);
+            sampling = new SamplingState(model.backend(), rows, maxSteps, 1, 0, 1, stopIds, padId);
+        }
+
+        /** One decode step: the model on device state, then sampling into the next step's input ids. */
+        private void run() {
+            Tensor logits = model.decodeStep(cache, state);
+            model.backend().sample(logits, 1, sampling, state.ids());
+        }
+
+        void step() {
+            if (graph == null) {
+                // the first step of this geometry runs while it is recorded; later ones replay the record
+                graph = recordSteps ? model.backend().capture(this::run) : null;
+                if (graph == null) {
+                    run();
+                }
+            } else {
+                graph.replay();
+            }
+            cache.advance(1);
+        }
+
+        @Override
+        public void close() {
+            if (graph != null) {
+                graph.close();
+            }
+            sampling.close();
+            state.close();
+            cache.close();
+        }
+    }
+
+    private final java.util.Map<Long, Session> sessions = new java.util.LinkedHashMap<>(4, 0.75f, true);
+
+    private Session session(int rows, int capacity, int maxSteps) {
+        long key = ((long) rows << 40) | ((long) capacity << 16) | maxSteps;
+        Session s = sessions.get(key);
+        if (s == null) {
+            if (sessions.size() >= 2) {
+                // another geometry (a different prompt length): drop the least recently used session
+                var eldest = sessions.entrySet().iterator().next();
+                eldest.getValue().close();
+                sessions.remove(eldest.getKey());
+            }
+            s = new Session(rows, capacity, maxSteps);
+            sessions.put(key, s);
+        }
+        return s;
+    }
+
+    /** Frees the device buffers and recorded steps kept for later calls. */
+    @Override
+    public void close() {
+        sessions.values().forEach(Session::close);
+        sessions.clear();
     }
 
     private boolean isStop(int id) {

@@ -15,14 +15,17 @@ package dev.rlsr.engine.generate;
  * @param finish            (R) why each completion ended
  * @param texts             (R) decoded completions (unmodifiable) without the stop token and cut before a stop string, or null
  *                          when no decoder was given
- * @param entropySum        sum over all sampled completion tokens of the sampling distribution's entropy (nats)
+ * @param completionLogprobs (R, Lmax) {@code log_softmax(logits / T)[token]} of each sampled token under the sampling
+ *                          policy (before top-k/top-p; 0 after a completion ended): GRPO's old-policy log-probs
+ * @param entropySum        sum over all sampled completion tokens of {@code -logp} (nats): its mean estimates the
+ *                          sampling distribution's entropy without a pass over the vocabulary
  * @param sampledTokens     completion tokens sampled (sum of completionLengths)
  * @param prefillNanos      time spent prefilling the prompts (once per group)
  * @param decodeNanos       time spent in the decode loop (forward + sampling)
  */
 public record Rollouts(int prompts, int groupSize, int promptLen, int[] promptIds, int[] promptMask, int maxNewTokens,
                        int[] completionIds, int[] completionLengths, FinishReason[] finish, java.util.List<String> texts,
-                       double entropySum, long sampledTokens, long prefillNanos, long decodeNanos) {
+                       float[] completionLogprobs, double entropySum, long sampledTokens, long prefillNanos, long decodeNanos) {
 
     /** Why a completion ended. */
     public enum FinishReason {
@@ -39,7 +42,7 @@ public record Rollouts(int prompts, int groupSize, int promptLen, int[] promptId
         return prompts * groupSize;
     }
 
-    /** {@return the mean entropy per sampled token (nats); 0 when nothing was sampled} */
+    /** {@return the mean entropy per sampled token (nats), estimated by the mean -log p of the sampled tokens} */
     public double meanEntropy() {
         return sampledTokens == 0 ? 0 : entropySum / sampledTokens;
     }

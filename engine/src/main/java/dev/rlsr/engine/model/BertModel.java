@@ -6,6 +6,7 @@ import dev.rlsr.engine.tensor.AttentionShape;
 import dev.rlsr.engine.optim.ParamLayout;
 import dev.rlsr.engine.optim.ParamStore;
 import dev.rlsr.engine.tensor.Backend;
+import dev.rlsr.engine.tensor.Precision;
 import dev.rlsr.kernels.DType;
 import dev.rlsr.engine.tensor.Tensor;
 
@@ -47,7 +48,7 @@ public final class BertModel implements AutoCloseable {
     private Activations acts;
     private boolean closed;
 
-    private BertModel(BertConfig config, Backend backend, Map<String, float[]> values) {
+    private BertModel(BertConfig config, Backend backend, Precision precision, Map<String, float[]> values) {
         this.config = config;
         this.backend = backend;
         this.eps = (float) config.layerNormEps();
@@ -58,7 +59,7 @@ public final class BertModel implements AutoCloseable {
         }
         // frozen (an encoder is never trained here): one flat buffer of compute weights, no gradients
         this.store = ParamStore.allocate(backend, ParamLayout.of(config.parameterShapes(), name -> false),
-                backend.defaultPrecision(), false);
+                precision, false);
         this.act = store.precision().compute();
         for (Map.Entry<String, long[]> e : config.parameterShapes().entrySet()) {
             backend.upload(values.get(e.getKey()), store.compute(e.getKey()));
@@ -97,11 +98,25 @@ public final class BertModel implements AutoCloseable {
      * LayerNorm names ({@code gamma}/{@code beta}) are accepted. The pooler and heads are ignored.
      *
      * @param dir     the model directory
-     * @param backend where the parameters live
+     * @param backend where the parameters live, in its default precision
      * @return the model
      * @throws CheckpointException naming the file or tensor when the directory is incomplete or inconsistent
      */
     public static BertModel load(Path dir, Backend backend) {
+        return load(dir, backend, backend.defaultPrecision());
+    }
+
+    /**
+     * {@link #load(Path, Backend)} in a given precision (a bf16 device backend can hold an fp32 encoder, and the
+     * reverse).
+     *
+     * @param dir       the model directory
+     * @param backend   where the parameters live
+     * @param precision the dtype of weights and activations
+     * @return the model
+     * @throws CheckpointException naming the file or tensor when the directory is incomplete or inconsistent
+     */
+    public static BertModel load(Path dir, Backend backend, Precision precision) {
         BertConfig cfg = BertConfig.load(dir);
         Map<String, float[]> values = new LinkedHashMap<>();
         try (SafeTensors st = SafeTensors.open(dir)) {
@@ -120,7 +135,7 @@ public final class BertModel implements AutoCloseable {
                 values.put(e.getKey(), st.floats(found, e.getValue()));
             }
         }
-        return new BertModel(cfg, backend, values);
+        return new BertModel(cfg, backend, precision, values);
     }
 
     private static String[] aliases(String name) {
@@ -135,10 +150,24 @@ public final class BertModel implements AutoCloseable {
      *
      * @param config  the architecture
      * @param weights every parameter by name
-     * @param backend where the parameters live
+     * @param backend where the parameters live, in its default precision
      * @return the model
      */
     public static BertModel fromWeights(BertConfig config, Map<String, float[]> weights, Backend backend) {
+        return fromWeights(config, weights, backend, backend.defaultPrecision());
+    }
+
+    /**
+     * {@link #fromWeights(BertConfig, Map, Backend)} in a given precision.
+     *
+     * @param config    the architecture
+     * @param weights   every parameter by name
+     * @param backend   where the parameters live
+     * @param precision the dtype of weights and activations
+     * @return the model
+     */
+    public static BertModel fromWeights(BertConfig config, Map<String, float[]> weights, Backend backend,
+                                        Precision precision) {
         for (Map.Entry<String, long[]> e : config.parameterShapes().entrySet()) {
             float[] w = weights.get(e.getKey());
             long n = 1;
@@ -153,7 +182,7 @@ public final class BertModel implements AutoCloseable {
                         + " values, its shape " + Tensor.describe(e.getValue()) + " needs " + n);
             }
         }
-        return new BertModel(config, backend, weights);
+        return new BertModel(config, backend, precision, weights);
     }
 
     /** {@return the architecture} */
@@ -164,6 +193,11 @@ public final class BertModel implements AutoCloseable {
     /** {@return the backend that holds the parameters} */
     public Backend backend() {
         return backend;
+    }
+
+    /** {@return the dtype of the weights, the activations and the embeddings of {@link #pool}} */
+    public DType dtype() {
+        return act;
     }
 
     /** {@return the parameters by HF name (no prefix), in HF order (views of one flat buffer)} */
@@ -300,23 +334,50 @@ public final class BertModel implements AutoCloseable {
      * @return one embedding per row
      */
     public float[][] embed(int batch, int[] inputIds, int[] attentionMask, BertPooling pooling, boolean normalize) {
-        Tensor hidden = forward(batch, inputIds, attentionMask);
+        forward(batch, inputIds, attentionMask);
         Activations a = acts;
-        int T = a.T, C = config.hiddenSize();
-        if (pooling == BertPooling.MEAN) {
-            backend.meanPool(hidden, attentionMask == null ? null : a.mask, a.pooled);
-        } else {
-            backend.gatherRows(hidden, a.clsRows, a.pooled);
-        }
-        if (normalize) {
-            backend.l2NormalizeRows(a.pooled, 1e-12f);
-        }
+        int C = config.hiddenSize();
+        poolInto(attentionMask != null, pooling, normalize, a.pooled);
         float[] flat = backend.download(a.pooled);
         float[][] out = new float[batch][C];
         for (int b = 0; b < batch; b++) {
             System.arraycopy(flat, b * C, out[b], 0, C);
         }
         return out;
+    }
+
+    /**
+     * {@link #embed} without the copy to the host: the sentence embeddings of a right-padded batch are written into
+     * {@code out (B,C)}, a tensor of this model's backend and {@link #dtype()} (e.g. a row range of a larger
+     * buffer), and stay there. Asynchronous on a device backend.
+     *
+     * @param batch         B
+     * @param inputIds      (B,T)
+     * @param attentionMask (B,T), 1 = token, 0 = padding; null = no padding
+     * @param pooling       mean or CLS pooling
+     * @param normalize     L2-normalise each embedding
+     * @param out           (B,C), written
+     */
+    public void pool(int batch, int[] inputIds, int[] attentionMask, BertPooling pooling, boolean normalize,
+                     Tensor out) {
+        if (out.dtype() != act || out.numel() != (long) batch * config.hiddenSize()) {
+            throw new IllegalArgumentException("pooled output " + out + " must be " + act + " with B*C = " + batch
+                    + "*" + config.hiddenSize() + " elements");
+        }
+        forward(batch, inputIds, attentionMask);
+        poolInto(attentionMask != null, pooling, normalize, out);
+    }
+
+    private void poolInto(boolean masked, BertPooling pooling, boolean normalize, Tensor out) {
+        Activations a = acts;
+        if (pooling == BertPooling.MEAN) {
+            backend.meanPool(a.x, masked ? a.mask : null, out);
+        } else {
+            backend.gatherRows(a.x, a.clsRows, out);
+        }
+        if (normalize) {
+            backend.l2NormalizeRows(out, 1e-12f);
+        }
     }
 
     /** Frees the activation buffers (they are rebuilt on the next forward). */

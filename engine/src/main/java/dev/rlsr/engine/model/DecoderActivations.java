@@ -29,6 +29,8 @@ final class DecoderActivations implements AutoCloseable {
     final Tensor ids, positions, mask, targets;
     /** Whether the last upload into this set had an attention mask (else attention sees no key mask). */
     boolean masked;
+    /** A recorded step (a device graph) uses these buffers: the cache never evicts a pinned set. */
+    boolean pinned;
     final Tensor[] res;                 // (N,C) residual stream entering layer l; res[L] enters the final norm
     final Tensor[] ln1, rstd1, qPre, kPre, rstdQ, rstdK, q, k, v, att, lse, x1, ln2, rstd2, g, u, h;
     final Tensor lnf, rstdf, rope;      // (N,C), (N) F32, (N,D) F32
@@ -185,10 +187,13 @@ final class DecoderActivations implements AutoCloseable {
             return a;
         }
 
-        /** Frees the least recently used set (a saved one when {@code savedOnly}) other than {@code keep}. */
+        /**
+         * Frees the least recently used set (a saved one when {@code savedOnly}) other than {@code keep} and other
+         * than a pinned one (a recorded graph uses its buffers).
+         */
         private void evictOne(boolean savedOnly, DecoderActivations keep) {
             for (Map.Entry<Long, DecoderActivations> e : map.entrySet()) {
-                if (e.getValue() != keep && (!savedOnly || e.getValue().saved)) {
+                if (e.getValue() != keep && !e.getValue().pinned && (!savedOnly || e.getValue().saved)) {
                     map.remove(e.getKey()).close();
                     return;
                 }

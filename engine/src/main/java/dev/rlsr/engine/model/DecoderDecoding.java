@@ -54,4 +54,41 @@ final class DecoderDecoding {
         }
         return forwardCached(cache, tokens, positionIds, null);
     }
+
+    /**
+     * One token per row from device-resident state: the T = 1 forward reading {@code st}'s ids and positions,
+     * appending keys, values and the key mask at the device's cache length, attention against the cache up to that
+     * length, the LM head; then positions and lengths advance by one on the device. Reads no host value that changes
+     * between steps, so {@link Backend#capture} can record it once and replay it. The host's {@code cache.length} is
+     * not changed: the caller advances it ({@link KvCache#advance}) by the number of steps run.
+     */
+    Tensor decodeStep(KvCache cache, DecodeState st) {
+        int B = cache.batch;
+        if (st.batch() != B) {
+            throw new IllegalArgumentException("decode state of " + st.batch() + " rows for a KV cache of " + B);
+        }
+        Backend be = m.backend();
+        DecoderActivations a = m.activations(B, 1, false);
+        a.pinned = true; // a recorded step keeps using these buffers: never evict them
+        DecoderWeights w = m.weights;
+        int H = m.H, KH = m.KH, D = m.D;
+        dev.rlsr.engine.tensor.AttentionShape shape = new dev.rlsr.engine.tensor.AttentionShape(B, 1, cache.capacity,
+                cache.capacity, cache.capacity - 1, H, KH, D, (float) (1.0 / Math.sqrt(D)));
+        be.embedding(st.ids(), w.embed, a.res[0]);
+        be.ropeTable(st.positions(), w.invFreq, a.rope);
+        be.appendRowsAt(st.ones(), cache.keyMask, cache.capacity, st.row());
+        m.layers(a, (l, k, v, q, att, lse) -> {
+            be.appendRowsAt(k, cache.k[l], cache.capacity, st.row());
+            be.appendRowsAt(v, cache.v[l], cache.capacity, st.row());
+            be.attentionDecode(q, cache.k[l], cache.v[l], att, lse, shape, st.cacheLen(), cache.keyMask);
+        });
+        if (a.lastLogits == null) {
+            a.ensureLastRows();
+        }
+        be.linear(a.lnf, w.lmHead, null, null, a.lastLogits);
+        be.addInt(st.positions(), 1);
+        be.addInt(st.row(), 1);
+        be.addInt(st.cacheLen(), 1);
+        return a.lastLogits;
+    }
 }

@@ -141,10 +141,22 @@ public final class DecoderModel implements Parameterized, AutoCloseable {
      * save it as a causal LM.
      *
      * @param hfDir   the directory
-     * @param backend where the model runs
+     * @param backend where the model runs, in its default precision
      * @return the frozen backbone
      */
     public static DecoderModel loadBackbone(Path hfDir, Backend backend) {
+        return loadBackbone(hfDir, backend, backend.defaultPrecision());
+    }
+
+    /**
+     * {@link #loadBackbone(Path, Backend)} in a given precision.
+     *
+     * @param hfDir     the directory
+     * @param backend   where the model runs
+     * @param precision compute precision
+     * @return the frozen backbone
+     */
+    public static DecoderModel loadBackbone(Path hfDir, Backend backend, Precision precision) {
         ModelConfig cfg = ModelConfig.load(hfDir);
         try (SafeTensors st = SafeTensors.open(hfDir)) {
             if (!cfg.tieWordEmbeddings() && !st.contains("lm_head.weight")) {
@@ -159,8 +171,7 @@ public final class DecoderModel implements Parameterized, AutoCloseable {
             String bare = name.startsWith("model.") ? name.substring("model.".length()) : name;
             return st.contains(name) ? name : st.contains(bare) ? bare : null;
         };
-        return new DecoderModel(DecoderWeights.load(hfDir, cfg, backend, backend.defaultPrecision(), false, true,
-                names));
+        return new DecoderModel(DecoderWeights.load(hfDir, cfg, backend, precision, false, true, names));
     }
 
     /**
@@ -367,6 +378,35 @@ public final class DecoderModel implements Parameterized, AutoCloseable {
         DecoderWeights w = weights;
         backend.embedding(a.ids, w.embed, a.res[0]);
         backend.ropeTable(a.positions, w.invFreq, a.rope);
+        AttentionShape attShape = shape;
+        Tensor attMask = keyMask;
+        layers(a, (l, k, v, q, att, lse) -> {
+            if (cache == null) {
+                backend.attention(q, k, v, att, lse, attShape, attMask);
+            } else {
+                backend.copyRows(k, T, 0, cache.k[l], cache.capacity, cache.length, B, T, KH * D);
+                backend.copyRows(v, T, 0, cache.v[l], cache.capacity, cache.length, B, T, KH * D);
+                backend.attention(q, cache.k[l], cache.v[l], att, lse, attShape, attMask);
+            }
+        });
+        if (cache != null) {
+            cache.length += T;
+        }
+    }
+
+    /** The attention of one layer: keys and values after RoPE, queries, the output and its log-sum-exp. */
+    @FunctionalInterface
+    interface AttentionStep {
+        void apply(int layer, Tensor k, Tensor v, Tensor q, Tensor att, Tensor lse);
+    }
+
+    /**
+     * Every decoder layer and the final norm over a's residual stream (a.res[0] and a.rope already filled), with
+     * {@code attention} doing each layer's attention (self-attention, a KV cache at a host length, or at a device
+     * length).
+     */
+    void layers(DecoderActivations a, AttentionStep attention) {
+        DecoderWeights w = weights;
         for (int l = 0; l < L; l++) {
             DecoderWeights.Layer ly = w.layers[l];
             Tensor res = a.res[l], x1 = a.at(a.x1, l), ln1 = a.at(a.ln1, l), ln2 = a.at(a.ln2, l);
@@ -386,13 +426,7 @@ public final class DecoderModel implements Parameterized, AutoCloseable {
             backend.linear(ln1, ly.v().w(), ly.v().b(), null, v);
             backend.rope(q, a.rope, H, false);
             backend.rope(k, a.rope, KH, false);
-            if (cache == null) {
-                backend.attention(q, k, v, att, a.at(a.lse, l), shape, keyMask);
-            } else {
-                backend.copyRows(k, T, 0, cache.k[l], cache.capacity, cache.length, B, T, KH * D);
-                backend.copyRows(v, T, 0, cache.v[l], cache.capacity, cache.length, B, T, KH * D);
-                backend.attention(q, cache.k[l], cache.v[l], att, a.at(a.lse, l), shape, keyMask);
-            }
+            attention.apply(l, k, v, q, att, a.at(a.lse, l));
             // the residual add rides in the GEMM's epilogue (C = res, D = x1)
             backend.linear(att, ly.o().w(), ly.o().b(), res, x1);
             // MLP block: res' = x1 + down(silu(gate(n)) * up(n)), n = rmsnorm(x1)
@@ -404,9 +438,6 @@ public final class DecoderModel implements Parameterized, AutoCloseable {
             backend.linear(h, ly.down().w(), ly.down().b(), x1, a.res[l + 1]);
         }
         backend.rmsNorm(a.res[L], w.finalNorm.w(), eps, a.lnf, a.rstdf);
-        if (cache != null) {
-            cache.length += T;
-        }
     }
 
     // ================================================================== backward
@@ -680,6 +711,22 @@ public final class DecoderModel implements Parameterized, AutoCloseable {
      */
     public Tensor decode(KvCache cache, int[] tokens, int[] positionIds) {
         return decoding.decode(cache, tokens, positionIds);
+    }
+
+    /**
+     * One decode step from device-resident state (see {@link DecodeState}): every row's next token through the model
+     * against the KV cache, keys and values appended at the device's cache length; returns the next-token logits
+     * (B, V), a model-owned buffer. The step reads no host value that changes between steps, so a backend can record
+     * it once ({@link Backend#capture}) and replay it; the caller advances {@code cache} on the host
+     * ({@link KvCache#advance}) by the steps it ran.
+     *
+     * @param cache the KV cache (prefilled)
+     * @param state the device state: next ids, positions, cache length
+     * @return the next-token logits
+     */
+    public Tensor decodeStep(KvCache cache, DecodeState state) {
+        checkOpen();
+        return decoding.decodeStep(cache, state);
     }
 
     /**

@@ -91,6 +91,20 @@ public final class KvCache implements AutoCloseable {
         length = src.length;
     }
 
+    /**
+     * Records on the host that {@code steps} tokens per row were appended on the device (by
+     * {@link DecoderModel#decodeStep}, which advances the device-side length itself).
+     *
+     * @param steps tokens per row appended
+     */
+    public void advance(int steps) {
+        if (steps < 0 || length + steps > capacity) {
+            throw new IllegalArgumentException("cannot advance a KV cache of " + length + " positions by " + steps
+                    + " (capacity " + capacity + ")");
+        }
+        length += steps;
+    }
+
     /** Forgets the contents so the cache can serve another batch of the same size. */
     public void reset() {
         length = 0;

@@ -1,5 +1,7 @@
 package dev.rlsr.engine.tensor;
 
+import dev.rlsr.kernels.CosineSimilarityReference;
+import dev.rlsr.kernels.GroupAdvantagesReference;
 import dev.rlsr.kernels.DType;
 
 import java.lang.foreign.MemorySegment;
@@ -451,6 +453,91 @@ public interface Backend extends AutoCloseable {
     void grpoLoss(GrpoSpec spec, Tensor logp, Tensor oldLogp, Tensor refLogp, Tensor advantages, Tensor mask,
                   Tensor dLogp, Tensor stats);
 
+    // ---- decoding whose every step a device graph can replay (the step's changing state lives in device memory) ----
+
+    /**
+     * {@code dst[b, *row, :] = src[b, :]} for every b: appends one row per batch at a position read from device memory
+     * (a KV cache or a key mask at the current cache length). Same dtype.
+     *
+     * @param src       (batch, width)
+     * @param dst       (batch, dstStride, width)
+     * @param dstStride rows per batch in dst
+     * @param row       I32 (1): the destination row, in [0, dstStride)
+     */
+    void appendRowsAt(Tensor src, Tensor dst, int dstStride, Tensor row);
+
+    /**
+     * One new query per row against a KV cache whose length is read from device memory: {@link #attention} with
+     * qLen = 1, kLen = L and qOffset = L - 1, L = {@code *cacheLen} (the new token's own key already appended). The
+     * geometry {@code s} gives batch, kStride (the capacity), heads, kvHeads, headDim and scale; its kLen and qOffset
+     * are not used.
+     *
+     * @param q        (B, 1, H*D) act
+     * @param k        (B, kStride, Hkv*D) act
+     * @param v        (B, kStride, Hkv*D) act
+     * @param out      (B, 1, H*D) act
+     * @param lse      (B, H, 1) F32
+     * @param s        geometry
+     * @param cacheLen I32 (1): L, 1 &lt;= L &lt;= kStride
+     * @param keyMask  I32 (B, kStride) or null
+     */
+    void attentionDecode(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, AttentionShape s, Tensor cacheLen,
+                         Tensor keyMask);
+
+    /**
+     * {@code t += delta} for every element of an I32 tensor (positions and cache lengths advancing on the device).
+     *
+     * @param t     I32
+     * @param delta the increment
+     */
+    void addInt(Tensor t, int delta);
+
+    /**
+     * Starts sampling a batch: the seed, all rows unfinished, every row at step 0 ({@link SamplingState}).
+     *
+     * @param state the batch's state
+     * @param seed  the generator's seed (row b's draw at step s depends on (seed, b, s) only)
+     */
+    void samplingReset(SamplingState state, long seed);
+
+    /**
+     * One token per row, sampled on the backend (temperature, top-k, top-p, greedy; a counter-based generator of
+     * (seed, row, step)): row b reads logits row {@code b / group} (the G samples of a prompt after its prefill share
+     * it), writes its token into {@code tokens[b]} and into the state's histories at its step, and its
+     * {@code log_softmax(logits/T)[token]}; a finished row writes the pad id; a row that samples a stop id finishes.
+     * The same tokens on every backend for the same logits and seed ({@code dev.rlsr.kernels.SamplingReference}).
+     *
+     * @param logits (B / group, V) act
+     * @param group  rows sharing a logits row
+     * @param state  the batch's state (advanced)
+     * @param tokens I32 (B): the sampled tokens (the next step's input ids)
+     */
+    void sample(Tensor logits, int group, SamplingState state, Tensor tokens);
+
+    /**
+     * Runs {@code step} (a sequence of this backend's ops) once, and records it for replay: on a device a CUDA graph,
+     * launched with one call per replay; on the CPU the step simply runs again. Everything the step reads or writes
+     * must outlive the graph; its ops must not read host values that change between replays (that is what
+     * {@link #appendRowsAt}, {@link #attentionDecode} and {@link #addInt} are for). Memory the step allocates belongs
+     * to the graph until it is closed.
+     *
+     * @param step the ops of one step
+     * @return the graph, after the step ran once
+     */
+    StepGraph capture(Runnable step);
+
+    /** A recorded step ({@link #capture}). */
+    interface StepGraph extends AutoCloseable {
+        /** Runs the recorded step once more, asynchronously on the backend. */
+        void replay();
+
+        /** {@return true when the step was captured as a device graph (false on the CPU: it is re-run)} */
+        boolean isDeviceGraph();
+
+        @Override
+        void close();
+    }
+
     // ---- optimizer ----
 
     /**
@@ -528,4 +615,110 @@ public interface Backend extends AutoCloseable {
      * @param eps epsilon
      */
     void l2NormalizeRows(Tensor x, float eps);
+
+    // ---- advantages ----
+
+    /**
+     * GRPO's group-normalised advantages: for {@code rewards (P,G)} F32 (G = {@code groupSize}, the responses of one
+     * prompt contiguous), {@code out[p,g] = (r[p,g] - mean_p) / (std_p + eps)} with the SAMPLE standard deviation
+     * (divisor G-1), or {@code r[p,g] - mean_p} when {@code scaleByStd} is false (Dr. GRPO). G = 1 gives 0; a group of
+     * equal rewards gives exactly 0. Statistics in fp32 on a GPU, in double on the CPU.
+     *
+     * <p>The default implementation reads the rewards to the host and runs the kernels module's
+     * {@code GroupAdvantagesReference} (what the CPU backend does); a device backend launches its kernel instead.
+     *
+     * @param rewards    F32, P*G elements, contiguous
+     * @param groupSize  G, &gt; 0, dividing the number of rewards
+     * @param scaleByStd divide by the group's std plus eps (GRPO), or only subtract the mean (Dr. GRPO)
+     * @param eps        added to the std, finite and &gt;= 0
+     * @param out        F32, as many elements as rewards, distinct from them
+     */
+    default void groupAdvantages(Tensor rewards, int groupSize, boolean scaleByStd, float eps, Tensor out) {
+        int p = advantageGroups(rewards, groupSize, eps, out);
+        upload(GroupAdvantagesReference.compute(download(rewards), p, groupSize, scaleByStd, eps), out);
+    }
+
+    /**
+     * Checks the operands of {@link #groupAdvantages} and returns the number of groups.
+     *
+     * @param rewards   F32 (P*G)
+     * @param groupSize G
+     * @param eps       added to the std
+     * @param out       F32 (P*G)
+     * @return P
+     * @throws IllegalArgumentException naming the operand that does not fit
+     */
+    static int advantageGroups(Tensor rewards, int groupSize, float eps, Tensor out) {
+        if (rewards.dtype() != DType.F32 || out.dtype() != DType.F32) {
+            throw new IllegalArgumentException("groupAdvantages: rewards " + rewards + " and out " + out
+                    + " must both be F32");
+        }
+        if (groupSize <= 0 || rewards.numel() == 0 || rewards.numel() % groupSize != 0) {
+            throw new IllegalArgumentException("groupAdvantages: rewards " + rewards + " must hold a positive"
+                    + " multiple of the group size " + groupSize + " values");
+        }
+        if (out.numel() != rewards.numel()) {
+            throw new IllegalArgumentException("groupAdvantages: out " + out + " must hold one value per reward ("
+                    + rewards.numel() + ")");
+        }
+        if (!(eps >= 0) || Float.isInfinite(eps)) {
+            throw new IllegalArgumentException("groupAdvantages: eps must be finite and >= 0, got " + eps);
+        }
+        return Math.toIntExact(rewards.numel() / groupSize);
+    }
+
+    // ---- reward ----
+
+    /**
+     * Cosine similarity of embedding rows against references, the RLSR reward's batched cosine: for {@code ref (P,D)}
+     * and {@code x (P*G,D)}, {@code out[p*G+g] = cos(ref[p], x[p*G+g])} with {@code cos = a.b / max(|a| |b|, eps)}
+     * and eps {@code CosineSimilarity.DEFAULT_EPS} (a zero row gives 0); G is {@code rows(x) / rows(ref)}, so
+     * {@code G = 1} pairs row i with row i. fp32 accumulation (double on the CPU), output always F32.
+     *
+     * <p>The default implementation reads both inputs to the host and runs the kernels module's
+     * {@code CosineSimilarityReference} (what the CPU backend does); a device backend launches its kernel instead.
+     *
+     * @param ref (P,D) act
+     * @param x   (P*G,D), the same dtype as ref
+     * @param out F32 (P*G), distinct from the inputs
+     */
+    default void cosineSimilarity(Tensor ref, Tensor x, Tensor out) {
+        int[] pgd = cosineDims(ref, x, out);
+        float[] c = CosineSimilarityReference.againstReference(download(ref), download(x), pgd[0], pgd[1], pgd[2]);
+        upload(c, out);
+    }
+
+    /**
+     * Checks the operands of {@link #cosineSimilarity} and returns their sizes.
+     *
+     * @param ref (P,D)
+     * @param x   (P*G,D)
+     * @param out F32 (P*G)
+     * @return {P, G, D}
+     * @throws IllegalArgumentException naming the operand whose shape or dtype does not fit
+     */
+    static int[] cosineDims(Tensor ref, Tensor x, Tensor out) {
+        if (ref.dtype() != x.dtype() || (x.dtype() != DType.F32 && x.dtype() != DType.BF16)) {
+            throw new IllegalArgumentException("cosineSimilarity: ref " + ref + " and x " + x
+                    + " must both be F32 or both BF16");
+        }
+        if (out.dtype() != DType.F32) {
+            throw new IllegalArgumentException("cosineSimilarity: out " + out + " must be F32");
+        }
+        long d = x.rank() == 0 ? 0 : x.dim(-1);
+        if (d <= 0 || ref.rank() == 0 || ref.dim(-1) != d) {
+            throw new IllegalArgumentException("cosineSimilarity: ref " + ref + " and x " + x
+                    + " need the same non-zero last dimension D");
+        }
+        long p = ref.numel() / d, rows = x.numel() / d;
+        if (p == 0 || rows == 0 || rows % p != 0) {
+            throw new IllegalArgumentException("cosineSimilarity: x " + x + " has " + rows + " rows, not a positive"
+                    + " multiple of the " + p + " rows of ref " + ref);
+        }
+        if (out.numel() != rows) {
+            throw new IllegalArgumentException("cosineSimilarity: out " + out + " must hold one value per row of x ("
+                    + rows + ")");
+        }
+        return new int[]{Math.toIntExact(p), Math.toIntExact(rows / p), Math.toIntExact(d)};
+    }
 }

@@ -118,7 +118,10 @@ public abstract class BackendConformance {
      * {@code 2^-8} relative (bf16's 8-bit significand, round to nearest). Attention may additionally keep the
      * probabilities P in bf16 for the P·V product (flash attention feeds tensor cores in the input dtype):
      * {@code + 2^-8*mag} forward, and {@code + 2*2^-8*mag} backward, where both P and dS = P (dP - D) are rounded
-     * before their products.
+     * before their products. A linear layer with a bias may round its output twice: cuBLASLt's bias epilogue with a
+     * bf16 D can round {@code x W^T (+ residual)} to bf16 before the bias is added (seen on an H200, cuBLASLt 13.1,
+     * with split-K algorithms and with a residual), so those cases add {@code 2^-8} of that intermediate
+     * ({@link Ctx#checkBiasedBf16}).
      *
      * @param a   the arithmetic of the output
      * @param out the output's dtype
@@ -366,7 +369,22 @@ public abstract class BackendConformance {
 
         /** Compares an output with its reference under the tolerance of its arithmetic and dtype. */
         void check(String what, Tensor t, Ref ref, Arith arith) {
-            compare(what + " " + t.dtype(), read(what, t), ref, tol(arith, t.dtype()));
+            compare(what + " " + t.dtype(), read(what, t), ref, tol(arith, t.dtype()), null);
+        }
+
+        /**
+         * As {@link #check} with {@link Arith#SUM}, for the output of a linear layer with a bias: a BF16 output may
+         * be rounded once more, at {@code ref - bias} (the product plus residual), before the bias is added.
+         */
+        void checkBiasedBf16(String what, Tensor t, Ref ref, float[] bias, int out) {
+            double[] before = null;
+            if (t.dtype() == DType.BF16) {
+                before = new double[ref.v().length];
+                for (int i = 0; i < before.length; i++) {
+                    before[i] = ref.v()[i] - bias[i % out];
+                }
+            }
+            compare(what + " " + t.dtype(), read(what, t), ref, tol(Arith.SUM, t.dtype()), before);
         }
 
         /** Bit-exact comparison (NaN matches any NaN). */
@@ -375,7 +393,7 @@ public abstract class BackendConformance {
             for (int i = 0; i < v.length; i++) {
                 v[i] = want[i];
             }
-            compare(what, got, new Ref(v, new double[v.length]), tol(Arith.EXACT, DType.F32));
+            compare(what, got, new Ref(v, new double[v.length]), tol(Arith.EXACT, DType.F32), null);
             for (int i = 0; i < got.length; i++) {
                 if (!Float.isNaN(want[i]) && Float.floatToRawIntBits(got[i]) != Float.floatToRawIntBits(want[i])) {
                     fail(where + " (seed " + seed + "): " + what + ": element " + i + " is " + got[i]
@@ -398,7 +416,8 @@ public abstract class BackendConformance {
             }
         }
 
-        void compare(String what, float[] got, Ref ref, Tol tol) {
+        /** {@code secondRounding}: where not null, each element may also carry 2^-8 of that value's magnitude. */
+        void compare(String what, float[] got, Ref ref, Tol tol, double[] secondRounding) {
             if (got.length != ref.v().length) {
                 fail(where + ": " + what + ": " + got.length + " elements, expected " + ref.v().length);
             }
@@ -407,7 +426,8 @@ public abstract class BackendConformance {
             StringBuilder first = new StringBuilder();
             for (int i = 0; i < got.length; i++) {
                 double e = ref.v()[i], g = got[i];
-                double allowed = tol.rel() * Math.abs(e) + tol.abs() * ref.mag()[i];
+                double allowed = tol.rel() * Math.abs(e) + tol.abs() * ref.mag()[i]
+                        + (secondRounding == null ? 0 : U_BF16 * Math.abs(secondRounding[i]));
                 boolean ok;
                 if (Double.isNaN(e)) {
                     ok = Double.isNaN(g);
@@ -802,7 +822,11 @@ public abstract class BackendConformance {
         Tensor y = residual == 2 ? x.inout(r, x.act, n, out) : x.out(x.act, n, out);
         Tensor tr = residual == 1 ? x.in(r, n, out) : residual == 2 ? y : null;
         x.be.linear(tx, tw, tb, tr, y);
-        x.check("y", y, DoubleOps.linear(xs, w, b, r, n, in, out), Arith.SUM);
+        if (bias) {
+            x.checkBiasedBf16("y", y, DoubleOps.linear(xs, w, b, r, n, in, out), b, out);
+        } else {
+            x.check("y", y, DoubleOps.linear(xs, w, b, r, n, in, out), Arith.SUM);
+        }
     }
 
     @TestFactory
@@ -1389,6 +1413,65 @@ public abstract class BackendConformance {
                     x.be.l2NormalizeRows(t, 1e-12f);
                     x.check("x", t, DoubleOps.l2Normalize(xs, rows, w, 1e-12f), Arith.NORM);
                 }));
+    }
+
+    @TestFactory
+    Stream<DynamicTest> cosineSimilarity() {
+        return op("cosineSimilarity",
+                c("P=5 G=7 D=384: each reference against its G rows (the reward's layout)", x -> cosineCase(x, 5, 7, 384,
+                        -1)),
+                c("P=13 G=1 D=37: row i against row i", x -> cosineCase(x, 13, 1, 37, -1)),
+                c("P=3 G=4 D=1024, reference 1 all zeros (cos 0, not NaN)", x -> cosineCase(x, 3, 4, 1024, 1)));
+    }
+
+    private static void cosineCase(Ctx x, int p, int g, int d, int zeroRef) {
+        float[] ref = x.act(p * d, 1), xs = x.act(p * g * d, 1);
+        // rows that share direction with their reference, so values spread over (-1, 1) instead of sitting near 0
+        for (int r = 0; r < p * g; r++) {
+            double w = (r % 5) - 2;
+            for (int k = 0; k < d; k++) {
+                xs[r * d + k] = x.as(x.act, new double[]{xs[r * d + k] + w * ref[(r / g) * d + k]})[0];
+            }
+        }
+        if (zeroRef >= 0) {
+            Arrays.fill(ref, zeroRef * d, (zeroRef + 1) * d, 0f);
+        }
+        Tensor tr = x.in(ref, p, d), tx = x.in(xs, p * g, d), out = x.out(DType.F32, p * g);
+        x.be.cosineSimilarity(tr, tx, out);
+        x.check("cos", out, DoubleOps.cosine(ref, xs, p, g, d, 1e-8), Arith.NORM);
+    }
+
+    @TestFactory
+    Stream<DynamicTest> groupAdvantages() {
+        return op("groupAdvantages",
+                c("P=7 G=8 scaled by the group's std, group 2 all equal (exactly 0)", x -> advantagesCase(x, 7, 8,
+                        true, 2)),
+                c("P=4 G=64 scaled (a block per group on a GPU)", x -> advantagesCase(x, 4, 64, true, -1)),
+                c("P=5 G=6 centred only (Dr. GRPO)", x -> advantagesCase(x, 5, 6, false, -1)),
+                c("P=3 G=1: every advantage 0", x -> advantagesCase(x, 3, 1, true, -1)));
+    }
+
+    private static void advantagesCase(Ctx x, int p, int g, boolean scaleByStd, int equalGroup) {
+        float eps = 1e-4f;
+        // rewards are cosines: values in (-1, 1) around a per-group level
+        float[] r = x.randn(DType.F32, p * g, 0.3);
+        for (int i = 0; i < r.length; i++) {
+            r[i] = (float) Math.tanh(r[i] + 0.2 * (i / g));
+        }
+        if (equalGroup >= 0) {
+            Arrays.fill(r, equalGroup * g, (equalGroup + 1) * g, 0.3f);
+        }
+        Tensor tr = x.in(r, DType.F32, p, g), out = x.out(DType.F32, p, g);
+        x.be.groupAdvantages(tr, g, scaleByStd, eps, out);
+        x.check("advantages", out, DoubleOps.groupAdvantages(r, p, g, scaleByStd, eps), Arith.NORM);
+        if (equalGroup >= 0) {
+            float[] got = x.read("advantages", out);
+            for (int i = equalGroup * g; i < (equalGroup + 1) * g; i++) {
+                if (got[i] != 0f) {
+                    fail(x.where + ": advantage " + i + " of a group of equal rewards is " + got[i] + ", not 0");
+                }
+            }
+        }
     }
 
     /**

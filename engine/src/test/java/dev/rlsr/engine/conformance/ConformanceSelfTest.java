@@ -173,6 +173,21 @@ class ConformanceSelfTest {
                 d.upload(t, dst);
             }
         }, BackendConformance::uploadDownload, "BF16"));
+        f.add(new Fault("cosineSimilarity compares every row with the first reference", new ForwardingBackend(CPU) {
+            @Override
+            public void cosineSimilarity(Tensor ref, Tensor x, Tensor out) {
+                d.cosineSimilarity(ref.view(0, 1, ref.dim(-1)), x, out);
+            }
+        }, BackendConformance::cosineSimilarity, "outside |got-ref|"));
+        f.add(new Fault("groupAdvantages divides by the population std (G, not G-1)", new ForwardingBackend(CPU) {
+            @Override
+            public void groupAdvantages(Tensor rewards, int groupSize, boolean scaleByStd, float eps, Tensor out) {
+                d.groupAdvantages(rewards, groupSize, scaleByStd, eps, out);
+                if (scaleByStd && groupSize > 1) {
+                    d.scale(out, (float) Math.sqrt((double) groupSize / (groupSize - 1)));
+                }
+            }
+        }, BackendConformance::groupAdvantages, "outside |got-ref|"));
         return f;
     }
 

@@ -808,4 +808,55 @@ public final class DoubleOps {
         }
         return r;
     }
+
+    /**
+     * {@code cos(ref[r / g], x[r])} for each row r of {@code x (P*G,D)}: {@code dot / max(|a| |b|, eps)}, in double.
+     * mag is {@code (sum |a_k b_k|) / max(|a| |b|, eps) + |cos|}: the terms of the dot product and of the norms whose
+     * rounding a fp32 accumulation carries.
+     */
+    static Ref cosine(float[] ref, float[] x, int p, int g, int d, double eps) {
+        Ref r = Ref.of(p * g);
+        for (int row = 0; row < p * g; row++) {
+            int a0 = (row / g) * d, b0 = row * d;
+            double ab = 0, aa = 0, bb = 0, abs = 0;
+            for (int k = 0; k < d; k++) {
+                double u = ref[a0 + k], v = x[b0 + k];
+                ab += u * v;
+                abs += Math.abs(u * v);
+                aa += u * u;
+                bb += v * v;
+            }
+            double den = Math.max(Math.sqrt(aa) * Math.sqrt(bb), eps);
+            r.v[row] = ab / den;
+            r.mag[row] = abs / den + Math.abs(r.v[row]);
+        }
+        return r;
+    }
+
+    /**
+     * GRPO advantages of {@code rewards (P,G)}: {@code (r - mean) / (std + eps)} with the sample std (divisor G-1, 0
+     * for G = 1), or {@code r - mean}, in double. mag is {@code (|r| + |mean|) / (std + eps)} (or {@code |r| + |mean|}):
+     * the terms whose fp32 rounding the difference carries, relative to the divisor.
+     */
+    static Ref groupAdvantages(float[] r, int p, int g, boolean scaleByStd, double eps) {
+        Ref out = Ref.of(p * g);
+        for (int q = 0; q < p; q++) {
+            double mean = 0;
+            for (int i = 0; i < g; i++) {
+                mean += r[q * g + i];
+            }
+            mean /= g;
+            double ss = 0;
+            for (int i = 0; i < g; i++) {
+                ss += (r[q * g + i] - mean) * (r[q * g + i] - mean);
+            }
+            double div = scaleByStd ? (g > 1 ? Math.sqrt(ss / (g - 1)) : 0) + eps : 1;
+            for (int i = 0; i < g; i++) {
+                int k = q * g + i;
+                out.v[k] = (r[k] - mean) / div;
+                out.mag[k] = (Math.abs(r[k]) + Math.abs(mean)) / div;
+            }
+        }
+        return out;
+    }
 }

@@ -5,6 +5,7 @@ import dev.rlsr.engine.tensor.AttentionShape;
 import dev.rlsr.engine.tensor.Backend;
 import dev.rlsr.engine.tensor.GrpoSpec;
 import dev.rlsr.engine.tensor.Precision;
+import dev.rlsr.engine.tensor.SamplingState;
 import dev.rlsr.engine.tensor.Tensor;
 import dev.rlsr.kernels.DType;
 
@@ -146,6 +147,37 @@ public class ForwardingBackend implements Backend {
     }
 
     @Override
+    public void appendRowsAt(Tensor src, Tensor dst, int dstStride, Tensor row) {
+        d.appendRowsAt(src, dst, dstStride, row);
+    }
+
+    @Override
+    public void attentionDecode(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, AttentionShape s,
+                                Tensor cacheLen, Tensor keyMask) {
+        d.attentionDecode(q, k, v, out, lse, s, cacheLen, keyMask);
+    }
+
+    @Override
+    public void addInt(Tensor t, int delta) {
+        d.addInt(t, delta);
+    }
+
+    @Override
+    public void samplingReset(SamplingState state, long seed) {
+        d.samplingReset(state, seed);
+    }
+
+    @Override
+    public void sample(Tensor logits, int group, SamplingState state, Tensor tokens) {
+        d.sample(logits, group, state, tokens);
+    }
+
+    @Override
+    public StepGraph capture(Runnable step) {
+        return d.capture(step);
+    }
+
+    @Override
     public void adamW(Tensor param, Tensor grad, Tensor m, Tensor v, Tensor computeCopy, long decayEnd, AdamWParams p,
                       Tensor clipScale) {
         d.adamW(param, grad, m, v, computeCopy, decayEnd, p, clipScale);
@@ -167,4 +199,8 @@ public class ForwardingBackend implements Backend {
 
     @Override public void meanPool(Tensor x, Tensor mask, Tensor pooled) { d.meanPool(x, mask, pooled); }
     @Override public void l2NormalizeRows(Tensor x, float eps) { d.l2NormalizeRows(x, eps); }
+    @Override public void cosineSimilarity(Tensor ref, Tensor x, Tensor out) { d.cosineSimilarity(ref, x, out); }
+    @Override public void groupAdvantages(Tensor rewards, int groupSize, boolean scaleByStd, float eps, Tensor out) {
+        d.groupAdvantages(rewards, groupSize, scaleByStd, eps, out);
+    }
 }

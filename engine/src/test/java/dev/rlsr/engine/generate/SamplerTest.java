@@ -1,14 +1,19 @@
 package dev.rlsr.engine.generate;
 
+import dev.rlsr.kernels.SamplingReference;
 import org.junit.jupiter.api.Test;
 
+import java.util.Arrays;
 import java.util.List;
-import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** The sampler on hand-made logits, against probabilities and filters written out independently here. */
+/**
+ * The sampler on hand-made logits, against probabilities and filters written out independently here (the exact
+ * contract, ties and the generator are pinned by the kernels module's SamplingReferenceTest).
+ */
 class SamplerTest {
 
     private static float[] logitsOf(double... probs) {
@@ -19,11 +24,11 @@ class SamplerTest {
         return l;
     }
 
-    private static int[] histogram(Sampler s, float[] logits, int draws, long seed) {
+    /** Draws of one row at steps 0..draws-1 (independent numbers of the row's stream). */
+    private static int[] histogram(Sampler s, float[] logits, int draws, int row) {
         int[] h = new int[logits.length];
-        SplittableRandom rng = new SplittableRandom(seed);
-        for (int i = 0; i < draws; i++) {
-            h[s.sample(logits, 0, rng)]++;
+        for (int step = 0; step < draws; step++) {
+            h[s.sample(logits, 0, row, step)]++;
         }
         return h;
     }
@@ -48,7 +53,7 @@ class SamplerTest {
         float[] logits = logitsOf(p);
         double temp = 0.5;
         Sampler s = new Sampler(new SamplingConfig(temp, 1.0, 0, 8, List.of(), 0), p.length);
-        s.sample(logits, 0, new SplittableRandom(1));
+        s.sample(logits, 0, 0, 0);
         // softmax(log p / T) = p^(1/T) / sum
         double z = 0;
         for (double v : p) {
@@ -86,13 +91,55 @@ class SamplerTest {
     @Test
     void topKOneAndTinyTopPAreArgmaxWithLowestIdOnTies() {
         float[] logits = {0.3f, 2.5f, -1f, 2.5f, 1f};
-        SplittableRandom rng = new SplittableRandom(9);
         for (SamplingConfig c : List.of(new SamplingConfig(1, 1, 1, 8, List.of(), 0),
                 new SamplingConfig(1, 1e-9, 0, 8, List.of(), 0), SamplingConfig.greedy(8))) {
             Sampler s = new Sampler(c, logits.length);
             for (int i = 0; i < 50; i++) {
-                assertEquals(1, s.sample(logits, 0, rng), "first maximal id under " + c);
+                assertEquals(1, s.sample(logits, 0, 3, i), "first maximal id under " + c);
             }
+        }
+    }
+
+    @Test
+    void drawsTheReferenceTokenOfSeedRowAndStep() {
+        float[] logits = logitsOf(0.1, 0.4, 0.05, 0.25, 0.2);
+        SamplingConfig c = new SamplingConfig(0.9, 0.95, 4, 8, List.of(), 31);
+        Sampler s = new Sampler(c, logits.length);
+        SamplingReference.Workspace ref = new SamplingReference.Workspace(logits.length);
+        for (int step = 0; step < 100; step++) {
+            int want = ref.sample(logits, 0, 0.9f, 4, 0.95f, 31, 6, step);
+            assertEquals(want, s.sample(logits, 0, 6, step), "step " + step);
+            assertEquals(ref.logprob(), s.lastLogprob());
+        }
+    }
+
+    @Test
+    void logprobIsTheTemperedLogSoftmaxAndMaskedTokensKeepTheEntropyFinite() {
+        float ninf = Float.NEGATIVE_INFINITY;
+        float[] logits = {ninf, 1.5f, 0.5f, ninf, -0.5f};
+        Sampler s = new Sampler(new SamplingConfig(0.5, 1.0, 0, 8, List.of(), 2), logits.length);
+        // softmax(l / 0.5) over the finite entries: exp(3), exp(1), exp(-1)
+        double z = Math.exp(3) + Math.exp(1) + Math.exp(-1);
+        double h = 0;
+        for (double e : new double[] {3, 1, -1}) {
+            double q = Math.exp(e) / z;
+            h -= q * Math.log(q);
+        }
+        for (int step = 0; step < 20; step++) {
+            int id = s.sample(logits, 0, 0, step);
+            assertTrue(id == 1 || id == 2 || id == 4, "a finite token, got " + id);
+            double want = 2 * logits[id] - Math.log(z);
+            assertEquals(want, s.lastLogprob(), 1e-6, "log p of " + id);
+            assertEquals(h, s.lastEntropy(), 1e-9, "entropy with masked tokens");
+        }
+    }
+
+    @Test
+    void rowsWithoutADistributionThrow() {
+        Sampler s = new Sampler(SamplingConfig.of(8, 1), 3);
+        for (float[] bad : new float[][] {{0f, Float.NaN, 1f}, {Float.POSITIVE_INFINITY, 0f, 0f},
+                {Float.NEGATIVE_INFINITY, Float.NEGATIVE_INFINITY, Float.NEGATIVE_INFINITY}}) {
+            assertThrows(NonFiniteLogitsException.class, () -> s.sample(bad, 0, 0, 0), Arrays.toString(bad));
         }
     }
 }

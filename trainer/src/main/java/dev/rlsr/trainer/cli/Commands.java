@@ -74,12 +74,17 @@ final class Commands {
             RunConfig cfg = config();
             try {
                 preflight(cfg);
-                try (RunDir run = RunDir.open(Path.of(cfg.getString("run.dir")));
+                StageRunner.preflightRewardDevice(cfg);
+                List<String> deviceLog = new ArrayList<>();
+                // the device is chosen (and a missing GPU reported) before the run directory is created
+                try (Backend backend = StageRunner.selectBackend(cfg.getString("run.device"),
+                        cfg.getString("run.precision"), deviceLog::add);
+                     RunDir run = RunDir.open(Path.of(cfg.getString("run.dir")));
                      RunListener listener = new RunListener(new MetricsLog(run.resolve(RunDir.METRICS)), System.err,
                              common.quiet, Commands.isTerminal(), run.resolve(RunDir.LOG))) {
                     warnIfConfigChanged(run, cfg, listener);
                     RunDir.writeAtomically(run.resolve(RunDir.CONFIG), cfg.toYaml());
-                    Backend backend = StageRunner.selectBackend(cfg.getString("run.device"), listener);
+                    deviceLog.forEach(listener::log);
                     listener.log("run directory: " + run.root());
                     RunReport report = new RunReport(title(cfg));
                     body(cfg, run, listener, backend, report);
@@ -432,7 +437,9 @@ final class Commands {
                     + " RLSR and SFT+RLSR from it with the bundled SentenceBERT cosine reward, evaluates the four on"
                     + " the held-out split (greedy decoding) and reports paired bootstrap intervals of"
                     + " sft+rlsr - sft, rlsr - base and rlsr - sft. About 7 minutes on 2 cores (at most 10).",
-                    "Settings: the bundled demo.yaml under --config/--set, e.g. --set rl.steps=10 for a quicker run.",
+                    "Settings: the bundled demo.yaml under --config/--set, e.g. --set rl.steps=10 for a quicker run."
+                            + " On a real GPU (--device cuda, or auto finding one) demo-gpu.yaml goes between them: a"
+                            + " model of about 25M parameters and longer RL (demo.preset: auto, cpu or gpu).",
                     "Example: rlsr demo            (writes runs/demo; rerun to resume an interrupted demo)"})
     static final class Demo extends RunCommand {
         @Override
@@ -445,18 +452,41 @@ final class Commands {
             return "RLSR demo";
         }
 
-        @Override
-        public Integer call() {
-            long t0 = System.nanoTime();
-            RunConfig cfg = config();
+        /** Everything the demo's config must satisfy, checked before the device or a run directory is opened. */
+        private static void check(RunConfig cfg) {
             TrainerConfigs.sft(cfg);
             TrainerConfigs.rl(cfg);
             TrainerConfigs.sampling(cfg, "eval.sampling");
             StageRunner.demoModelConfig(cfg, dev.rlsr.engine.tokenizer.ByteLevelTokenizer.VOCAB_SIZE);
+            StageRunner.preflightRewardDevice(cfg);
+        }
+
+        @Override
+        public Integer call() {
+            long t0 = System.nanoTime();
+            RunConfig cfg = config();
+            check(cfg);
+            List<String> deviceLog = new ArrayList<>();
+            try (Backend backend = StageRunner.selectBackend(cfg.getString("run.device"),
+                    cfg.getString("run.precision"), deviceLog::add)) {
+                // the preset depends on the device: the GPU one goes under the user's file and overrides
+                boolean gpu = DemoPipeline.gpuPreset(cfg.getString("demo.preset"), backend);
+                if (gpu) {
+                    cfg = common.resolve(DemoPipeline.defaults(true), List.of());
+                    check(cfg);
+                }
+                deviceLog.add("demo preset: " + (gpu ? "gpu (demo-gpu.yaml over demo.yaml)" : "cpu (demo.yaml)")
+                        + (cfg.getString("demo.preset").equals("auto") ? ", chosen by the device (demo.preset: auto)"
+                        : ", from demo.preset"));
+                return run(cfg, backend, deviceLog, t0);
+            }
+        }
+
+        private int run(RunConfig cfg, Backend backend, List<String> deviceLog, long t0) {
             try (RunDir run = RunDir.open(Path.of(cfg.getString("run.dir")));
                  RunListener listener = new RunListener(new MetricsLog(run.resolve(RunDir.METRICS)), System.err,
                          common.quiet, Commands.isTerminal(), run.resolve(RunDir.LOG))) {
-                Backend backend = StageRunner.selectBackend(cfg.getString("run.device"), listener);
+                deviceLog.forEach(listener::log);
                 listener.log("run directory: " + run.root());
                 RunReport report = DemoPipeline.run(cfg, run, listener, backend);
                 listener.log(PeakMemory.describe());
@@ -530,11 +560,11 @@ final class Commands {
                         + " standard input (one per line).");
             }
             RunListener quietLog = new RunListener(null, System.err, true, false, null);
-            Backend backend = StageRunner.selectBackend(cfg.getString("run.device"),
-                    common.quiet ? new dev.rlsr.trainer.train.TrainListener() {} : quietLog);
             SamplingConfig sampling = TrainerConfigs.sampling(cfg, "eval.sampling");
             StageRunner.checkModelDir(model, "model");
-            try (Tokenizer tok = StageRunner.loadTokenizer(model, "model")) {
+            Backend backend = StageRunner.selectBackend(cfg.getString("run.device"), cfg.getString("run.precision"),
+                    common.quiet ? new dev.rlsr.trainer.train.TrainListener() {} : quietLog);
+            try (backend; Tokenizer tok = StageRunner.loadTokenizer(model, "model")) {
                 StageRunner.preflightModel(model, "model", tok);
                 try (DecoderModel m = StageRunner.loadModel(model, backend, "model")) {
                     generate(m, tok, all, cfg, sampling);
@@ -545,28 +575,29 @@ final class Commands {
 
         private void generate(DecoderModel m, Tokenizer tok, List<String> all, RunConfig cfg,
                               SamplingConfig sampling) {
-            RolloutEngine engine = RolloutEngine.of(m, tok);
-            int batch = cfg.getInt("eval.batch_size");
-            for (int start = 0; start < all.size(); start += batch) {
-                List<String> chunk = all.subList(start, Math.min(all.size(), start + batch));
-                List<int[]> ids = new ArrayList<>();
-                for (String p : chunk) {
-                    List<Message> msgs = new ArrayList<>();
-                    if (system != null) {
-                        msgs.add(Message.system(system));
+            try (RolloutEngine engine = RolloutEngine.of(m, tok)) {
+                int batch = cfg.getInt("eval.batch_size");
+                for (int start = 0; start < all.size(); start += batch) {
+                    List<String> chunk = all.subList(start, Math.min(all.size(), start + batch));
+                    List<int[]> ids = new ArrayList<>();
+                    for (String p : chunk) {
+                        List<Message> msgs = new ArrayList<>();
+                        if (system != null) {
+                            msgs.add(Message.system(system));
+                        }
+                        msgs.add(Message.user(p));
+                        ids.add(tok.encodeChat(msgs, true));
                     }
-                    msgs.add(Message.user(p));
-                    ids.add(tok.encodeChat(msgs, true));
-                }
-                Rollouts r = engine.generate(ids, 1, sampling.isGreedy() ? sampling
-                        : sampling.withSeed(sampling.seed() * 1_000_003L + start));
-                for (int i = 0; i < chunk.size(); i++) {
-                    if (all.size() > 1) {
-                        System.out.println("### " + chunk.get(i));
-                    }
-                    System.out.println(r.texts().get(i));
-                    if (all.size() > 1) {
-                        System.out.println();
+                    Rollouts r = engine.generate(ids, 1, sampling.isGreedy() ? sampling
+                            : sampling.withSeed(sampling.seed() * 1_000_003L + start));
+                    for (int i = 0; i < chunk.size(); i++) {
+                        if (all.size() > 1) {
+                            System.out.println("### " + chunk.get(i));
+                        }
+                        System.out.println(r.texts().get(i));
+                        if (all.size() > 1) {
+                            System.out.println();
+                        }
                     }
                 }
             }

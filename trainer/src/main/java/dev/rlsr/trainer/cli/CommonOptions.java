@@ -23,9 +23,16 @@ public final class CommonOptions {
     Path runDir;
 
     @Option(names = "--device", paramLabel = "DEVICE",
-            description = "cpu, cuda or auto (default: run.device, auto). The CUDA transformer backend is not"
-                    + " available yet: cuda stops with an error, auto uses the CPU.")
+            description = "cpu, cuda or auto (default: run.device, auto): auto takes the GPU when one and the CUDA"
+                    + " libraries are there; cuda without them stops with exit code 6 naming what is missing"
+                    + " (`rlsr doctor` shows what was found).")
     String device;
+
+    @Option(names = "--precision", paramLabel = "P",
+            description = "bf16 or fp32 (default: run.precision, auto = bf16 on cuda, fp32 on cpu). bf16 keeps fp32"
+                    + " master weights and fp32 accumulation; fp32 on cuda gives the CPU's results up to summation"
+                    + " order.")
+    String precision;
 
     @Option(names = {"-q", "--quiet"}, description = "No progress bars: plain timestamped log lines.")
     boolean quiet;
@@ -46,6 +53,9 @@ public final class CommonOptions {
         }
         if (device != null) {
             more.add("run.device=" + device);
+        }
+        if (precision != null) {
+            more.add("run.precision=" + precision);
         }
         return c.withOverrides(more);
     }

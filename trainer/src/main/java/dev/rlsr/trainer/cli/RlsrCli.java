@@ -14,7 +14,7 @@ import java.io.StringWriter;
 
 /**
  * The {@code rlsr} command line: {@code sft}, {@code rl}, {@code pipeline}, {@code eval}, {@code generate},
- * {@code demo}, {@code config}. Errors a user can fix (config, data, model directory, memory, device) print one
+ * {@code demo}, {@code config}, {@code doctor}. Errors a user can fix (config, data, model directory, memory, device) print one
  * paragraph and exit with a code per kind ({@link RunFailure}); the stack trace only with {@code --verbose}.
  */
 @Command(name = "rlsr", mixinStandardHelpOptions = true, version = "rlsr 0.1.0",
@@ -25,7 +25,8 @@ import java.io.StringWriter;
                         + " a run directory (-o) with checkpoints, metrics.jsonl, plots, report.md and summary.json;"
                         + " rerunning a command on its run directory resumes it. `rlsr config` lists every key."},
         subcommands = {Commands.Demo.class, Commands.Sft.class, Commands.Rl.class, Commands.Pipeline.class,
-                Commands.Eval.class, Commands.Generate.class, Commands.Config.class, CommandLine.HelpCommand.class},
+                Commands.Eval.class, Commands.Generate.class, Commands.Config.class, Doctor.class,
+                CommandLine.HelpCommand.class},
         footer = {"", "Exit codes: 0 ok, 1 unexpected error, 2 usage or config error, 3 data error, 4 model or"
                 + " checkpoint error, 5 out of memory, 6 device not available, 7 training diverged (a loss, gradient"
                 + " or weight that is not a finite number), 8 run directory in use by another run."})

@@ -155,7 +155,11 @@ public final class ConfigSchema {
         s("run.dir", "runs/run", "run directory: checkpoints, metrics.jsonl, plots, report.md, summary.json; a run"
                 + " directory with a checkpoint is resumed");
         l("run.seed", 42, "seed of the run (model init, data order, sampling) unless a section sets its own");
-        s("run.device", "auto", "compute device", "auto", "cpu", "cuda");
+        s("run.device", "auto", "compute device (auto: the GPU when one and the CUDA libraries are there, else the CPU)",
+                "auto", "cpu", "cuda");
+        s("run.precision", "auto", "compute precision: bf16 (bf16 activations and weights, fp32 master weights and"
+                + " accumulation) or fp32; auto = bf16 on cuda, fp32 on cpu (the CPU computes in fp32 only)", "auto",
+                "bf16", "fp32");
         i("run.keep_checkpoints", 2, 1, "checkpoints kept per stage (the newest ones)");
 
         s("model.path", "", "Hugging Face model directory (config.json, *.safetensors, tokenizer files)");
@@ -218,11 +222,16 @@ public final class ConfigSchema {
                 + " would learn nothing");
 
         s("reward.encoder", "minilm", "sentence encoder of the cosine reward: the bundled SentenceBERT"
-                + " all-MiniLM-L6-v2 (ONNX, CPU)", "minilm");
+                + " all-MiniLM-L6-v2", "minilm");
+        s("reward.device", "auto", "where the encoder runs: cpu = ONNX Runtime; cuda = the engine's BERT on the GPU"
+                + " (embeddings and cached references stay in device memory, one cosine kernel per batch, only the"
+                + " rewards come back); auto = the policy's device when it is CUDA, else cpu", "auto", "cpu", "cuda");
+        s("reward.precision", "fp32", "precision of the encoder on CUDA: fp32 (rewards equal the CPU's to 1e-5) or"
+                + " bf16 (half the memory; rewards within a few 1e-3 of fp32)", "fp32", "bf16");
         s("reward.separator", "\n", "text between prompt and response in E(x + y)");
         b("reward.responses_only", false, "embed responses without the prompt: cos(E(y), E(y*))");
         i("reward.encoder_batch_size", 32, 1, "texts per encoder call");
-        i("reward.encoder_threads", 0, 0, "encoder threads (0 = ONNX Runtime default)");
+        i("reward.encoder_threads", 0, 0, "encoder threads on the CPU (0 = ONNX Runtime default)");
 
         key("eval.reward", Kind.REWARD, "cosine", "the reward reported by eval", null, null);
         i("eval.max_examples", 0, 0, "evaluate at most this many held-out examples (0 = all)");
@@ -233,6 +242,10 @@ public final class ConfigSchema {
         i("eval.samples_in_report", 6, 0, "sample generations shown in report.md");
         sampling("eval.sampling", 0.0, 256, "evaluation (0 = greedy, deterministic)");
 
+        s("demo.preset", "auto", "the demo's size: cpu (demo.yaml: a small model, minutes on 2 cores), gpu"
+                + " (demo-gpu.yaml laid over it: a model of about 25M parameters for one GPU), auto = gpu when the run"
+                + " is on a real GPU (not the CUDA emulator), else cpu; --config/--set go on top of either",
+                "auto", "cpu", "gpu");
         s("demo.model.type", "qwen3", "architecture of the demo model trained from scratch", "qwen3", "qwen2",
                 "llama");
         i("demo.model.hidden_size", 128, 8, "hidden size");

@@ -2,6 +2,7 @@ package dev.rlsr.trainer.config;
 
 import dev.rlsr.engine.generate.SamplingConfig;
 import dev.rlsr.engine.model.GrpoLoss;
+import dev.rlsr.trainer.encoder.BertEncoder;
 import dev.rlsr.trainer.encoder.MiniLmOnnxEncoder;
 import dev.rlsr.trainer.reward.CosineReward;
 import dev.rlsr.trainer.rl.AdvantageNorm;
@@ -56,6 +57,12 @@ public final class TrainerConfigs {
     public static MiniLmOnnxEncoder.Config encoderConfig(RunConfig c) {
         return build("reward", () -> new MiniLmOnnxEncoder.Config(c.getInt("reward.encoder_batch_size"),
                 MiniLmOnnxEncoder.DEFAULT_MAX_TOKENS, c.getInt("reward.encoder_threads")));
+    }
+
+    /** The engine BERT encoder's settings (reward.device cuda): the batch size and the MiniLM default length. */
+    public static BertEncoder.Config bertEncoderConfig(RunConfig c) {
+        return build("reward", () -> new BertEncoder.Config(c.getInt("reward.encoder_batch_size"),
+                MiniLmOnnxEncoder.DEFAULT_MAX_TOKENS));
     }
 
     private static <T> T build(String section, Supplier<T> s) {

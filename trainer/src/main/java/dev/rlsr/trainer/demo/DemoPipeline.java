@@ -1,10 +1,12 @@
 package dev.rlsr.trainer.demo;
 
 import dev.rlsr.engine.config.ModelConfig;
+import dev.rlsr.engine.cuda.CudaBackend;
 import dev.rlsr.engine.model.DecoderModel;
 import dev.rlsr.engine.tensor.Backend;
 import dev.rlsr.engine.tokenizer.ByteLevelTokenizer;
 import dev.rlsr.engine.tokenizer.Tokenizer;
+import dev.rlsr.trainer.config.ConfigException;
 import dev.rlsr.trainer.config.RunConfig;
 import dev.rlsr.trainer.config.TrainerConfigs;
 import dev.rlsr.trainer.data.DemoDataset;
@@ -47,9 +49,40 @@ public final class DemoPipeline {
     private DemoPipeline() {
     }
 
+    /** The GPU preset, laid over {@link #DEFAULTS_RESOURCE} when {@code demo.preset} selects it. */
+    public static final String GPU_DEFAULTS_RESOURCE = "dev/rlsr/trainer/demo/demo-gpu.yaml";
+
     /** Schema defaults, then the demo's defaults. */
     public static RunConfig defaults() {
-        return RunConfig.defaults().withResource(DEFAULTS_RESOURCE);
+        return defaults(false);
+    }
+
+    /**
+     * Schema defaults, then the demo's defaults, then (for {@code gpu}) the GPU preset.
+     *
+     * @param gpu whether to lay {@link #GPU_DEFAULTS_RESOURCE} on top
+     * @return the base config the user's file and overrides go on
+     */
+    public static RunConfig defaults(boolean gpu) {
+        RunConfig c = RunConfig.defaults().withResource(DEFAULTS_RESOURCE);
+        return gpu ? c.withResource(GPU_DEFAULTS_RESOURCE) : c;
+    }
+
+    /**
+     * Whether the GPU preset applies: {@code demo.preset} gpu, or auto on a real GPU (never on the CUDA emulator,
+     * where the GPU preset would take hours).
+     *
+     * @param preset  auto, cpu or gpu
+     * @param backend the backend the demo runs on
+     * @return true for the GPU preset
+     */
+    public static boolean gpuPreset(String preset, Backend backend) {
+        return switch (preset) {
+            case "gpu" -> true;
+            case "cpu" -> false;
+            case "auto" -> backend instanceof CudaBackend && !CudaBackend.isEmulator();
+            default -> throw new ConfigException("demo.preset", "unknown preset '" + preset + "'; use auto, cpu or gpu");
+        };
     }
 
     /** Runs the demo into {@code run}; returns the report (also written to the run directory). */

@@ -11,6 +11,9 @@ import dev.rlsr.engine.onnx.OnnxBertWeights;
 import dev.rlsr.engine.onnx.OnnxGraph;
 import dev.rlsr.engine.tokenizer.HfTokenizer;
 import dev.rlsr.engine.tensor.Backend;
+import dev.rlsr.engine.tensor.Precision;
+import dev.rlsr.engine.tensor.Tensor;
+import dev.rlsr.kernels.DType;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -23,7 +26,8 @@ import java.util.Objects;
 
 /**
  * A sentence-transformers encoder of the BERT family (all-MiniLM-L6-v2, BGE, E5) on the engine's own
- * {@link BertModel}, so it runs on any engine backend (CPU now, CUDA with the GPU backend) with no ONNX Runtime.
+ * {@link BertModel}, so it runs on any engine backend (the CPU, or {@code CudaBackend} in fp32 or bf16) with no ONNX
+ * Runtime. As a {@link DeviceEncoder} it can leave a batch's embeddings on the device for the cosine reward.
  *
  * <p>Pipeline, as sentence-transformers: HF WordPiece tokenization ([CLS] ... [SEP]) truncated to
  * {@link #maxTokens()} word pieces (special tokens included; {@code max_seq_length} of
@@ -33,7 +37,8 @@ import java.util.Objects;
  *
  * <p>Batching: texts are tokenized together, sorted by length (longest first) and run in batches of at most
  * {@code batchSize}, each right-padded to its longest member; padding is masked, so results do not depend on the
- * batching up to float rounding.
+ * batching up to float rounding. Each batch's pooled rows go straight into one {@code (N,D)} buffer on the backend,
+ * which one row gather puts back into input order.
  *
  * <p>{@link #bundledMiniLm()} needs no download: it takes the weights out of the all-MiniLM-L6-v2 ONNX graph in
  * langchain4j's jar (the one {@link MiniLmOnnxEncoder} runs) with {@link OnnxBertWeights}.
@@ -41,7 +46,7 @@ import java.util.Objects;
  * <p>Thread-safety: {@code embed} calls are serialised (the model reuses its buffers; the backend parallelises
  * inside each op).
  */
-public final class BertEncoder implements Encoder {
+public final class BertEncoder implements DeviceEncoder {
 
     /**
      * @param batchSize texts per model call inside one {@code embed}
@@ -90,13 +95,22 @@ public final class BertEncoder implements Encoder {
     /**
      * Loads a sentence-transformers (or plain HF) BERT directory: {@code config.json}, safetensors weights,
      * {@code tokenizer.json}, and where present {@code modules.json}, {@code 1_Pooling/config.json},
-     * {@code sentence_bert_config.json}.
+     * {@code sentence_bert_config.json}; in the backend's default precision.
      */
     public static BertEncoder load(Path dir, Config config, Backend backend) {
+        return load(dir, config, backend, backend.defaultPrecision());
+    }
+
+    /**
+     * {@link #load(Path, Config, Backend)} in a given precision (fp32 or bf16 weights and activations on the
+     * backend; the CPU computes in fp32 only).
+     */
+    public static BertEncoder load(Path dir, Config config, Backend backend, Precision precision) {
         Objects.requireNonNull(dir, "model directory");
         Objects.requireNonNull(config, "config");
+        Objects.requireNonNull(precision, "precision");
         BertSentenceConfig st = BertSentenceConfig.load(dir);
-        BertModel model = BertModel.load(dir, backend);
+        BertModel model = BertModel.load(dir, backend, precision);
         int limit = model.config().maxPositionEmbeddings();
         int maxTokens = config.maxTokens() > 0 ? config.maxTokens()
                 : st.maxSeqLength() > 0 ? st.maxSeqLength() : limit;
@@ -126,10 +140,17 @@ public final class BertEncoder implements Encoder {
 
     /**
      * all-MiniLM-L6-v2 with the weights of the ONNX graph in langchain4j's jar: 6 layers, 12 heads (not in the
-     * weights; the model card's value, checked against ONNX Runtime by the tests), mean pooling, 256 word pieces.
+     * weights; the model card's value, checked against ONNX Runtime by the tests), mean pooling, 256 word pieces; in
+     * the backend's default precision.
      */
     public static BertEncoder bundledMiniLm(Config config, Backend backend) {
+        return bundledMiniLm(config, backend, backend.defaultPrecision());
+    }
+
+    /** {@link #bundledMiniLm(Config, Backend)} in a given precision (fp32 or bf16 on a device backend). */
+    public static BertEncoder bundledMiniLm(Config config, Backend backend, Precision precision) {
         Objects.requireNonNull(config, "config");
+        Objects.requireNonNull(precision, "precision");
         HfTokenizer.configureDjlOffline();
         OnnxGraph graph;
         try (InputStream in = resource(MiniLmOnnxEncoder.MODEL_RESOURCE)) {
@@ -141,7 +162,7 @@ public final class BertEncoder implements Encoder {
         BertConfig cfg = OnnxBertWeights.inferConfig(weights, 12, 2);
         int maxTokens = config.maxTokens() > 0 ? config.maxTokens() : MiniLmOnnxEncoder.DEFAULT_MAX_TOKENS;
         checkMax(maxTokens, cfg.maxPositionEmbeddings());
-        BertModel model = BertModel.fromWeights(cfg, weights, backend);
+        BertModel model = BertModel.fromWeights(cfg, weights, backend, precision);
         try (InputStream in = resource(MiniLmOnnxEncoder.TOKENIZER_RESOURCE)) {
             HuggingFaceTokenizer tok = HuggingFaceTokenizer.newInstance(in,
                     tokenizerOptions(maxTokens, cfg.maxPositionEmbeddings()));
@@ -180,32 +201,46 @@ public final class BertEncoder implements Encoder {
     @Override
     public synchronized float[][] embed(List<String> texts) {
         EncoderInputs.check(texts, name, closed);
-        int n = texts.size();
-        float[][] out = new float[n][];
-        if (n == 0) {
-            return out;
+        if (texts.isEmpty()) {
+            return new float[0][];
         }
+        try (Tensor e = run(texts)) {
+            return EncoderInputs.rows(model.backend().download(e), texts.size(), dimension()); // host sync point
+        }
+    }
+
+    @Override
+    public synchronized Tensor embedOnDevice(List<String> texts) {
+        EncoderInputs.check(texts, name, closed);
+        EncoderInputs.checkNotEmpty(texts, name);
+        return run(texts);
+    }
+
+    /** {@code embeddings (N,D)} of the texts, in input order, on the model's backend. */
+    private Tensor run(List<String> texts) {
+        int n = texts.size();
+        int c = dimension();
+        Backend be = model.backend();
         Encoding[] enc = tokenizer.batchEncode(texts);
         Integer[] order = EncoderInputs.longestFirst(n, i -> enc[i].getIds().length);
-        for (int start = 0; start < n; start += batchSize) {
-            int end = Math.min(n, start + batchSize);
-            int b = end - start;
-            int t = enc[order[start]].getIds().length; // longest first: the batch's first row is its longest
-            int[] ids = new int[b * t];     // input_ids (B,T), right-padded with 0 ([PAD])
-            int[] mask = new int[b * t];    // attention_mask (B,T)
-            for (int k = 0; k < b; k++) {
-                long[] row = enc[order[start + k]].getIds();
-                for (int j = 0; j < row.length; j++) {
-                    ids[k * t + j] = Math.toIntExact(row[j]);
-                    mask[k * t + j] = 1;
+        try (Tensor sorted = be.alloc(model.dtype(), n, c)) {   // (N,D), row k is text order[k]
+            for (int start = 0; start < n; start += batchSize) {
+                int end = Math.min(n, start + batchSize);
+                int b = end - start;
+                int t = enc[order[start]].getIds().length; // longest first: the batch's first row is its longest
+                int[] ids = new int[b * t];     // input_ids (B,T), right-padded with 0 ([PAD])
+                int[] mask = new int[b * t];    // attention_mask (B,T)
+                for (int k = 0; k < b; k++) {
+                    long[] row = enc[order[start + k]].getIds();
+                    for (int j = 0; j < row.length; j++) {
+                        ids[k * t + j] = Math.toIntExact(row[j]);
+                        mask[k * t + j] = 1;
+                    }
                 }
+                model.pool(b, ids, mask, pooling, true, sorted.view((long) start * c, b, c));
             }
-            float[][] pooled = model.embed(b, ids, mask, pooling, true);
-            for (int k = 0; k < b; k++) {
-                out[order[start + k]] = pooled[k];
-            }
+            return EncoderInputs.inInputOrder(be, sorted, order);
         }
-        return out;
     }
 
     /** Word pieces the model sees for {@code text} (special tokens included, after truncation). */
@@ -219,6 +254,16 @@ public final class BertEncoder implements Encoder {
 
     public BertPooling pooling() {
         return pooling;
+    }
+
+    @Override
+    public Backend backend() {
+        return model.backend();
+    }
+
+    @Override
+    public DType dtype() {
+        return model.dtype();
     }
 
     @Override

@@ -24,7 +24,8 @@ import java.util.List;
  * embedding model (decoder, last-token pooling) live in other packages and modules, and a sealed
  * interface in the unnamed module would force every implementation into this package.
  * Implementations: {@link MiniLmOnnxEncoder} (SentenceBERT all-MiniLM-L6-v2 on ONNX Runtime, CPU), {@link BertEncoder}
- * (the same family on the engine's own BERT, any backend) and {@link QwenEmbeddingEncoder} (Qwen-EM: last-token pooling).
+ * (the same family on the engine's own BERT, any backend) and {@link QwenEmbeddingEncoder} (Qwen-EM: last-token pooling);
+ * the last two are {@link DeviceEncoder}s, which can also leave their embeddings on a GPU.
  */
 public interface Encoder extends AutoCloseable {
 

@@ -3,9 +3,11 @@ package dev.rlsr.trainer.encoder;
 import dev.rlsr.engine.cpu.CpuBackend;
 import dev.rlsr.engine.model.DecoderModel;
 import dev.rlsr.engine.tensor.Backend;
+import dev.rlsr.engine.tensor.Precision;
 import dev.rlsr.engine.tensor.Tensor;
 import dev.rlsr.engine.tokenizer.HfTokenizer;
 import dev.rlsr.engine.tokenizer.Tokenizer;
+import dev.rlsr.kernels.DType;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -27,10 +29,11 @@ import java.util.OptionalInt;
  * Texts are sorted by length (longest first) and run in batches of at most {@code batchSize}.
  *
  * <p>Loads checkpoint directories with {@code Qwen3ForCausalLM} or {@code Qwen3Model} weights (names with or
- * without {@code model.}; no lm_head needed) via {@link DecoderModel#loadBackbone}. Thread-safety: {@code embed}
- * calls are serialised.
+ * without {@code model.}; no lm_head needed) via {@link DecoderModel#loadBackbone}, on any backend and precision (the
+ * CPU, or {@code CudaBackend} in fp32 or bf16); as a {@link DeviceEncoder} it can leave a batch's embeddings on the
+ * device. Thread-safety: {@code embed} calls are serialised.
  */
-public final class QwenEmbeddingEncoder implements Encoder {
+public final class QwenEmbeddingEncoder implements DeviceEncoder {
 
     public static final String EOS_TOKEN = "<|endoftext|>";
 
@@ -99,9 +102,16 @@ public final class QwenEmbeddingEncoder implements Encoder {
         return load(dir, Config.defaults(), CpuBackend.INSTANCE);
     }
 
+    /** Loads a Qwen3-Embedding checkpoint directory on {@code backend} in its default precision. */
     public static QwenEmbeddingEncoder load(Path dir, Config config, Backend backend) {
+        return load(dir, config, backend, backend.defaultPrecision());
+    }
+
+    /** Loads a Qwen3-Embedding checkpoint directory on {@code backend} in {@code precision} (fp32 or bf16). */
+    public static QwenEmbeddingEncoder load(Path dir, Config config, Backend backend, Precision precision) {
         Objects.requireNonNull(dir, "model directory");
-        DecoderModel model = DecoderModel.loadBackbone(dir, backend);
+        Objects.requireNonNull(precision, "precision");
+        DecoderModel model = DecoderModel.loadBackbone(dir, backend, precision);
         Tokenizer tok = null;
         try {
             tok = HfTokenizer.load(dir);
@@ -135,15 +145,28 @@ public final class QwenEmbeddingEncoder implements Encoder {
     @Override
     public synchronized float[][] embed(List<String> texts) {
         EncoderInputs.check(texts, name, closed);
+        if (texts.isEmpty()) {
+            return new float[0][];
+        }
+        try (Tensor e = run(texts)) {
+            return EncoderInputs.rows(model.backend().download(e), texts.size(), dimension()); // host sync point
+        }
+    }
+
+    @Override
+    public synchronized Tensor embedOnDevice(List<String> texts) {
+        EncoderInputs.check(texts, name, closed);
+        EncoderInputs.checkNotEmpty(texts, name);
+        return run(texts);
+    }
+
+    /** {@code embeddings (N,D)} of the texts, in input order, on the model's backend. */
+    private Tensor run(List<String> texts) {
         List<String> formatted = new ArrayList<>(texts.size());
         for (String text : texts) {
             formatted.add(format(text));
         }
         int n = texts.size();
-        float[][] out = new float[n][];
-        if (n == 0) {
-            return out;
-        }
         List<int[]> raw = tokenizer.encodeBatch(formatted, false);
         int[][] ids = new int[n][];
         for (int i = 0; i < n; i++) {
@@ -152,40 +175,49 @@ public final class QwenEmbeddingEncoder implements Encoder {
         Integer[] order = EncoderInputs.longestFirst(n, i -> ids[i].length);
         Backend be = model.backend();
         int C = model.config().hiddenSize();
-        for (int start = 0; start < n; start += config.batchSize()) {
-            int end = Math.min(n, start + config.batchSize());
-            int b = end - start;
-            int t = ids[order[start]].length;
-            int[] batchIds = new int[b * t];    // (B,T) left-padded with <|endoftext|> (masked)
-            int[] mask = new int[b * t];        // (B,T)
-            int[] pos = new int[b * t];         // (B,T) clamp(cumsum(mask) - 1, 0)
-            int[] last = new int[b];            // row index of each row's last position in (B*T)
-            for (int k = 0; k < b; k++) {
-                int[] row = ids[order[start + k]];
-                int pad = t - row.length;
-                Arrays.fill(batchIds, k * t, k * t + pad, eosId);
-                for (int j = 0; j < row.length; j++) {
-                    batchIds[k * t + pad + j] = row[j];
-                    mask[k * t + pad + j] = 1;
-                    pos[k * t + pad + j] = j;
-                }
-                last[k] = k * t + t - 1;
-            }
-            Tensor hidden = model.hiddenStates(b, batchIds, pos, mask);   // (B,T,C), model-owned
-            try (Tensor pooled = be.zeros(hidden.dtype(), b, C); Tensor lastRows = be.upload(last, b)) {
-                be.gatherRows(hidden, lastRows, pooled);
-                be.l2NormalizeRows(pooled, 1e-12f);
-                float[] flat = be.download(pooled);   // host sync point: one (B,C) copy per batch
+        try (Tensor sorted = be.alloc(dtype(), n, C)) {     // (N,C), row k is text order[k]
+            for (int start = 0; start < n; start += config.batchSize()) {
+                int end = Math.min(n, start + config.batchSize());
+                int b = end - start;
+                int t = ids[order[start]].length;
+                int[] batchIds = new int[b * t];    // (B,T) left-padded with <|endoftext|> (masked)
+                int[] mask = new int[b * t];        // (B,T)
+                int[] pos = new int[b * t];         // (B,T) clamp(cumsum(mask) - 1, 0)
+                int[] last = new int[b];            // row index of each row's last position in (B*T)
                 for (int k = 0; k < b; k++) {
-                    out[order[start + k]] = Arrays.copyOfRange(flat, k * C, (k + 1) * C);
+                    int[] row = ids[order[start + k]];
+                    int pad = t - row.length;
+                    Arrays.fill(batchIds, k * t, k * t + pad, eosId);
+                    for (int j = 0; j < row.length; j++) {
+                        batchIds[k * t + pad + j] = row[j];
+                        mask[k * t + pad + j] = 1;
+                        pos[k * t + pad + j] = j;
+                    }
+                    last[k] = k * t + t - 1;
+                }
+                Tensor hidden = model.hiddenStates(b, batchIds, pos, mask);   // (B,T,C), model-owned
+                Tensor pooled = sorted.view((long) start * C, b, C);          // this batch's rows of sorted
+                try (Tensor lastRows = be.upload(last, b)) {
+                    be.gatherRows(hidden, lastRows, pooled);
+                    be.l2NormalizeRows(pooled, 1e-12f);
                 }
             }
+            return EncoderInputs.inInputOrder(be, sorted, order);
         }
-        return out;
     }
 
     public Config config() {
         return config;
+    }
+
+    @Override
+    public Backend backend() {
+        return model.backend();
+    }
+
+    @Override
+    public DType dtype() {
+        return model.precision().compute();
     }
 
     @Override

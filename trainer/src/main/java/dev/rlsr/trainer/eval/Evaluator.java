@@ -107,48 +107,50 @@ public final class Evaluator {
         long t0 = System.nanoTime();
         int n = examples.size();
         listener.phaseStarted("eval " + stage, n, "prompts");
-        RolloutEngine engine = RolloutEngine.of(model, tokenizer);
-        List<String> responses = new ArrayList<>(n);
-        int[] lengths = new int[n];
-        for (int start = 0; start < n; start += opt.batchSize()) {
-            int end = Math.min(n, start + opt.batchSize());
-            List<int[]> prompts = new ArrayList<>();
-            for (int i = start; i < end; i++) {
-                prompts.add(tokenizer.encodeChat(examples.get(i).prompt(), true));
+        try (RolloutEngine engine = RolloutEngine.of(model, tokenizer)) {
+            List<String> responses = new ArrayList<>(n);
+            int[] lengths = new int[n];
+            for (int start = 0; start < n; start += opt.batchSize()) {
+                int end = Math.min(n, start + opt.batchSize());
+                List<int[]> prompts = new ArrayList<>();
+                for (int i = start; i < end; i++) {
+                    prompts.add(tokenizer.encodeChat(examples.get(i).prompt(), true));
+                }
+                SamplingConfig s = opt.sampling().isGreedy() ? opt.sampling()
+                        : opt.sampling().withSeed(opt.sampling().seed() * 1_000_003L + start);
+                Rollouts r = engine.generate(prompts, 1, s);
+                for (int i = 0; i < r.rows(); i++) {
+                    responses.add(r.texts() != null ? r.texts().get(i) : tokenizer.decode(r.completion(i), true));
+                    lengths[start + i] = r.completionLengths()[i];
+                }
+                listener.progress(end, Map.of());
             }
-            SamplingConfig s = opt.sampling().isGreedy() ? opt.sampling()
-                    : opt.sampling().withSeed(opt.sampling().seed() * 1_000_003L + start);
-            Rollouts r = engine.generate(prompts, 1, s);
-            for (int i = 0; i < r.rows(); i++) {
-                responses.add(r.texts() != null ? r.texts().get(i) : tokenizer.decode(r.completion(i), true));
-                lengths[start + i] = r.completionLengths()[i];
+            List<RewardInput> inputs = new ArrayList<>(n);
+            for (int i = 0; i < n; i++) {
+                Example e = examples.get(i);
+                inputs.add(new RewardInput(e.id(), promptText(e), responses.get(i), e.response()));
             }
-            listener.progress(end, Map.of());
+            double[] rewards = n == 0 ? new double[0] : reward.score(inputs);
+            double[] rouge = n == 0 ? new double[0] : new RougeLReward().score(inputs);
+            double[] bleu = n == 0 ? new double[0] : new BleuReward().score(inputs);
+            double loss = evalLoss(model, tokenizer, examples, opt.batchSize(), opt.maxSeqLen());
+            List<Row> rows = new ArrayList<>(n);
+            for (int i = 0; i < n; i++) {
+                Example e = examples.get(i);
+                Boolean correct = e.hasAnswer() ? AnswerJudge.correct(responses.get(i), e.answers()) : null;
+                rows.add(new Row(e.id(), promptText(e), e.response(), responses.get(i), rewards[i], rouge[i], bleu[i],
+                        lengths[i], correct, e.task()));
+            }
+            Bootstrap.Interval ci = Bootstrap.mean(rewards, opt.bootstrapSamples(), opt.confidence(),
+                    opt.bootstrapSeed());
+            double[] verdicts = rows.stream().filter(r -> r.correct() != null).mapToDouble(r -> r.correct() ? 1 : 0)
+                    .toArray();
+            Bootstrap.Interval judge = verdicts.length == 0 ? null
+                    : Bootstrap.mean(verdicts, opt.bootstrapSamples(), opt.confidence(), opt.bootstrapSeed());
+            listener.phaseFinished("eval " + stage);
+            return new Result(stage, judge, ci, mean(rouge), mean(bleu), loss,
+                    Arrays.stream(lengths).average().orElse(0), rows, (System.nanoTime() - t0) / 1e9);
         }
-        List<RewardInput> inputs = new ArrayList<>(n);
-        for (int i = 0; i < n; i++) {
-            Example e = examples.get(i);
-            inputs.add(new RewardInput(e.id(), promptText(e), responses.get(i), e.response()));
-        }
-        double[] rewards = n == 0 ? new double[0] : reward.score(inputs);
-        double[] rouge = n == 0 ? new double[0] : new RougeLReward().score(inputs);
-        double[] bleu = n == 0 ? new double[0] : new BleuReward().score(inputs);
-        double loss = evalLoss(model, tokenizer, examples, opt.batchSize(), opt.maxSeqLen());
-        List<Row> rows = new ArrayList<>(n);
-        for (int i = 0; i < n; i++) {
-            Example e = examples.get(i);
-            Boolean correct = e.hasAnswer() ? AnswerJudge.correct(responses.get(i), e.answers()) : null;
-            rows.add(new Row(e.id(), promptText(e), e.response(), responses.get(i), rewards[i], rouge[i], bleu[i],
-                    lengths[i], correct, e.task()));
-        }
-        Bootstrap.Interval ci = Bootstrap.mean(rewards, opt.bootstrapSamples(), opt.confidence(), opt.bootstrapSeed());
-        double[] verdicts = rows.stream().filter(r -> r.correct() != null).mapToDouble(r -> r.correct() ? 1 : 0)
-                .toArray();
-        Bootstrap.Interval judge = verdicts.length == 0 ? null
-                : Bootstrap.mean(verdicts, opt.bootstrapSamples(), opt.confidence(), opt.bootstrapSeed());
-        listener.phaseFinished("eval " + stage);
-        return new Result(stage, judge, ci, mean(rouge), mean(bleu), loss, Arrays.stream(lengths).average().orElse(0),
-                rows, (System.nanoTime() - t0) / 1e9);
     }
 
     /**

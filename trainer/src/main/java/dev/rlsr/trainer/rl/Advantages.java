@@ -1,5 +1,8 @@
 package dev.rlsr.trainer.rl;
 
+import dev.rlsr.engine.tensor.Backend;
+import dev.rlsr.engine.tensor.Tensor;
+import dev.rlsr.kernels.DType;
 import dev.rlsr.kernels.GroupAdvantagesReference;
 
 /**
@@ -12,17 +15,7 @@ public final class Advantages {
     private Advantages() {}
 
     public static float[] compute(double[] rewards, int prompts, int groupSize, AdvantageNorm norm, double eps) {
-        if (prompts < 1 || groupSize < 1 || rewards.length != prompts * groupSize) {
-            throw new IllegalArgumentException("rewards must be (P,G) = (" + prompts + ", " + groupSize + "), got "
-                    + rewards.length + " values");
-        }
-        float[] r = new float[rewards.length];
-        for (int i = 0; i < r.length; i++) {
-            if (!Double.isFinite(rewards[i])) {
-                throw new IllegalArgumentException("reward " + i + " is not finite: " + rewards[i]);
-            }
-            r[i] = (float) rewards[i];
-        }
+        float[] r = checked(rewards, prompts, groupSize);
         return switch (norm) {
             case GROUP -> GroupAdvantagesReference.compute(r, prompts, groupSize, true, (float) eps);
             case NONE_STD -> GroupAdvantagesReference.compute(r, prompts, groupSize, false, (float) eps);
@@ -35,6 +28,50 @@ public final class Advantages {
                 yield centred;
             }
         };
+    }
+
+    /**
+     * The same advantages computed on a backend, where the update reads them: the P*G rewards are uploaded once and
+     * {@link Backend#groupAdvantages} (the group-advantages kernel on a GPU, {@link GroupAdvantagesReference} on the
+     * CPU) centres them per group; GROUP divides by the group's std there, BATCH scales by the batch's afterwards.
+     *
+     * @param be        the backend the update runs on
+     * @param rewards   (P,G) rewards, finite
+     * @param prompts   P
+     * @param groupSize G
+     * @param norm      the normalisation
+     * @param eps       added to the std
+     * @return F32 (P*G) advantages on {@code be}, owned by the caller
+     */
+    public static Tensor compute(Backend be, double[] rewards, int prompts, int groupSize, AdvantageNorm norm,
+                                 double eps) {
+        float[] r = checked(rewards, prompts, groupSize);
+        Tensor adv = be.alloc(DType.F32, r.length);
+        try (Tensor tr = be.upload(r, r.length)) {
+            be.groupAdvantages(tr, groupSize, norm == AdvantageNorm.GROUP, (float) eps, adv);
+            if (norm == AdvantageNorm.BATCH) {
+                be.scale(adv, (float) (1.0 / (sampleStd(rewards) + eps)));
+            }
+            return adv;
+        } catch (RuntimeException | Error e) {
+            adv.close();
+            throw e;
+        }
+    }
+
+    private static float[] checked(double[] rewards, int prompts, int groupSize) {
+        if (prompts < 1 || groupSize < 1 || rewards.length != prompts * groupSize) {
+            throw new IllegalArgumentException("rewards must be (P,G) = (" + prompts + ", " + groupSize + "), got "
+                    + rewards.length + " values");
+        }
+        float[] r = new float[rewards.length];
+        for (int i = 0; i < r.length; i++) {
+            if (!Double.isFinite(rewards[i])) {
+                throw new IllegalArgumentException("reward " + i + " is not finite: " + rewards[i]);
+            }
+            r[i] = (float) rewards[i];
+        }
+        return r;
     }
 
     /** Sample standard deviation (divisor n-1; 0 for n = 1). */

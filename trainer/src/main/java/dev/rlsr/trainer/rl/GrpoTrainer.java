@@ -162,13 +162,13 @@ public final class GrpoTrainer implements AutoCloseable {
             }
             long tReward = System.nanoTime();
 
-            // ---- advantages
-            float[] adv = Advantages.compute(rewards, cfg.promptsPerStep(), cfg.groupSize(), cfg.advantageNorm(),
-                    cfg.eps());
-
-            // ---- update
-            RlBatch batch = RlBatch.of(ro, engine.padId());
-            Update u = update(step, batch, adv, loss);
+            // ---- advantages, on the policy's backend (the group-advantages kernel on a GPU)
+            Update u;
+            try (Tensor adv = Advantages.compute(policy.backend(), rewards, cfg.promptsPerStep(), cfg.groupSize(),
+                    cfg.advantageNorm(), cfg.eps())) {
+                // ---- update
+                u = update(step, RlBatch.of(ro, engine.padId()), adv, loss);
+            }
             long tUpdate = System.nanoTime();
 
             // ---- log
@@ -195,7 +195,7 @@ public final class GrpoTrainer implements AutoCloseable {
     private record Update(double loss, double kl, double clipFraction, double gradNorm, double lr) {}
 
     /** mu optimizer steps on one rollout batch ({@code step}: the 0-based RL step, for messages). */
-    private Update update(long step, RlBatch b, float[] adv, GrpoLoss loss) {
+    private Update update(long step, RlBatch b, Tensor adv, GrpoLoss loss) {
         int R = b.rows(), mb = cfg.microBatch() == 0 ? R : Math.min(cfg.microBatch(), R);
         int chunks = (R + mb - 1) / mb, T = b.len();
         Backend be = policy.backend();
@@ -213,8 +213,8 @@ public final class GrpoTrainer implements AutoCloseable {
                 ch[c] = b.chunk(from, to);
                 int rows = ch[c].rows();
                 if (cfg.mu() > 1) {
-                    old[c] = track(owned, be.zeros(DType.F32, rows, T));
-                    policy.logProbs(rows, ch[c].ids(), ch[c].positions(), ch[c].mask(), temperature, old[c]);
+                    // the sampling policy's log-probs come from the rollout pass itself: no second forward
+                    old[c] = track(owned, be.upload(ch[c].oldLogp(), rows, T));
                 }
                 if (reference != null) {
                     ref[c] = track(owned, be.zeros(DType.F32, rows, T));
@@ -226,11 +226,8 @@ public final class GrpoTrainer implements AutoCloseable {
                     case TOKEN -> ch[c].completionTokens() / totalTokens;
                     case SEQUENCE, DR_GRPO -> (double) rows / R;
                 };
-                float[] a = new float[rows];
-                for (int i = 0; i < rows; i++) {
-                    a[i] = (float) (adv[from + i] * share);
-                }
-                advT[c] = track(owned, be.upload(a, rows));
+                advT[c] = adv.view(from, rows);
+                be.scale(advT[c], (float) share);
                 mask[c] = track(owned, be.upload(toInts(padLast(ch[c].completionMask(), rows, T)), rows, T));
                 tokenShare[c] = ch[c].completionTokens() / totalTokens;
             }
@@ -331,6 +328,7 @@ public final class GrpoTrainer implements AutoCloseable {
 
     @Override
     public void close() {
+        engine.close();
         optimizer.close();
         if (ownsReference && reference != null) {
             reference.close();

@@ -14,9 +14,11 @@ import java.util.Arrays;
  * @param mask           (R, T) 1 = token
  * @param positions      (R, T) {@code clamp(cumsum(mask) - 1, 0)}: the positions the tokens had while sampling
  * @param completionMask (R, T-1) 1 where position t predicts a completion token (t+1 in [Tp, Tp + len))
+ * @param oldLogp        (R, T) per position: the sampling policy's log-prob of the next token, from the rollout
+ *                       pass (0 where no completion token is predicted)
  */
 record RlBatch(int rows, int len, int[] ids, int[] mask, int[] positions, float[] completionMask,
-               long completionTokens) {
+               float[] oldLogp, long completionTokens) {
 
     static RlBatch of(Rollouts ro, int padId) {
         int R = ro.rows(), G = ro.groupSize(), Tp = ro.promptLen();
@@ -24,6 +26,7 @@ record RlBatch(int rows, int len, int[] ids, int[] mask, int[] positions, float[
         int T = Tp + lc;
         int[] ids = new int[R * T], mask = new int[R * T];
         float[] cm = new float[R * (T - 1)];
+        float[] old = new float[R * T];
         Arrays.fill(ids, padId);
         long tokens = 0;
         for (int r = 0; r < R; r++) {
@@ -35,18 +38,21 @@ record RlBatch(int rows, int len, int[] ids, int[] mask, int[] positions, float[
             for (int t = Tp - 1; t < Tp - 1 + len; t++) {
                 cm[r * (T - 1) + t] = 1f;
             }
+            // position Tp-1+t predicts completion token t, sampled with log-prob completionLogprobs[r, t]
+            System.arraycopy(ro.completionLogprobs(), r * ro.maxNewTokens(), old, r * T + Tp - 1, len);
             tokens += len;
         }
-        return new RlBatch(R, T, ids, mask, Generator.positionsFromMask(R, T, mask), cm, tokens);
+        return new RlBatch(R, T, ids, mask, Generator.positionsFromMask(R, T, mask), cm, old, tokens);
     }
 
     /** Rows [from, to) as their own batch. */
-    record Chunk(int rows, int[] ids, int[] mask, int[] positions, float[] completionMask, long completionTokens) {}
+    record Chunk(int rows, int[] ids, int[] mask, int[] positions, float[] completionMask, float[] oldLogp,
+                 long completionTokens) {}
 
     Chunk chunk(int from, int to) {
         int T = len, n = to - from;
         if (from == 0 && to == rows) {
-            return new Chunk(rows, ids, mask, positions, completionMask, completionTokens);
+            return new Chunk(rows, ids, mask, positions, completionMask, oldLogp, completionTokens);
         }
         float[] cm = Arrays.copyOfRange(completionMask, from * (T - 1), to * (T - 1));
         long tokens = 0;
@@ -54,6 +60,7 @@ record RlBatch(int rows, int len, int[] ids, int[] mask, int[] positions, float[
             tokens += (long) v;
         }
         return new Chunk(n, Arrays.copyOfRange(ids, from * T, to * T), Arrays.copyOfRange(mask, from * T, to * T),
-                Arrays.copyOfRange(positions, from * T, to * T), cm, tokens);
+                Arrays.copyOfRange(positions, from * T, to * T), cm, Arrays.copyOfRange(oldLogp, from * T, to * T),
+                tokens);
     }
 }

@@ -2,6 +2,10 @@ package dev.rlsr.trainer.run;
 
 import dev.rlsr.engine.config.ModelConfig;
 import dev.rlsr.engine.cpu.CpuBackend;
+import dev.rlsr.engine.cuda.CudaBackend;
+import dev.rlsr.engine.tensor.Precision;
+import dev.rlsr.kernels.cpu.CpuParallel;
+import java.util.function.Consumer;
 import dev.rlsr.engine.io.CheckpointChecks;
 import dev.rlsr.engine.io.CheckpointException;
 import dev.rlsr.engine.io.SafeTensors;
@@ -19,6 +23,7 @@ import dev.rlsr.trainer.data.DemoDataset;
 import dev.rlsr.trainer.data.Example;
 import dev.rlsr.trainer.data.JsonlReader;
 import dev.rlsr.trainer.data.TokenLengthFilter;
+import dev.rlsr.trainer.encoder.BertEncoder;
 import dev.rlsr.trainer.encoder.Encoder;
 import dev.rlsr.trainer.encoder.MiniLmOnnxEncoder;
 import dev.rlsr.trainer.eval.Evaluator;
@@ -63,6 +68,7 @@ public final class StageRunner implements AutoCloseable {
     private final RunReport report;
     private Encoder encoder;
     private Reward evalReward;
+    private CudaBackend ownRewardBackend;   // the reward encoder's device when the policy is not on CUDA
 
     public StageRunner(RunConfig config, RunDir run, RunListener listener, Backend backend, Tokenizer tokenizer,
                        Path tokenizerDir, RunReport report) {
@@ -98,24 +104,83 @@ public final class StageRunner implements AutoCloseable {
     // ------------------------------------------------------------------ devices, models, data
 
     /**
-     * The backend for {@code --device}: the CPU for cpu and auto. There is no CUDA transformer backend yet (the CUDA
-     * kernels exist, the decoder does not run on them), so cuda is refused rather than silently run on the CPU.
+     * The backend for {@code --device} and {@code --precision}, chosen before anything is created: cpu (fp32 only);
+     * cuda (exit code 6 naming what is missing when there is no usable GPU or CUDA library); auto = cuda when a real
+     * GPU and the libraries are there (never the CUDA emulator, which only {@code --device cuda} selects), else the
+     * CPU. Precision auto is bf16 on cuda and fp32 on the CPU. The choice is reported through {@code log}.
+     *
+     * @param device    cpu, cuda or auto
+     * @param precision auto, bf16 or fp32
+     * @param log       receives one line saying what was chosen and why
+     * @return the backend; the caller closes it when the command ends
      */
-    public static Backend selectBackend(String device, TrainListener log) {
-        return switch (device.toLowerCase(Locale.ROOT)) {
-            case "cpu" -> CpuBackend.INSTANCE;
-            case "auto" -> {
-                log.log("device: cpu (" + Runtime.getRuntime().availableProcessors() + " cores); the CUDA"
-                        + " transformer backend is not available yet, so auto uses the CPU");
-                yield CpuBackend.INSTANCE;
+    public static Backend selectBackend(String device, String precision, Consumer<String> log) {
+        String p = precision == null ? "auto" : precision.toLowerCase(Locale.ROOT);
+        if (!p.equals("auto") && !p.equals("bf16") && !p.equals("fp32")) {
+            throw new RunFailure(RunFailure.USAGE, "unknown precision '" + precision + "'; use auto, bf16 or fp32");
+        }
+        String threads = CpuParallel.THREADS + " thread" + (CpuParallel.THREADS == 1 ? "" : "s");
+        switch (device.toLowerCase(Locale.ROOT)) {
+            case "cpu" -> {
+                requireFp32OnCpu(p, "--device cpu");
+                log.accept("device: cpu (" + threads + "), fp32");
+                return CpuBackend.INSTANCE;
             }
-            case "cuda" -> throw new RunFailure(RunFailure.DEVICE, "--device cuda was requested, but the CUDA"
-                    + " transformer backend is not available yet in this version (the CUDA kernels exist, the"
-                    + " decoder does not run on them). Use --device cpu, or --device auto to take the GPU"
-                    + " automatically once it is supported.");
+            case "cuda" -> {
+                String missing = CudaBackend.unavailableReason();
+                if (!missing.isEmpty()) {
+                    throw new RunFailure(RunFailure.DEVICE, "--device cuda was requested, but no usable GPU was"
+                            + " found: " + missing + ". `rlsr doctor` lists what was found; --device cpu (or auto)"
+                            + " runs on the CPU.");
+                }
+                return openCuda(p, log);
+            }
+            case "auto" -> {
+                String missing = CudaBackend.unavailableReason();
+                if (missing.isEmpty() && !CudaBackend.isEmulator()) {
+                    return openCuda(p, log);
+                }
+                String why = missing.isEmpty() ? "the CUDA libraries are the CPU emulator (-Drlsr.cuda.emulator),"
+                        + " which only --device cuda uses" : "no usable GPU (" + missing + ")";
+                requireFp32OnCpu(p, "--device auto found " + why + " and");
+                log.accept("device: cpu (" + threads + "), fp32; " + why);
+                return CpuBackend.INSTANCE;
+            }
             default -> throw new RunFailure(RunFailure.USAGE, "unknown device '" + device
                     + "'; use cpu, cuda or auto");
-        };
+        }
+    }
+
+    private static void requireFp32OnCpu(String precision, String context) {
+        if (precision.equals("bf16")) {
+            throw new RunFailure(RunFailure.USAGE, context + " the CPU backend computes in fp32 only; use --precision"
+                    + " fp32 (or auto), or --device cuda for bf16.");
+        }
+    }
+
+    private static Backend openCuda(String precision, Consumer<String> log) {
+        Precision prec = precision.equals("fp32") ? Precision.FP32 : Precision.BF16;
+        try {
+            CudaBackend be = CudaBackend.open(0, prec);
+            log.accept("device: cuda " + be.deviceName() + ", " + prec + (CudaBackend.isEmulator()
+                    ? " (the CUDA emulator: the GPU code path at CPU speed, for debugging)" : ""));
+            return be;
+        } catch (RuntimeException e) {
+            throw new RunFailure(RunFailure.DEVICE, "cannot open the GPU: " + e.getMessage()
+                    + ". `rlsr doctor` lists what was found; --device cpu runs on the CPU.", e);
+        }
+    }
+
+    /**
+     * {@link #selectBackend(String, String, Consumer)} logging through a listener.
+     *
+     * @param device    cpu, cuda or auto
+     * @param precision auto, bf16 or fp32
+     * @param log       the listener
+     * @return the backend
+     */
+    public static Backend selectBackend(String device, String precision, TrainListener log) {
+        return selectBackend(device, precision, log::log);
     }
 
     /** Checks that {@code dir} is a usable Hugging Face model directory, with a message naming what is missing. */
@@ -386,10 +451,7 @@ public final class StageRunner implements AutoCloseable {
     /** The shared sentence encoder of the cosine rewards (created on first use). */
     public synchronized Encoder encoder() {
         if (encoder == null) {
-            long t0 = System.nanoTime();
-            encoder = MiniLmOnnxEncoder.create(TrainerConfigs.encoderConfig(config));
-            listener.log(String.format(Locale.ROOT, "reward encoder: %s (ONNX Runtime, CPU), loaded in %.1f s",
-                    encoder.name(), (System.nanoTime() - t0) / 1e9));
+            encoder = newEncoder();
         }
         return encoder;
     }
@@ -400,8 +462,74 @@ public final class StageRunner implements AutoCloseable {
         if (spec.weights().size() == 1 && spec.uses(CosineReward.NAME) && spec.weights().get(CosineReward.NAME) == 1.0) {
             return new CosineReward(encoder(), co);
         }
-        return Reward.fromSpec(spec, () -> spec.uses(CosineReward.NAME)
-                ? MiniLmOnnxEncoder.create(TrainerConfigs.encoderConfig(config)) : null, co);
+        return Reward.fromSpec(spec, () -> spec.uses(CosineReward.NAME) ? newEncoder() : null, co);
+    }
+
+    /**
+     * Where the reward encoder runs, from {@code reward.device}: "cuda" or "cpu"; {@code auto} follows the policy's
+     * backend (CUDA when it is a {@link CudaBackend}).
+     */
+    static String rewardDevice(String setting, Backend policy) {
+        return switch (setting.toLowerCase(Locale.ROOT)) {
+            case "auto" -> policy instanceof CudaBackend ? "cuda" : "cpu";
+            case "cpu", "cuda" -> setting.toLowerCase(Locale.ROOT);
+            default -> throw new RunFailure(RunFailure.USAGE, "unknown reward.device '" + setting
+                    + "'; use cpu, cuda or auto");
+        };
+    }
+
+    /**
+     * Checks before the run directory is created that {@code reward.device: cuda} has a device when a cosine reward
+     * will need the encoder (exit code 6 otherwise). {@code auto} needs no check: it falls back to the CPU.
+     */
+    public static void preflightRewardDevice(RunConfig cfg) {
+        boolean cosine = cfg.getReward("rl.reward").uses(CosineReward.NAME)
+                || cfg.getReward("eval.reward").uses(CosineReward.NAME);
+        if (cosine && cfg.getString("reward.device").equalsIgnoreCase("cuda")) {
+            String why = CudaBackend.unavailableReason();
+            if (!why.isEmpty()) {
+                throw noRewardDevice(why);
+            }
+        }
+    }
+
+    private static RunFailure noRewardDevice(String why) {
+        return new RunFailure(RunFailure.DEVICE, "reward.device is cuda, but there is no usable CUDA device for the"
+                + " reward encoder (" + why + "). Use reward.device: cpu (ONNX Runtime) or auto (the GPU when the"
+                + " policy runs on one).");
+    }
+
+    /** A new encoder for the cosine reward where {@code reward.device} puts it. */
+    private Encoder newEncoder() {
+        long t0 = System.nanoTime();
+        if (rewardDevice(config.getString("reward.device"), backend).equals("cpu")) {
+            Encoder e = MiniLmOnnxEncoder.create(TrainerConfigs.encoderConfig(config));
+            listener.log(String.format(Locale.ROOT, "reward encoder: %s (ONNX Runtime, CPU), loaded in %.1f s",
+                    e.name(), (System.nanoTime() - t0) / 1e9));
+            return e;
+        }
+        Precision precision = Precision.parse(config.getString("reward.precision"));
+        CudaBackend be = rewardBackend(precision);
+        Encoder e = BertEncoder.bundledMiniLm(TrainerConfigs.bertEncoderConfig(config), be, precision);
+        listener.log(String.format(Locale.ROOT, "reward encoder: %s (engine BERT on CUDA, %s, %s%s), loaded in %.1f s",
+                e.name(), be.deviceName(), precision, be == backend ? ", the policy's backend" : "",
+                (System.nanoTime() - t0) / 1e9));
+        return e;
+    }
+
+    /** The policy's CUDA backend when it has one (one stream, one allocator), else one opened for the reward. */
+    private synchronized CudaBackend rewardBackend(Precision precision) {
+        if (backend instanceof CudaBackend policy) {
+            return policy;
+        }
+        if (ownRewardBackend == null) {
+            String why = CudaBackend.unavailableReason();
+            if (!why.isEmpty()) {
+                throw noRewardDevice(why);
+            }
+            ownRewardBackend = CudaBackend.open(0, precision);
+        }
+        return ownRewardBackend;
     }
 
     /** "rlsr" for the cosine reward (the paper's RLSR), "rl" for any other reward. */
@@ -670,11 +798,17 @@ public final class StageRunner implements AutoCloseable {
 
     @Override
     public void close() {
-        if (evalReward != null) {
-            evalReward.close();
-        }
-        if (encoder != null) {
-            encoder.close();
+        try {
+            if (evalReward != null) {
+                evalReward.close();
+            }
+            if (encoder != null) {
+                encoder.close();
+            }
+        } finally {
+            if (ownRewardBackend != null) {
+                ownRewardBackend.close();
+            }
         }
     }
 }

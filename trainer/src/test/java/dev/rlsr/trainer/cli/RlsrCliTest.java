@@ -129,12 +129,14 @@ class RlsrCliTest {
         assertOneParagraph(r, RunFailure.USAGE, "data.train");
     }
 
+    /** Devices and precisions a run cannot have are refused before anything is created (no GPU: StageRunnerTest). */
     @Test
-    void cudaIsRefusedHonestly() {
-        Result r = run("demo", "--device", "cuda", "-o", tmp.resolve("run").toString());
-        assertOneParagraph(r, RunFailure.DEVICE, "CUDA transformer backend is not available", "--device cpu");
+    void impossibleDevicesAndPrecisionsAreRefused() {
         Result bad = run("demo", "--device", "tpu", "-o", tmp.resolve("run").toString());
         assertOneParagraph(bad, RunFailure.USAGE, "run.device");
+        Result bf16 = run("demo", "--device", "cpu", "--precision", "bf16", "-o", tmp.resolve("run").toString());
+        assertOneParagraph(bf16, RunFailure.USAGE, "fp32", "--device cuda");
+        assertFalse(java.nio.file.Files.exists(tmp.resolve("run")), "no run directory for a refused device");
     }
 
     @Test

@@ -1,6 +1,10 @@
 package dev.rlsr.trainer.reward;
 
-import dev.rlsr.trainer.encoder.Encoder;
+import dev.rlsr.engine.cpu.CpuBackend;
+import dev.rlsr.engine.tensor.Backend;
+import dev.rlsr.engine.tensor.Tensor;
+import dev.rlsr.kernels.DType;
+import dev.rlsr.trainer.encoder.DeviceEncoder;
 import org.junit.jupiter.api.Test;
 
 import java.util.ArrayList;
@@ -12,18 +16,59 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** Batching, caching and error behaviour of the cosine reward, with a deterministic bag-of-words encoder. */
+/**
+ * Batching, caching and error behaviour of the cosine reward, with a deterministic bag-of-words encoder, on the host
+ * path; {@link CosineRewardDevicePathTest} runs the same cases through the device path.
+ */
 class CosineRewardTest {
 
-    /** Hashes words into D buckets, L2-normalises; records every embed call. "NAN" in a text poisons its row. */
-    static final class FakeEncoder implements Encoder {
+    /**
+     * Hashes words into D buckets, L2-normalises; records every embed call. "NAN" in a text poisons its row. As a
+     * {@link DeviceEncoder} on the CPU backend it hands the same rows over as a tensor.
+     */
+    static final class FakeEncoder implements DeviceEncoder {
         static final int D = 32;
         final List<List<String>> calls = new ArrayList<>();
+        final Backend backend;
         boolean closed;
+
+        FakeEncoder() {
+            this(CpuBackend.INSTANCE);
+        }
+
+        /** An encoder whose tensors belong to {@code backend} (a recording wrapper of the CPU backend). */
+        FakeEncoder(Backend backend) {
+            this.backend = backend;
+        }
 
         @Override
         public float[][] embed(List<String> texts) {
             calls.add(List.copyOf(texts));
+            return rows(texts);
+        }
+
+        @Override
+        public Tensor embedOnDevice(List<String> texts) {
+            calls.add(List.copyOf(texts));
+            float[][] r = rows(texts);
+            float[] flat = new float[r.length * D];
+            for (int i = 0; i < r.length; i++) {
+                System.arraycopy(r[i], 0, flat, i * D, D);
+            }
+            return backend().upload(flat, r.length, D);
+        }
+
+        @Override
+        public Backend backend() {
+            return backend;
+        }
+
+        @Override
+        public DType dtype() {
+            return DType.F32;
+        }
+
+        static float[][] rows(List<String> texts) {
             float[][] out = new float[texts.size()][];
             for (int i = 0; i < out.length; i++) {
                 float[] v = new float[D];
@@ -74,6 +119,13 @@ class CosineRewardTest {
         }
     }
 
+    /** The reward under test: the host path here (the fake encoder's backend is the CPU). */
+    CosineReward reward(FakeEncoder encoder, CosineReward.Options options) {
+        CosineReward r = new CosineReward(encoder, options);
+        assertFalse(r.onDevice(), "an encoder on the CPU backend takes the host path");
+        return r;
+    }
+
     static List<RewardInput> groups(int prompts, int g, String idPrefix) {
         List<RewardInput> batch = new ArrayList<>();
         for (int p = 0; p < prompts; p++) {
@@ -87,7 +139,7 @@ class CosineRewardTest {
     @Test
     void oneEncoderCallPerBatchAndReferencesCached() {
         FakeEncoder enc = new FakeEncoder();
-        CosineReward reward = new CosineReward(enc, CosineReward.Options.defaults());
+        CosineReward reward = reward(enc, CosineReward.Options.defaults());
         List<RewardInput> batch = groups(2, 3, "ex");
         double[] r = reward.score(batch);
         assertEquals(6, r.length);
@@ -130,7 +182,7 @@ class CosineRewardTest {
     @Test
     void rewardIsTheCosineOfPromptResponseAndPromptReference() {
         FakeEncoder enc = new FakeEncoder();
-        CosineReward reward = new CosineReward(enc, CosineReward.Options.defaults());
+        CosineReward reward = reward(enc, CosineReward.Options.defaults());
         List<RewardInput> batch = List.of(
                 new RewardInput("a", "Q: capital?", "Paris is the capital", "Paris is the capital"),
                 new RewardInput("a", "Q: capital?", "totally different words here", "Paris is the capital"));
@@ -148,17 +200,17 @@ class CosineRewardTest {
     @Test
     void responsesOnlyAndSeparator() {
         FakeEncoder enc = new FakeEncoder();
-        new CosineReward(enc, CosineReward.Options.defaults().withResponsesOnly(true)).score(groups(1, 2, "x"));
+        reward(enc, CosineReward.Options.defaults().withResponsesOnly(true)).score(groups(1, 2, "x"));
         assertEquals(List.of("response 0 number 0", "response 0 number 1", "reference answer 0"), enc.calls.getFirst());
         FakeEncoder enc2 = new FakeEncoder();
-        new CosineReward(enc2, CosineReward.Options.defaults().withSeparator(" || ")).score(groups(1, 1, "x"));
+        reward(enc2, CosineReward.Options.defaults().withSeparator(" || ")).score(groups(1, 1, "x"));
         assertEquals(List.of("prompt 0 || response 0 number 0", "prompt 0 || reference answer 0"), enc2.calls.getFirst());
     }
 
     @Test
     void lruCacheIsBounded() {
         FakeEncoder enc = new FakeEncoder();
-        CosineReward reward = new CosineReward(enc, CosineReward.Options.defaults().withCacheCapacity(2));
+        CosineReward reward = reward(enc, CosineReward.Options.defaults().withCacheCapacity(2));
         for (int round = 0; round < 3; round++) {
             for (String id : List.of("a", "b", "c")) {
                 reward.score(List.of(new RewardInput(id, "p" + id, "y", "ref " + id)));
@@ -170,7 +222,7 @@ class CosineRewardTest {
         assertEquals(0, reward.cacheHits());
         reward.score(List.of(new RewardInput("c", "pc", "y", "ref c")));
         assertEquals(1, reward.cacheHits());
-        CosineReward noCache = new CosineReward(new FakeEncoder(), CosineReward.Options.defaults().withCacheCapacity(0));
+        CosineReward noCache = reward(new FakeEncoder(), CosineReward.Options.defaults().withCacheCapacity(0));
         noCache.score(groups(2, 4, "n"));
         noCache.score(groups(2, 4, "n"));
         assertEquals(4, noCache.referencesEmbedded(), "without a cache: once per id per batch");
@@ -180,7 +232,7 @@ class CosineRewardTest {
     @Test
     void blankResponsesScoreZeroWithoutEmbedding() {
         FakeEncoder enc = new FakeEncoder();
-        CosineReward reward = new CosineReward(enc, CosineReward.Options.defaults());
+        CosineReward reward = reward(enc, CosineReward.Options.defaults());
         double[] r = reward.score(List.of(new RewardInput("a", "p", "", "ref"), new RewardInput("a", "p", " \n", "ref"),
                 new RewardInput("b", "p", "ref", "ref")));
         assertEquals(0.0, r[0]);
@@ -191,7 +243,7 @@ class CosineRewardTest {
         assertEquals(1, enc.calls.size(), "a batch of blank responses makes no encoder call");
 
         FakeEncoder enc2 = new FakeEncoder();
-        double[] embedded = new CosineReward(enc2, CosineReward.Options.defaults().withEmbedBlankResponses(true))
+        double[] embedded = reward(enc2, CosineReward.Options.defaults().withEmbedBlankResponses(true))
                 .score(List.of(new RewardInput("a", "p", "", "ref")));
         assertEquals(List.of("p\n", "p\nref"), enc2.calls.getFirst());
         assertTrue(Double.isFinite(embedded[0]));
@@ -199,7 +251,7 @@ class CosineRewardTest {
 
     @Test
     void nonFiniteEmbeddingNamesTheExample() {
-        CosineReward reward = new CosineReward(new FakeEncoder(), CosineReward.Options.defaults());
+        CosineReward reward = reward(new FakeEncoder(), CosineReward.Options.defaults());
         IllegalStateException e = assertThrows(IllegalStateException.class, () -> reward.score(List.of(
                 new RewardInput("ok-1", "p", "fine", "ref"), new RewardInput("bad-7", "p", "NAN here", "ref"))));
         assertTrue(e.getMessage().contains("'bad-7'") && e.getMessage().contains("response"), e.getMessage());
@@ -209,7 +261,7 @@ class CosineRewardTest {
 
     @Test
     void conflictingReferencesForOneIdAreReported() {
-        CosineReward reward = new CosineReward(new FakeEncoder(), CosineReward.Options.defaults());
+        CosineReward reward = reward(new FakeEncoder(), CosineReward.Options.defaults());
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> reward.score(List.of(
                 new RewardInput("dup", "p", "y", "ref one"), new RewardInput("dup", "p", "y", "ref two"))));
         assertTrue(e.getMessage().contains("'dup'"), e.getMessage());
@@ -221,7 +273,7 @@ class CosineRewardTest {
     @Test
     void emptyBatchAndOwnership() {
         FakeEncoder enc = new FakeEncoder();
-        CosineReward borrowed = new CosineReward(enc, CosineReward.Options.defaults());
+        CosineReward borrowed = reward(enc, CosineReward.Options.defaults());
         assertEquals(0, borrowed.score(List.of()).length);
         assertTrue(enc.calls.isEmpty());
         borrowed.close();
@@ -237,7 +289,7 @@ class CosineRewardTest {
     @Test
     void neverNaNOnRandomBatches() {
         Random rnd = new Random(21);
-        CosineReward reward = new CosineReward(new FakeEncoder(), CosineReward.Options.defaults().withEmbedBlankResponses(true));
+        CosineReward reward = reward(new FakeEncoder(), CosineReward.Options.defaults().withEmbedBlankResponses(true));
         String[] words = {"", " ", "a", "b c", "the cat", "\n"};
         for (int t = 0; t < 50; t++) {
             List<RewardInput> batch = new ArrayList<>();

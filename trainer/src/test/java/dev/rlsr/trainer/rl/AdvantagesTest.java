@@ -1,11 +1,15 @@
 package dev.rlsr.trainer.rl;
 
+import dev.rlsr.engine.cpu.CpuBackend;
+import dev.rlsr.engine.tensor.Backend;
+import dev.rlsr.engine.tensor.Tensor;
 import org.junit.jupiter.api.Test;
 
 import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Advantages against the formulas written out here, independently of the implementation. */
 class AdvantagesTest {
@@ -77,5 +81,29 @@ class AdvantagesTest {
         assertThrows(IllegalArgumentException.class, () -> Advantages.compute(r, 3, 2, AdvantageNorm.GROUP, 0));
         assertThrows(IllegalArgumentException.class,
                 () -> Advantages.compute(new double[]{Double.NaN, 1}, 1, 2, AdvantageNorm.GROUP, 0));
+    }
+
+    @Test
+    void onTheBackendEveryNormalisationMatchesTheFormulas() {
+        int P = 4, G = 6;
+        double[] r = rewards(P * G, 7);
+        Backend be = CpuBackend.INSTANCE;
+        for (AdvantageNorm norm : AdvantageNorm.values()) {
+            float[] host = Advantages.compute(r, P, G, norm, 1e-4);
+            float[] dev;
+            try (Tensor t = Advantages.compute(be, r, P, G, norm, 1e-4)) {
+                dev = be.download(t);
+            }
+            assertEquals(P * G, dev.length, norm.name());
+            for (int i = 0; i < dev.length; i++) {
+                // the host path scales BATCH in double, the backend in fp32: one more rounding
+                assertEquals(host[i], dev[i], 2 * Math.ulp(host[i]), norm + " element " + i);
+            }
+        }
+        double[] bad = r.clone();
+        bad[5] = Double.NaN;
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> Advantages.compute(be, bad, P, G, AdvantageNorm.GROUP, 1e-4));
+        assertTrue(e.getMessage().contains("reward 5"), e.getMessage());
     }
 }

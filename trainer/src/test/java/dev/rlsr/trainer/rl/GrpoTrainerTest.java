@@ -51,6 +51,19 @@ class GrpoTrainerTest {
         return r;
     }
 
+    /**
+     * A reward that differs between different responses (a hash of the text): every group whose completions are not
+     * all equal gets non-zero advantages, whatever tokens the sampler draws. preferA needs an 'a' among the sampled
+     * tokens (p ~ 0.004 each on the untrained model) for any update to happen.
+     */
+    static double[] byText(List<RewardInput> batch) {
+        double[] r = new double[batch.size()];
+        for (int i = 0; i < r.length; i++) {
+            r[i] = (batch.get(i).response().hashCode() & 0xffff) / 65536.0;
+        }
+        return r;
+    }
+
     static RlConfig cfg(int P, int G, int steps, int mu, double lr, double beta, GrpoLoss.Level level, int micro,
                         int ckptEvery) {
         SamplingConfig s = new SamplingConfig(1.0, 1.0, 0, 6, List.of(), 17);
@@ -111,7 +124,7 @@ class GrpoTrainerTest {
     void referenceModelOnlyWithPositiveBeta() {
         try (DecoderModel m = Tiny.model(8);
              GrpoTrainer t = new GrpoTrainer(cfg(2, 4, 2, 1, 1e-2, 0.04, GrpoLoss.Level.SEQUENCE, 0, 0), m, tok,
-                     GrpoTrainerTest::preferA, null, null)) {
+                     GrpoTrainerTest::byText, null, null)) {
             RlResult r = t.train(EXAMPLES, null, null, null);
             assertTrue(t.holdsReferenceModel());
             assertEquals(0.0, r.history().getFirst().kl(), 1e-9, "the first step's policy is the reference");
@@ -125,9 +138,9 @@ class GrpoTrainerTest {
             // lr 0: both runs sample the same rollouts and end with the raw gradient of the same (last) update
             try (DecoderModel a = Tiny.model(9); DecoderModel b = Tiny.model(9);
                  GrpoTrainer ta = new GrpoTrainer(cfg(2, 4, 1, 2, 0.0, 0.04, level, 0, 0), a, tok,
-                         GrpoTrainerTest::preferA, null, null);
+                         GrpoTrainerTest::byText, null, null);
                  GrpoTrainer tb = new GrpoTrainer(cfg(2, 4, 1, 2, 0.0, 0.04, level, 3, 0), b, tok,
-                         GrpoTrainerTest::preferA, null, null)) {
+                         GrpoTrainerTest::byText, null, null)) {
                 RlResult ra = ta.train(EXAMPLES, null, null, null);
                 RlResult rb = tb.train(EXAMPLES, null, null, null);
                 var ha = ra.history().getFirst();

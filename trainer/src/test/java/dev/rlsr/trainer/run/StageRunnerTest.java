@@ -13,6 +13,7 @@ import org.junit.jupiter.api.io.TempDir;
 import java.io.OutputStream;
 import java.io.PrintStream;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Supplier;
 
@@ -73,10 +74,52 @@ class StageRunnerTest {
     }
 
     @Test
-    void cudaIsRefusedAndAutoIsTheCpu() {
-        assertEquals(CpuBackend.INSTANCE, StageRunner.selectBackend("auto", TrainListener.NONE));
-        assertEquals(CpuBackend.INSTANCE, StageRunner.selectBackend("cpu", TrainListener.NONE));
-        RunFailure f = assertThrows(RunFailure.class, () -> StageRunner.selectBackend("cuda", TrainListener.NONE));
-        assertEquals(RunFailure.DEVICE, f.exitCode());
+    void theCpuComputesInFp32Only() {
+        List<String> log = new ArrayList<>();
+        assertEquals(CpuBackend.INSTANCE, StageRunner.selectBackend("cpu", "auto", log::add));
+        assertEquals(CpuBackend.INSTANCE, StageRunner.selectBackend("cpu", "fp32", log::add));
+        assertTrue(log.getFirst().startsWith("device: cpu"), log.getFirst());
+        RunFailure bf16 = assertThrows(RunFailure.class, () -> StageRunner.selectBackend("cpu", "bf16", log::add));
+        assertEquals(RunFailure.USAGE, bf16.exitCode());
+        assertTrue(bf16.getMessage().contains("fp32"), bf16.getMessage());
+        assertEquals(RunFailure.USAGE, assertThrows(RunFailure.class,
+                () -> StageRunner.selectBackend("cpu", "fp16", log::add)).exitCode());
+        assertEquals(RunFailure.USAGE, assertThrows(RunFailure.class,
+                () -> StageRunner.selectBackend("tpu", "auto", log::add)).exitCode());
+    }
+
+    /** Under the CUDA emulator (how the test JVM runs): cuda opens it and says so; auto never picks it. */
+    @Test
+    void autoNeverPicksTheEmulatorAndCudaNamesIt() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(dev.rlsr.bindings.CudaDriver.isAvailable()
+                && dev.rlsr.bindings.CudaDriver.isEmulator(), "runs where the test JVM uses the CUDA emulator");
+        List<String> log = new ArrayList<>();
+        assertEquals(CpuBackend.INSTANCE, StageRunner.selectBackend("auto", "auto", log::add));
+        assertTrue(log.getLast().contains("emulator"), log.getLast());
+        try (var be = StageRunner.selectBackend("cuda", "fp32", log::add)) {
+            assertEquals("cuda", be.name());
+            assertEquals(dev.rlsr.engine.tensor.Precision.FP32, be.defaultPrecision());
+            assertTrue(log.getLast().contains("emulator"), log.getLast());
+        }
+        try (var be = StageRunner.selectBackend("cuda", "auto", log::add)) {
+            assertEquals(dev.rlsr.engine.tensor.Precision.BF16, be.defaultPrecision(), "auto is bf16 on cuda");
+        }
+    }
+
+    /** Without a GPU or CUDA library, --device cuda exits 6 naming what is missing, before any run directory exists. */
+    @Test
+    void cudaWithoutAGpuExitsSixNamingWhatIsMissing(@TempDir Path dir)
+            throws Exception {
+        String javaBin = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        Path runDir = dir.resolve("run");
+        Process p = new ProcessBuilder(javaBin, "--enable-native-access=ALL-UNNAMED", "--add-modules",
+                "jdk.incubator.vector", "-Drlsr.cuda.emulator=", "-Drlsr.lib.cuda=" + dir.resolve("no-libcuda.so"),
+                "-cp", System.getProperty("java.class.path"), "dev.rlsr.trainer.cli.RlsrCli", "demo", "--device",
+                "cuda", "-o", runDir.toString(), "--quiet").redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "rlsr demo did not stop: " + out);
+        assertEquals(RunFailure.DEVICE, p.exitValue(), out);
+        assertTrue(out.contains("--device cuda") && out.contains("no-libcuda.so") && out.contains("rlsr doctor"), out);
+        assertFalse(java.nio.file.Files.exists(runDir), "no run directory may be created: " + out);
     }
 }
