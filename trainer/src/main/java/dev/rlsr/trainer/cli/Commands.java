@@ -436,7 +436,7 @@ final class Commands {
                     + " small byte-level model from scratch on the bundled demo set (the base model), then runs SFT,"
                     + " RLSR and SFT+RLSR from it with the bundled SentenceBERT cosine reward, evaluates the four on"
                     + " the held-out split (greedy decoding) and reports paired bootstrap intervals of"
-                    + " sft+rlsr - sft, rlsr - base and rlsr - sft. About 7 minutes on 2 cores (at most 10).",
+                    + " sft+rlsr - sft, rlsr - base and rlsr - sft. About 5 minutes on 2 cores.",
                     "Settings: the bundled demo.yaml under --config/--set, e.g. --set rl.steps=10 for a quicker run."
                             + " On a real GPU (--device cuda, or auto finding one) demo-gpu.yaml goes between them: a"
                             + " model of about 25M parameters and longer RL (demo.preset: auto, cpu or gpu).",
