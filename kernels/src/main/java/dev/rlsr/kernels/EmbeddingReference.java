@@ -36,7 +36,7 @@ public final class EmbeddingReference {
         checkIds(ids, idsOff, n, v);
         Views.check("table", java.lang.reflect.Array.getLength(table), tableOff, (long) v * c);
         Views.check("out", java.lang.reflect.Array.getLength(out), outOff, (long) n * c);
-        CpuParallel.forRange(n, ROW_GRAIN, (lo, hi) -> {
+        CpuParallel.forRange(n, CpuParallel.grain(c, ROW_GRAIN), (lo, hi) -> {
             for (int i = lo; i < hi; i++) {
                 System.arraycopy(table, tableOff + ids[idsOff + i] * c, out, outOff + i * c, c);
             }

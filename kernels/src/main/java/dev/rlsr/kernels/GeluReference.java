@@ -4,6 +4,7 @@ import static dev.rlsr.kernels.cpu.CpuVec.L;
 import static dev.rlsr.kernels.cpu.CpuVec.S;
 
 import dev.rlsr.kernels.cpu.CpuParallel;
+import dev.rlsr.kernels.cpu.CpuVec;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
@@ -50,7 +51,7 @@ public final class GeluReference {
                     p = p.fma(t, FloatVector.broadcast(S, ERFC_P[j]));
                 }
                 // Phi(x) = 1 - erfc(z)/2 for x >= 0 and erfc(z)/2 below: no cancellation on the negative side
-                FloatVector he = t.mul(z.mul(z).neg().add(p).lanewise(VectorOperators.EXP)).mul(half);
+                FloatVector he = t.mul(CpuVec.exp(z.mul(z).neg().add(p))).mul(half);
                 FloatVector phi = one.sub(he).blend(he, v.compare(VectorOperators.LT, 0f));
                 v.mul(phi).intoArray(out, i + shift);
             }
@@ -87,6 +88,6 @@ public final class GeluReference {
         for (int j = 8; j >= 0; j--) {
             p = p * t + ERFC_P[j];
         }
-        return t * (float) Math.exp(-z * z + p);
+        return t * CpuVec.exp(-z * z + p);
     }
 }

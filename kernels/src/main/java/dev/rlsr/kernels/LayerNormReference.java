@@ -4,9 +4,9 @@ import static dev.rlsr.kernels.cpu.CpuVec.L;
 import static dev.rlsr.kernels.cpu.CpuVec.S;
 
 import dev.rlsr.kernels.cpu.CpuParallel;
+import dev.rlsr.kernels.cpu.CpuVec;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 
 /**
  * CPU reference and CPU implementation of {@link LayerNorm}: the CPU backend's fp32 arithmetic (two passes, Vector
@@ -37,7 +37,7 @@ public final class LayerNormReference {
     public static void forward(float[] x, int xOff, float[] w, int wOff, float[] b, int bOff, float eps, float[] out,
             int outOff, int rows, int dim) {
         check(x.length, xOff, w.length, wOff, b.length, bOff, out.length, outOff, rows, dim);
-        CpuParallel.forRange(rows, ROW_GRAIN, (lo, hi) -> {
+        CpuParallel.forRange(rows, CpuParallel.grain(dim, ROW_GRAIN), (lo, hi) -> {
             for (int r = lo; r < hi; r++) {
                 int xo = xOff + r * dim, oo = outOff + r * dim;
                 float mean = sum(x, xo, dim) / dim;
@@ -49,7 +49,7 @@ public final class LayerNormReference {
                     FloatVector d = FloatVector.fromArray(S, x, xo + i).sub(vm);
                     acc = d.fma(d, acc);
                 }
-                float ss = acc.reduceLanes(VectorOperators.ADD);
+                float ss = CpuVec.sum(acc);
                 for (; i < dim; i++) {
                     float d = x[xo + i] - mean;
                     ss += d * d;
@@ -99,7 +99,7 @@ public final class LayerNormReference {
         for (int ub = S.loopBound(n); i < ub; i += L) {
             acc = acc.add(FloatVector.fromArray(S, x, off + i));
         }
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = CpuVec.sum(acc);
         for (; i < n; i++) {
             s += x[off + i];
         }

@@ -7,7 +7,6 @@ import dev.rlsr.kernels.cpu.CpuParallel;
 import dev.rlsr.kernels.cpu.CpuVec;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 
 /**
  * CPU reference and CPU implementation of {@link RmsNorm}: the fp32 arithmetic of the CPU backend (Vector API lanes,
@@ -39,7 +38,7 @@ public final class RmsNormReference {
     public static void forward(float[] x, int xOff, float[] w, int wOff, float eps, float[] out, int outOff,
             float[] rstd, int rOff, int rows, int dim) {
         checkForward(x.length, xOff, w.length, wOff, out.length, outOff, rstd.length, rOff, rows, dim);
-        CpuParallel.forRange(rows, ROW_GRAIN, (lo, hi) -> {
+        CpuParallel.forRange(rows, CpuParallel.grain(dim, ROW_GRAIN), (lo, hi) -> {
             for (int r = lo; r < hi; r++) {
                 int xo = xOff + r * dim, oo = outOff + r * dim;
                 float var = CpuVec.sumSquares(x, xo, dim) / dim;
@@ -126,7 +125,7 @@ public final class RmsNormReference {
                     acc = gx.fma(FloatVector.fromArray(S, w, wOff + i), acc);
                     gx.fma(vrs, FloatVector.fromArray(S, pw, i)).intoArray(pw, i);
                 }
-                float sum = acc.reduceLanes(VectorOperators.ADD);
+                float sum = CpuVec.sum(acc);
                 for (; i < dim; i++) {
                     float gx = dOut[go + i] * x[xo + i];
                     sum += w[wOff + i] * gx;

@@ -69,7 +69,7 @@ public final class RopeReference {
         checkApply(x.length, xOff, xStride, table, tableOff, n, heads, dim);
         int half = dim / 2;
         float sgn = inverse ? -1f : 1f;
-        CpuParallel.forRange(n, ROW_GRAIN, (lo, hi) -> {
+        CpuParallel.forRange(n, CpuParallel.grain(heads * dim, ROW_GRAIN), (lo, hi) -> {
             for (int r = lo; r < hi; r++) {
                 int tb = tableOff + r * dim;
                 for (int h = 0; h < heads; h++) {

@@ -4,14 +4,14 @@ import static dev.rlsr.kernels.cpu.CpuVec.L;
 import static dev.rlsr.kernels.cpu.CpuVec.S;
 
 import dev.rlsr.kernels.cpu.CpuParallel;
+import dev.rlsr.kernels.cpu.CpuVec;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 
 /**
  * CPU reference and CPU implementation of {@link Swiglu} on {@code (array, offset)} views: CpuBackend's
- * {@code swiglu} and {@code swigluBackward} with the same vector code and splits (the vector lanes use the Vector
- * API's EXP, the scalar tail {@link Math#exp}). Outputs are distinct from the inputs here. bf16 variants widen, run
+ * {@code swiglu} and {@code swigluBackward} with the same vector code and splits (the vector lanes and the scalar
+ * tail use {@link CpuVec#exp}, which agree bit for bit). Outputs are distinct from the inputs here. bf16 variants widen, run
  * the fp32 code and round the outputs once.
  */
 public final class SwigluReference {
@@ -33,17 +33,17 @@ public final class SwigluReference {
         Views.check("g", g.length, gOff, n);
         Views.check("u", u.length, uOff, n);
         Views.check("h", h.length, hOff, n);
-        CpuParallel.forRange(n, 1 << 13, (lo, hi) -> {
+        CpuParallel.forRange(n, CpuParallel.MIN_TASK_WORK, (lo, hi) -> {
             int i = lo;
             FloatVector one = FloatVector.broadcast(S, 1f);
             for (int ub = lo + S.loopBound(hi - lo); i < ub; i += L) {
                 FloatVector x = FloatVector.fromArray(S, g, gOff + i);
-                FloatVector sig = one.div(one.add(x.neg().lanewise(VectorOperators.EXP)));
+                FloatVector sig = one.div(one.add(CpuVec.exp(x.neg())));
                 x.mul(sig).mul(FloatVector.fromArray(S, u, uOff + i)).intoArray(h, hOff + i);
             }
             for (; i < hi; i++) {
                 float x = g[gOff + i];
-                float sig = 1f / (1f + (float) Math.exp(-x));
+                float sig = 1f / (1f + CpuVec.exp(-x));
                 h[hOff + i] = x * sig * u[uOff + i];
             }
         });
@@ -88,14 +88,14 @@ public final class SwigluReference {
         Views.check("dh", dh.length, dhOff, n);
         Views.check("dg", dg.length, dgOff, n);
         Views.check("du", du.length, duOff, n);
-        CpuParallel.forRange(n, 1 << 13, (lo, hi) -> {
+        CpuParallel.forRange(n, CpuParallel.MIN_TASK_WORK, (lo, hi) -> {
             int i = lo;
             FloatVector one = FloatVector.broadcast(S, 1f);
             for (int ub = lo + S.loopBound(hi - lo); i < ub; i += L) {
                 FloatVector x = FloatVector.fromArray(S, g, gOff + i);
                 FloatVector up = FloatVector.fromArray(S, u, uOff + i);
                 FloatVector d = FloatVector.fromArray(S, dh, dhOff + i);
-                FloatVector sig = one.div(one.add(x.neg().lanewise(VectorOperators.EXP)));
+                FloatVector sig = one.div(one.add(CpuVec.exp(x.neg())));
                 FloatVector silu = x.mul(sig);
                 d.mul(silu).intoArray(du, duOff + i);
                 // d silu/dx = sig * (1 + x * (1 - sig))
@@ -103,7 +103,7 @@ public final class SwigluReference {
             }
             for (; i < hi; i++) {
                 float x = g[gOff + i];
-                float sig = 1f / (1f + (float) Math.exp(-x));
+                float sig = 1f / (1f + CpuVec.exp(-x));
                 du[duOff + i] = dh[dhOff + i] * x * sig;
                 dg[dgOff + i] = dh[dhOff + i] * u[uOff + i] * sig * (1f + x * (1f - sig));
             }

@@ -379,7 +379,7 @@ public final class CpuBackend implements Backend {
             float[] bd = a(bias);
             int bo = o(bias);
             same(n(bias), out, "linear bias");
-            CpuParallel.forRange(rows, ROW_GRAIN, (lo, hi) -> {
+            CpuParallel.forRange(rows, CpuParallel.grain(out, ROW_GRAIN), (lo, hi) -> {
                 for (int r = lo; r < hi; r++) {
                     CpuVec.axpy(1f, bd, bo, yd, yo + r * out, out);
                 }

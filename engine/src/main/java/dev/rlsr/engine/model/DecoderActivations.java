@@ -14,7 +14,7 @@ import java.util.Map;
  * activations in the compute dtype, the statistics (rstd, lse) in F32. With {@code saved} each layer has its own
  * buffers (kept for the backward); without, all layers share one set (inference) and the residual stream is updated
  * in place. Buffers are allocated once per shape and reused by every later call of that shape, so a training loop
- * allocates nothing per step ({@link Cache} keeps the four most recently used shapes).
+ * allocates nothing per step ({@link Cache} keeps the four most recently used shapes, at most two of them saved).
  *
  * <p>Legend: N = B*T rows, C hidden, H query heads, Hkv key/value heads, D head dim, F intermediate size, V vocabulary.
  */
@@ -158,27 +158,46 @@ final class DecoderActivations implements AutoCloseable {
     /** Activation buffers per (B, T, saved), least recently used first; at most {@link #MAX_SHAPES} kept. */
     static final class Cache implements AutoCloseable {
         private static final int MAX_SHAPES = 4;
+        /**
+         * Saved (training) sets hold every layer's buffers, L times an inference set: an RL update whose length
+         * changes every step would otherwise keep four of them alive (~1 GB for the demo's 64 x 112 tokens).
+         */
+        private static final int MAX_SAVED_SHAPES = 2;
         private final LinkedHashMap<Long, DecoderActivations> map = new LinkedHashMap<>(8, 0.75f, true);
 
-        /** The buffers of a shape, allocated on first use; evicts the least recently used shape beyond four. */
+        /**
+         * The buffers of a shape, allocated on first use; evicts the least recently used shape beyond four, and the
+         * least recently used saved shape beyond two.
+         */
         DecoderActivations get(ModelConfig cfg, Backend be, DType act, int B, int T, boolean saved,
                                DecoderActivations keep) {
             long key = ((long) B << 33) | ((long) T << 1) | (saved ? 1 : 0);
             DecoderActivations a = map.get(key);
             if (a == null) {
+                // a new batch geometry: free the least recently used buffers rather than growing without bound
+                if (saved && map.values().stream().filter(x -> x.saved).count() >= MAX_SAVED_SHAPES) {
+                    evictOne(true, keep);
+                }
                 if (map.size() >= MAX_SHAPES) {
-                    // a new batch geometry: free the least recently used buffers rather than growing without bound
-                    for (Map.Entry<Long, DecoderActivations> e : map.entrySet()) {
-                        if (e.getValue() != keep && !e.getValue().pinned) {
-                            map.remove(e.getKey()).close();
-                            break;
-                        }
-                    }
+                    evictOne(false, keep);
                 }
                 a = new DecoderActivations(cfg, be, act, B, T, saved);
                 map.put(key, a);
             }
             return a;
+        }
+
+        /**
+         * Frees the least recently used set (a saved one when {@code savedOnly}) other than {@code keep} and other
+         * than a pinned one (a recorded graph uses its buffers).
+         */
+        private void evictOne(boolean savedOnly, DecoderActivations keep) {
+            for (Map.Entry<Long, DecoderActivations> e : map.entrySet()) {
+                if (e.getValue() != keep && !e.getValue().pinned && (!savedOnly || e.getValue().saved)) {
+                    map.remove(e.getKey()).close();
+                    return;
+                }
+            }
         }
 
         boolean contains(DecoderActivations a) {

@@ -6,7 +6,6 @@ import static dev.rlsr.kernels.cpu.SgemmKernels.S;
 import static dev.rlsr.kernels.cpu.SgemmKernels.VL;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 
 /**
  * fp32 matrix product on the CPU, row-major: {@code C(M,N) = alpha * op(A)(M,K) * op(B)(K,N) + beta * C}.
@@ -488,10 +487,10 @@ public final class Sgemm {
                     s2 = av.fma(FloatVector.fromArray(S, b, b2 + p), s2);
                     s3 = av.fma(FloatVector.fromArray(S, b, b3 + p), s3);
                 }
-                float d0 = s0.reduceLanes(VectorOperators.ADD);
-                float d1 = s1.reduceLanes(VectorOperators.ADD);
-                float d2 = s2.reduceLanes(VectorOperators.ADD);
-                float d3 = s3.reduceLanes(VectorOperators.ADD);
+                float d0 = CpuVec.sum(s0);
+                float d1 = CpuVec.sum(s1);
+                float d2 = CpuVec.sum(s2);
+                float d3 = CpuVec.sum(s3);
                 for (int p = kv; p < k; p++) {
                     float av = ar[ai + p];
                     d0 += av * b[b0 + p];
@@ -510,7 +509,7 @@ public final class Sgemm {
                 for (int p = 0; p < kv; p += VL) {
                     s0 = FloatVector.fromArray(S, ar, ai + p).fma(FloatVector.fromArray(S, b, b0 + p), s0);
                 }
-                float d0 = s0.reduceLanes(VectorOperators.ADD);
+                float d0 = CpuVec.sum(s0);
                 for (int p = kv; p < k; p++) {
                     d0 += ar[ai + p] * b[b0 + p];
                 }

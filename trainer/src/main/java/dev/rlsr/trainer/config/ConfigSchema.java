@@ -189,6 +189,8 @@ public final class ConfigSchema {
         i("sft.checkpoint_every", 100, 0, "checkpoint every n steps (0 = only at the end)");
         l("sft.seed", 42, "seed of the SFT data order");
         b("sft.prompt_masking", true, "train only on response tokens (prompt tokens get no loss)");
+        b("sft.group_by_length", false, "batch examples of similar length together (less padding; the batches'"
+                + " order stays shuffled)");
 
         key("rl.reward", Kind.REWARD, "cosine", "the reward: cosine (RLSR), bleu, rougeL, exact, length or a"
                 + " weighted sum", null, null);
@@ -259,6 +261,8 @@ public final class ConfigSchema {
         i("demo.pretrain.checkpoint_every", 200, 0, "pre-training checkpoint interval (0 = only at the end)");
         i("demo.train_examples", 0, 0, "training examples used by the demo (0 = all)");
         i("demo.eval_examples", 0, 0, "held-out examples evaluated by the demo (0 = all)");
+        d("demo.sft_rlsr_lr", 0.0, 0.0, null, "learning rate of the demo's sft+rlsr stage (0 = rl.lr, which the rlsr"
+                + " stage from the base uses)");
     }
 
     /** All keys in documentation order. */

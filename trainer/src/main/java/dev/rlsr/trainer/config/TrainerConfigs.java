@@ -25,7 +25,8 @@ public final class TrainerConfigs {
                 c.getInt("sft.grad_accum"), c.getDouble("sft.lr"), c.getInt("sft.warmup_steps"),
                 c.getDouble("sft.min_lr_ratio"), c.getDouble("sft.weight_decay"), c.getDouble("sft.max_grad_norm"),
                 c.getBool("sft.packing"), c.getInt("sft.max_seq_len"), c.getInt("sft.eval_every"),
-                c.getInt("sft.checkpoint_every"), c.getLong("sft.seed"), c.getBool("sft.prompt_masking")));
+                c.getInt("sft.checkpoint_every"), c.getLong("sft.seed"), c.getBool("sft.prompt_masking"),
+                c.getBool("sft.group_by_length")));
     }
 
     /** The sampling of {@code section} ("rl.sampling" or "eval.sampling"). */

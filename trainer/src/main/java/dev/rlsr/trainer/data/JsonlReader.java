@@ -37,8 +37,10 @@ import java.util.stream.StreamSupport;
  * Streams SFT examples from a JSONL file, one line at a time (never the whole file in memory), in any of the
  * {@link DatasetFormat}s. Blank lines are ignored. With {@link OnBadLine#FAIL} (the default) the first bad line
  * stops the read with a {@link DatasetException} {@code <file>:<line>: <what is wrong>}; with {@link OnBadLine#SKIP}
- * bad lines are counted ({@link #skipped()}) and the first reasons kept for the log. Unknown keys are ignored, so
- * files may carry extra fields ({@code "task"}, {@code "source"}).
+ * bad lines are counted ({@link #skipped()}) and the first reasons kept for the log. In every format a line may
+ * carry a checkable {@code "answer"} (a string or an array of accepted strings, used by the evaluation's
+ * {@link dev.rlsr.trainer.eval.AnswerJudge}) and a {@code "task"} label; other unknown keys are ignored, so files
+ * may carry extra fields ({@code "source"}).
  */
 public final class JsonlReader implements Iterator<Example>, AutoCloseable {
 
@@ -319,6 +321,7 @@ public final class JsonlReader implements Iterator<Example>, AutoCloseable {
         if (e.response().isBlank()) {
             throw new BadLine("the response is empty");
         }
+        e = e.withAnswers(answers(root), label(root));
         // the first good record decides an AUTO file's format; later lines must follow it
         format = f;
         return e;
@@ -349,6 +352,43 @@ public final class JsonlReader implements Iterator<Example>, AutoCloseable {
             throw new BadLine("\"id\" must be a string or an integer, found " + kind(id));
         }
         return id.asText();
+    }
+
+    /**
+     * The optional {@code "answer"} field: a string, or an array of strings any one of which a correct response
+     * contains (see {@link dev.rlsr.trainer.eval.AnswerJudge}).
+     */
+    private static List<String> answers(JsonNode root) throws BadLine {
+        JsonNode n = root.get("answer");
+        if (n == null || n.isNull()) {
+            return List.of();
+        }
+        List<String> out = new ArrayList<>();
+        if (n.isTextual()) {
+            out.add(n.asText());
+        } else if (n.isArray() && !n.isEmpty()) {
+            for (JsonNode a : n) {
+                if (!a.isTextual()) {
+                    throw new BadLine("\"answer\" must be a string or an array of strings, found an array with "
+                            + kind(a));
+                }
+                out.add(a.asText());
+            }
+        } else {
+            throw new BadLine("\"answer\" must be a string or a non-empty array of strings, found " + kind(n));
+        }
+        for (String a : out) {
+            if (a.isBlank()) {
+                throw new BadLine("\"answer\" is empty (a checkable answer is text a correct response contains)");
+            }
+        }
+        return out;
+    }
+
+    /** The optional {@code "task"} label; a value that is not a string or a number is ignored, as before it had a use. */
+    private static String label(JsonNode root) {
+        JsonNode n = root.get("task");
+        return n != null && (n.isTextual() || n.isNumber()) ? n.asText() : "";
     }
 
     private static String text(JsonNode root, String field, String format) throws BadLine {

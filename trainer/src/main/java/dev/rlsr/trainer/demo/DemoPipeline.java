@@ -8,12 +8,14 @@ import dev.rlsr.engine.tokenizer.ByteLevelTokenizer;
 import dev.rlsr.engine.tokenizer.Tokenizer;
 import dev.rlsr.trainer.config.ConfigException;
 import dev.rlsr.trainer.config.RunConfig;
+import dev.rlsr.trainer.config.TrainerConfigs;
 import dev.rlsr.trainer.data.DemoDataset;
 import dev.rlsr.trainer.data.Example;
 import dev.rlsr.trainer.run.RunDir;
 import dev.rlsr.trainer.run.RunListener;
 import dev.rlsr.trainer.run.RunReport;
 import dev.rlsr.trainer.run.StageRunner;
+import dev.rlsr.trainer.rl.RlConfig;
 import dev.rlsr.trainer.sft.SftConfig;
 
 import java.nio.file.Files;
@@ -108,8 +110,9 @@ public final class DemoPipeline {
                     mc.hiddenSize(), mc.numHeads(), mc.numKvHeads(), mc.intermediateSize(), mc.vocabSize(),
                     mc.numParameters() / 1e6));
             report.info("reward", "cosine similarity of SentenceBERT all-MiniLM-L6-v2 embeddings, "
-                    + (cfg.getBool("reward.responses_only") ? "cos(E(y), E(y*)) (reward.responses_only)"
-                    : "cos(E(x+y), E(x+y*))"));
+                    + (cfg.getBool("reward.responses_only") ? "cos(E(y), E(y*)) (reward.responses_only: true; the"
+                    + " paper's cos(E(x+y), E(x+y*)) is --set reward.responses_only=false, see the notes)"
+                    : "cos(E(x+y), E(x+y*)), the paper's reward"));
             report.info("evaluation", describeEval(cfg) + "; 95% percentile-bootstrap intervals over held-out prompts ("
                     + cfg.getInt("eval.bootstrap_samples") + " resamples, seed " + cfg.getLong("eval.bootstrap_seed")
                     + "), differences paired by prompt");
@@ -137,7 +140,9 @@ public final class DemoPipeline {
             }
             // (d) SFT, then RLSR
             Path sftDir = run.stageModel("sft");
-            try (DecoderModel both = runner.rl("sft+rlsr", () -> load(sftDir, backend), sftDir, train)) {
+            double sftRlLr = cfg.getDouble("demo.sft_rlsr_lr");
+            RlConfig sftRl = sftRlLr > 0 ? TrainerConfigs.rl(cfg).withLr(sftRlLr) : TrainerConfigs.rl(cfg);
+            try (DecoderModel both = runner.rl("sft+rlsr", () -> load(sftDir, backend), sftDir, train, sftRl)) {
                 runner.evaluate("sft+rlsr", both, eval);
             }
             int resamples = cfg.getInt("eval.bootstrap_samples");
@@ -147,15 +152,38 @@ public final class DemoPipeline {
                 report.delta(d[0], d[1], resamples, conf, bseed);
             }
             report.totalSeconds((System.nanoTime() - t0) / 1e9);
-            report.note("Bars: the 95% intervals of 'sft+rlsr - sft' and 'rlsr - base' lie above zero: "
-                    + report.deltas().get("sft+rlsr - sft").aboveZero() + ", "
-                    + report.deltas().get("rlsr - base").aboveZero() + ".");
+            report.note(verdicts(report));
             shortAnswerNotes(report, cfg);
+            report.note(cfg.getBool("reward.responses_only")
+                    ? "Reward: the demo embeds responses without the prompt, cos(E(y), E(y*)). With the paper's"
+                    + " cos(E(x+y), E(x+y*)) the prompt dominates both embeddings, so a 0.6M-parameter model"
+                    + " raises the reward most cheaply with a short generic answer (RLSR from the base answered"
+                    + " nearly every prompt with one sentence and the judge found no correct answer); run"
+                    + " `rlsr demo --set reward.responses_only=false` to see it (README: the gaming case)."
+                    : "Reward: the paper's cos(E(x+y), E(x+y*)). For a model this small it can be gamed: the prompt"
+                    + " dominates both embeddings and a short generic answer scores high; compare the judge's"
+                    + " accuracy with the reward, and the demo's default reward.responses_only: true.");
             report.note("Resume: rerun the same command with the same run.dir; finished stages are loaded from"
                     + " models/, an interrupted stage continues from its latest checkpoint.");
             report.write(run, cfg.getInt("eval.samples_in_report"));
             return report;
         }
+    }
+
+    /**
+     * The demo's bars in one line: for 'sft+rlsr - sft' and 'rlsr - base', whether the judge's and the reward's 95%
+     * intervals lie above zero, below it, or hold it.
+     */
+    public static String verdicts(RunReport report) {
+        StringBuilder b = new StringBuilder("Bars (95% intervals of the paired differences):");
+        for (String d : List.of("sft+rlsr - sft", "rlsr - base")) {
+            var j = report.judgeDeltas().get(d);
+            var r = report.deltas().get(d);
+            b.append(String.format(Locale.ROOT, " %s: judge %s, reward %s;", d, j == null ? "n/a" : j.verdict(),
+                    r == null ? "n/a" : r.verdict()));
+        }
+        b.setLength(b.length() - 1);
+        return b.append('.').toString();
     }
 
     /**

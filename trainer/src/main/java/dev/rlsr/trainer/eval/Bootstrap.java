@@ -30,6 +30,16 @@ public final class Bootstrap {
             return lo > 0;
         }
 
+        /** True when the whole interval lies below zero. */
+        public boolean belowZero() {
+            return hi < 0;
+        }
+
+        /** "higher" when the interval lies above zero, "lower" when below, "unclear" when it holds zero. */
+        public String verdict() {
+            return aboveZero() ? "higher" : belowZero() ? "lower" : "unclear";
+        }
+
         public double[] bounds() {
             return new double[]{lo, hi};
         }

@@ -22,9 +22,10 @@ import java.util.Map;
 /**
  * Evaluates a model on held-out examples: one response per prompt (greedy when the sampling temperature is 0, else
  * sampled with a seed derived from the config's seed and the batch's position, so reruns give the same responses),
- * scored by the run's reward, ROUGE-L F1 and sentence BLEU against the reference, plus the SFT loss of the reference
- * responses (prompt tokens masked) and the response length in tokens. The mean reward gets a percentile-bootstrap
- * interval over prompts ({@link Bootstrap}).
+ * judged ({@link AnswerJudge}: does it state the example's checkable answer, where the example has one), scored by
+ * the run's reward, ROUGE-L F1 and sentence BLEU against the reference, plus the SFT loss of the reference
+ * responses (prompt tokens masked) and the response length in tokens. The judge's accuracy and the mean reward get
+ * percentile-bootstrap intervals over prompts ({@link Bootstrap}).
  *
  * <p>The reward sees the prompt as {@link #promptText} (the last user turn), like the RL trainer.
  */
@@ -46,19 +47,40 @@ public final class Evaluator {
         }
     }
 
-    /** One evaluated example. */
+    /**
+     * One evaluated example.
+     *
+     * @param correct the judge's verdict ({@link AnswerJudge}), null when the example has no checkable answer
+     * @param task    the example's task label ("" when it has none)
+     */
     public record Row(String id, String prompt, String reference, String response, double reward, double rougeL,
-                      double bleu, int responseTokens) {}
+                      double bleu, int responseTokens, Boolean correct, String task) {}
 
     /**
      * A stage's evaluation.
      *
+     * @param judge    the fraction of correct responses (the judge, {@link AnswerJudge}) over the examples with a
+     *                 checkable answer, with its bootstrap interval; null when no example has one
      * @param evalLoss mean token cross-entropy of the reference responses given the prompts (NaN when not measured)
      */
-    public record Result(String stage, Bootstrap.Interval reward, double rougeL, double bleu, double evalLoss,
-                         double meanResponseTokens, List<Row> rows, double seconds) {
+    public record Result(String stage, Bootstrap.Interval judge, Bootstrap.Interval reward, double rougeL, double bleu,
+                         double evalLoss, double meanResponseTokens, List<Row> rows, double seconds) {
         public double[] rewards() {
             return rows.stream().mapToDouble(Row::reward).toArray();
+        }
+
+        /** Whether the judge has verdicts (the examples carry checkable answers). */
+        public boolean judged() {
+            return judge != null;
+        }
+
+        /**
+         * The judge's verdicts as 1 (correct) and 0, in row order, over the rows with a checkable answer.
+         *
+         * @return the verdicts
+         */
+        public double[] verdicts() {
+            return rows.stream().filter(r -> r.correct() != null).mapToDouble(r -> r.correct() ? 1 : 0).toArray();
         }
 
         public double[] rougeLs() {
@@ -115,13 +137,19 @@ public final class Evaluator {
             List<Row> rows = new ArrayList<>(n);
             for (int i = 0; i < n; i++) {
                 Example e = examples.get(i);
+                Boolean correct = e.hasAnswer() ? AnswerJudge.correct(responses.get(i), e.answers()) : null;
                 rows.add(new Row(e.id(), promptText(e), e.response(), responses.get(i), rewards[i], rouge[i], bleu[i],
-                        lengths[i]));
+                        lengths[i], correct, e.task()));
             }
-            Bootstrap.Interval ci = Bootstrap.mean(rewards, opt.bootstrapSamples(), opt.confidence(), opt.bootstrapSeed());
+            Bootstrap.Interval ci = Bootstrap.mean(rewards, opt.bootstrapSamples(), opt.confidence(),
+                    opt.bootstrapSeed());
+            double[] verdicts = rows.stream().filter(r -> r.correct() != null).mapToDouble(r -> r.correct() ? 1 : 0)
+                    .toArray();
+            Bootstrap.Interval judge = verdicts.length == 0 ? null
+                    : Bootstrap.mean(verdicts, opt.bootstrapSamples(), opt.confidence(), opt.bootstrapSeed());
             listener.phaseFinished("eval " + stage);
-            return new Result(stage, ci, mean(rouge), mean(bleu), loss, Arrays.stream(lengths).average().orElse(0), rows,
-                    (System.nanoTime() - t0) / 1e9);
+            return new Result(stage, judge, ci, mean(rouge), mean(bleu), loss,
+                    Arrays.stream(lengths).average().orElse(0), rows, (System.nanoTime() - t0) / 1e9);
         }
     }
 

@@ -21,9 +21,10 @@ import java.util.Objects;
  * <p>{@code x ⊕ y} is the prompt, then {@link Options#separator()} (default {@code "\n"}), then the response;
  * with {@link Options#responsesOnly()} the prompt is left out on both sides ({@code cos(E(y_i), E(y*))}).
  *
- * <p>Per call of {@link #score}: exactly one encoder call (none if there is nothing to embed),
- * holding every response text of the batch followed by the reference texts {@code x ⊕ y*} of the example ids
- * not yet cached, each id once. Reference embeddings are kept in a bounded LRU cache keyed by example id,
+ * <p>Per call of {@link #score}: exactly one encoder call (none if there is nothing to embed), holding every
+ * distinct response text of the batch (a text sampled several times is embedded once) followed by the reference
+ * texts {@code x ⊕ y*} of the example ids not yet cached, each id once. Reference embeddings are kept in a bounded
+ * LRU cache keyed by example id,
  * so the G rollouts of a prompt and later epochs reuse them. The cache also keeps the reference text: an id
  * that comes back with a different prompt or reference is a data error and is reported, never silently mixed up.
  *
@@ -193,6 +194,9 @@ public final class CosineReward implements Reward {
         double[] rewards = new double[n];        // rewards (N)
         int[] queryRow = new int[n];             // row of E(x ⊕ y_i) in the embed call, -1 = not embedded
         List<String> texts = new ArrayList<>(n + 8);
+        // on the host a text sampled several times (the G samples of a prompt often agree) is embedded once; the
+        // device path keeps one row per response (its cosine launch pairs rows with references in batch order)
+        Map<String, Integer> responseRow = device == null ? new HashMap<>() : null;
         for (int i = 0; i < n; i++) {
             RewardInput in = batch.get(i);
             if (!options.embedBlankResponses() && PyStrings.isBlank(in.response())) {
@@ -200,8 +204,16 @@ public final class CosineReward implements Reward {
                 rewards[i] = options.blankResponseScore();
                 continue;
             }
-            queryRow[i] = texts.size();
-            texts.add(responseText(in));
+            String text = responseText(in);
+            Integer row = responseRow == null ? null : responseRow.get(text);
+            if (row == null) {
+                row = texts.size();
+                if (responseRow != null) {
+                    responseRow.put(text, row);
+                }
+                texts.add(text);
+            }
+            queryRow[i] = row;
         }
         // the example ids of the embedded responses, each once in order of first appearance, with its reference text
         // (one per id in a batch) and the first batch row that names it
@@ -291,7 +303,7 @@ public final class CosineReward implements Reward {
                 cache.put(e.getKey(), new CachedReference(referenceTexts.get(e.getKey()), v));
             }
         }
-        int m = texts.size() - pending.size();   // rows whose response was embedded
+        int m = (int) java.util.Arrays.stream(queryRow).filter(r -> r >= 0).count(); // rows whose response was embedded
         float[][] responseRows = new float[m][];  // (M,D)
         float[][] referenceRows = new float[m][]; // (M,D), the reference of each response's example
         int[] target = new int[m];

@@ -18,11 +18,15 @@ import java.util.Map;
  * Collects what a run measured (evaluations of stages, paired differences between stages, per-phase times, notes)
  * and writes {@code summary.json}, {@code report.md} (tables, plots, sample generations) and the console table.
  *
- * <p>summary.json:
+ * <p>The judge ({@link dev.rlsr.trainer.eval.AnswerJudge}: the fraction of responses that state the checkable
+ * answer) comes first wherever the held-out data has answers: it is the measure of quality that the reward cannot
+ * game. summary.json:
  * <pre>{@code
- * {"stages": {"sft": {"reward_mean": m, "reward_ci95": [lo, hi], "rougeL": r, "bleu": b, "eval_loss": l,
- *                     "response_tokens": t, "n": n}, ...},
- *  "deltas": {"sft+rlsr - sft": {"mean": d, "ci95": [lo, hi]}, ...},
+ * {"stages": {"sft": {"judge_accuracy": a, "judge_ci95": [lo, hi], "judge_n": n, "judge_by_task": {"arithmetic": a},
+ *                     "reward_mean": m, "reward_ci95": [lo, hi], "rougeL": r, "bleu": b, "eval_loss": l,
+ *                     "response_tokens": t, "distinct_responses": f, "n": n}, ...},
+ *  "deltas": {"sft+rlsr - sft": {"judge": {"mean": d, "ci95": [lo, hi], "above_zero": b, "below_zero": b},
+ *                                "mean": d, "ci95": [lo, hi], "above_zero": b, "below_zero": b}, ...},
  *  "phases_s": {"pretrain": s, ...}, "total_s": s, "info": {...},
  *  "data": {"skipped_lines": n, "skipped_by_file": {"train.jsonl": {"count": n, "first_lines": [3, 7]}}}}
  * }</pre>
@@ -31,6 +35,7 @@ public final class RunReport {
     private final String title;
     private final Map<String, Evaluator.Result> evals = new LinkedHashMap<>();
     private final Map<String, Bootstrap.Interval> deltas = new LinkedHashMap<>();
+    private final Map<String, Bootstrap.Interval> judgeDeltas = new LinkedHashMap<>();
     private final Map<String, Double> phases = new LinkedHashMap<>();
     private final Map<String, String> info = new LinkedHashMap<>();
     private final List<String> notes = new ArrayList<>();
@@ -50,7 +55,17 @@ public final class RunReport {
         return evals;
     }
 
-    /** Records the paired bootstrap difference {@code a - b} of two evaluated stages' per-prompt rewards. */
+    /**
+     * Records the paired bootstrap difference {@code a - b} of two evaluated stages' per-prompt rewards and, where
+     * both were judged, of their judge verdicts (1 correct, 0 not) over the prompts with a checkable answer.
+     *
+     * @param a          the stage on the left
+     * @param b          the stage subtracted
+     * @param resamples  bootstrap resamples
+     * @param confidence interval level
+     * @param seed       resampling seed
+     * @return the reward difference
+     */
     public Bootstrap.Interval delta(String a, String b, int resamples, double confidence, long seed) {
         Evaluator.Result ra = evals.get(a), rb = evals.get(b);
         if (ra == null || rb == null) {
@@ -58,11 +73,62 @@ public final class RunReport {
         }
         Bootstrap.Interval d = Bootstrap.pairedDifference(ra.rewards(), rb.rewards(), resamples, confidence, seed);
         deltas.put(a + " - " + b, d);
+        if (ra.judged() && rb.judged()) {
+            double[][] v = pairedVerdicts(ra, rb);
+            if (v[0].length > 0) {
+                judgeDeltas.put(a + " - " + b, Bootstrap.pairedDifference(v[0], v[1], resamples, confidence, seed));
+            }
+        }
         return d;
     }
 
+    /** The verdicts of the prompts both stages were judged on, in row order (the rows are the same prompts). */
+    private static double[][] pairedVerdicts(Evaluator.Result a, Evaluator.Result b) {
+        if (a.rows().size() != b.rows().size()) {
+            throw new IllegalArgumentException("stages " + a.stage() + " and " + b.stage() + " were evaluated on"
+                    + " different prompts (" + a.rows().size() + " vs " + b.rows().size() + ")");
+        }
+        List<double[]> pairs = new ArrayList<>();
+        for (int i = 0; i < a.rows().size(); i++) {
+            Boolean x = a.rows().get(i).correct(), y = b.rows().get(i).correct();
+            if (x != null && y != null) {
+                pairs.add(new double[]{x ? 1 : 0, y ? 1 : 0});
+            }
+        }
+        double[][] out = new double[2][pairs.size()];
+        for (int i = 0; i < pairs.size(); i++) {
+            out[0][i] = pairs.get(i)[0];
+            out[1][i] = pairs.get(i)[1];
+        }
+        return out;
+    }
+
+    /** The paired reward differences, by "a - b". */
     public Map<String, Bootstrap.Interval> deltas() {
         return deltas;
+    }
+
+    /** The paired differences of the judge's accuracy (fractions, not points), by "a - b"; empty without answers. */
+    public Map<String, Bootstrap.Interval> judgeDeltas() {
+        return judgeDeltas;
+    }
+
+    /**
+     * The judge's accuracy of a stage per task label, in first-seen order (rows without an answer left out).
+     *
+     * @param r the stage's evaluation
+     * @return task to {correct, judged}
+     */
+    public static Map<String, int[]> judgeByTask(Evaluator.Result r) {
+        Map<String, int[]> out = new LinkedHashMap<>();
+        for (Evaluator.Row row : r.rows()) {
+            if (row.correct() != null) {
+                int[] c = out.computeIfAbsent(row.task().isEmpty() ? "(no task)" : row.task(), k -> new int[2]);
+                c[0] += row.correct() ? 1 : 0;
+                c[1]++;
+            }
+        }
+        return out;
     }
 
     public RunReport phase(String name, double seconds) {
@@ -120,6 +186,13 @@ public final class RunReport {
         ObjectNode st = root.putObject("stages");
         for (Evaluator.Result r : evals.values()) {
             ObjectNode s = st.putObject(r.stage());
+            if (r.judged()) {
+                num(s, "judge_accuracy", r.judge().mean());
+                s.putArray("judge_ci95").add(r.judge().lo()).add(r.judge().hi());
+                s.put("judge_n", r.judge().n());
+                ObjectNode bt = s.putObject("judge_by_task");
+                judgeByTask(r).forEach((task, c) -> num(bt, task, c[0] / (double) c[1]));
+            }
             num(s, "reward_mean", r.reward().mean());
             ArrayNode ci = s.putArray("reward_ci95");
             ci.add(r.reward().lo()).add(r.reward().hi());
@@ -134,9 +207,18 @@ public final class RunReport {
         ObjectNode d = root.putObject("deltas");
         for (Map.Entry<String, Bootstrap.Interval> e : deltas.entrySet()) {
             ObjectNode o = d.putObject(e.getKey());
+            Bootstrap.Interval j = judgeDeltas.get(e.getKey());
+            if (j != null) {
+                ObjectNode jo = o.putObject("judge");
+                num(jo, "mean", j.mean());
+                jo.putArray("ci95").add(j.lo()).add(j.hi());
+                jo.put("above_zero", j.aboveZero());
+                jo.put("below_zero", j.belowZero());
+            }
             num(o, "mean", e.getValue().mean());
             o.putArray("ci95").add(e.getValue().lo()).add(e.getValue().hi());
             o.put("above_zero", e.getValue().aboveZero());
+            o.put("below_zero", e.getValue().belowZero());
         }
         ObjectNode p = root.putObject("phases_s");
         phases.forEach((k, v) -> num(p, k, v));
@@ -171,22 +253,45 @@ public final class RunReport {
     /** The evaluation and difference tables as plain text (what the CLI prints at the end). */
     public String consoleTable() {
         StringBuilder sb = new StringBuilder();
+        boolean judged = evals.values().stream().anyMatch(Evaluator.Result::judged);
         if (!evals.isEmpty()) {
-            sb.append(String.format(Locale.ROOT, "%-10s %8s %19s %8s %8s %9s %7s %8s%n", "stage", "reward", "95% CI",
-                    "rougeL", "bleu", "eval loss", "tokens", "distinct"));
+            if (judged) {
+                sb.append(String.format(Locale.ROOT, "%-10s %7s %16s ", "stage", "correct", "95% CI"));
+            } else {
+                sb.append(String.format(Locale.ROOT, "%-10s ", "stage"));
+            }
+            sb.append(String.format(Locale.ROOT, "%7s %19s %7s %7s %9s %6s %8s%n", "reward", "95% CI", "rougeL",
+                    "bleu", "eval loss", "tokens", "distinct"));
             for (Evaluator.Result r : evals.values()) {
-                sb.append(String.format(Locale.ROOT, "%-10s %8.4f  [%7.4f, %7.4f] %8.4f %8.4f %9.4f %7.1f %7.0f%%%n",
-                        r.stage(), r.reward().mean(), r.reward().lo(), r.reward().hi(), r.rougeL(), r.bleu(),
-                        r.evalLoss(), r.meanResponseTokens(), 100 * r.distinctFraction()));
+                sb.append(String.format(Locale.ROOT, "%-10s ", r.stage()));
+                if (judged) {
+                    sb.append(r.judged() ? String.format(Locale.ROOT, "%6.1f%%  [%5.1f%%, %5.1f%%] ",
+                            100 * r.judge().mean(), 100 * r.judge().lo(), 100 * r.judge().hi())
+                            : String.format(Locale.ROOT, "%7s %16s ", "-", ""));
+                }
+                sb.append(String.format(Locale.ROOT, "%7.4f  [%7.4f, %7.4f] %7.4f %7.4f %9.4f %6.1f %7.0f%%%n",
+                        r.reward().mean(), r.reward().lo(), r.reward().hi(), r.rougeL(), r.bleu(), r.evalLoss(),
+                        r.meanResponseTokens(), 100 * r.distinctFraction()));
             }
         }
         if (!deltas.isEmpty()) {
-            sb.append(String.format(Locale.ROOT, "%n%-18s %9s %21s  %s%n", "paired difference", "mean", "95% CI",
-                    "CI above 0"));
+            boolean jd = !judgeDeltas.isEmpty();
+            sb.append(String.format(Locale.ROOT, "%n%-17s ", "paired difference"));
+            if (jd) {
+                sb.append(String.format(Locale.ROOT, "%7s %16s %-8s ", "correct", "95% CI (points)", ""));
+            }
+            sb.append(String.format(Locale.ROOT, "%8s %20s%n", "reward", "95% CI"));
             for (Map.Entry<String, Bootstrap.Interval> e : deltas.entrySet()) {
                 Bootstrap.Interval d = e.getValue();
-                sb.append(String.format(Locale.ROOT, "%-18s %+9.4f  [%+8.4f, %+8.4f]  %s%n", e.getKey(), d.mean(),
-                        d.lo(), d.hi(), d.aboveZero() ? "yes" : "no"));
+                sb.append(String.format(Locale.ROOT, "%-17s ", e.getKey()));
+                if (jd) {
+                    Bootstrap.Interval j = judgeDeltas.get(e.getKey());
+                    sb.append(j == null ? String.format(Locale.ROOT, "%7s %16s %-8s ", "-", "", "")
+                            : String.format(Locale.ROOT, "%+7.1f  [%+5.1f, %+5.1f]  %-8s ", 100 * j.mean(),
+                            100 * j.lo(), 100 * j.hi(), j.verdict()));
+                }
+                sb.append(String.format(Locale.ROOT, "%+8.4f  [%+8.4f, %+8.4f]  %s%n", d.mean(), d.lo(), d.hi(),
+                        d.verdict()));
             }
         }
         if (!phases.isEmpty()) {
@@ -209,24 +314,76 @@ public final class RunReport {
             info.forEach((k, v) -> md.append("| ").append(k).append(" | ").append(cell(v)).append(" |\n"));
             md.append('\n');
         }
+        boolean judged = evals.values().stream().anyMatch(Evaluator.Result::judged);
         if (!evals.isEmpty()) {
             md.append("## Evaluation on the held-out split\n\n");
-            md.append("| stage | mean reward | 95% CI | ROUGE-L | BLEU | eval loss | response tokens | distinct"
-                    + " responses | n |\n");
-            md.append("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+            if (judged) {
+                md.append("*correct*: the judge's verdict (does the response state the example's checkable answer;"
+                        + " independent of the reward and of ROUGE/BLEU), with its 95% bootstrap interval.\n\n");
+            }
+            md.append(judged ? "| stage | correct | 95% CI " : "| stage ");
+            md.append("| mean reward | 95% CI | ROUGE-L | BLEU | eval loss | response tokens | distinct responses | n |\n");
+            md.append(judged ? "| --- | ---: | --- " : "| --- ");
+            md.append("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
             for (Evaluator.Result r : evals.values()) {
-                md.append(String.format(Locale.ROOT, "| %s | %.4f | [%.4f, %.4f] | %.4f | %.4f | %.4f | %.1f | %.0f%% | %d"
-                                + " |%n", r.stage(), r.reward().mean(), r.reward().lo(), r.reward().hi(), r.rougeL(),
-                        r.bleu(), r.evalLoss(), r.meanResponseTokens(), 100 * r.distinctFraction(), r.rows().size()));
+                md.append("| ").append(r.stage()).append(' ');
+                if (judged) {
+                    md.append(r.judged() ? String.format(Locale.ROOT, "| **%.1f%%** | [%.1f%%, %.1f%%] ",
+                            100 * r.judge().mean(), 100 * r.judge().lo(), 100 * r.judge().hi()) : "| - | ");
+                }
+                md.append(String.format(Locale.ROOT, "| %.4f | [%.4f, %.4f] | %.4f | %.4f | %.4f | %.1f | %.0f%% | %d"
+                                + " |%n", r.reward().mean(), r.reward().lo(), r.reward().hi(), r.rougeL(), r.bleu(),
+                        r.evalLoss(), r.meanResponseTokens(), 100 * r.distinctFraction(), r.rows().size()));
             }
             md.append('\n');
         }
         if (!deltas.isEmpty()) {
+            boolean jd = !judgeDeltas.isEmpty();
             md.append("## Paired differences (bootstrap over held-out prompts)\n\n");
-            md.append("| difference | mean | 95% CI | CI above 0 |\n| --- | ---: | --- | --- |\n");
-            deltas.forEach((k, d) -> md.append(String.format(Locale.ROOT, "| %s | %+.4f | [%+.4f, %+.4f] | %s |%n",
-                    k, d.mean(), d.lo(), d.hi(), d.aboveZero() ? "yes" : "no")));
+            md.append("*higher* / *lower*: the whole 95% interval lies above / below zero; *unclear*: it holds zero.\n\n");
+            md.append(jd ? "| difference | correct (points) | 95% CI | | reward | 95% CI | |\n"
+                    + "| --- | ---: | --- | --- | ---: | --- | --- |\n"
+                    : "| difference | reward | 95% CI | |\n| --- | ---: | --- | --- |\n");
+            deltas.forEach((k, d) -> {
+                md.append("| ").append(k).append(' ');
+                if (jd) {
+                    Bootstrap.Interval j = judgeDeltas.get(k);
+                    md.append(j == null ? "| - | | " : String.format(Locale.ROOT, "| **%+.1f** | [%+.1f, %+.1f] | %s ",
+                            100 * j.mean(), 100 * j.lo(), 100 * j.hi(), j.verdict()));
+                }
+                md.append(String.format(Locale.ROOT, "| %+.4f | [%+.4f, %+.4f] | %s |%n", d.mean(), d.lo(), d.hi(),
+                        d.verdict()));
+            });
             md.append('\n');
+        }
+        if (judged) {
+            Map<String, Map<String, int[]>> byStage = new LinkedHashMap<>();
+            List<String> tasks = new ArrayList<>();
+            for (Evaluator.Result r : evals.values()) {
+                if (r.judged()) {
+                    Map<String, int[]> t = judgeByTask(r);
+                    byStage.put(r.stage(), t);
+                    t.keySet().stream().filter(k -> !tasks.contains(k)).forEach(tasks::add);
+                }
+            }
+            if (tasks.size() > 1) {
+                md.append("## Correct answers per task\n\n| task | n |");
+                byStage.keySet().forEach(st -> md.append(' ').append(st).append(" |"));
+                md.append("\n| --- | ---: |");
+                byStage.keySet().forEach(st -> md.append(" ---: |"));
+                md.append('\n');
+                for (String task : tasks) {
+                    int n = byStage.values().stream().mapToInt(m -> m.containsKey(task) ? m.get(task)[1] : 0).max()
+                            .orElse(0);
+                    md.append("| ").append(cell(task)).append(" | ").append(n).append(" |");
+                    for (Map<String, int[]> m : byStage.values()) {
+                        int[] c = m.get(task);
+                        md.append(c == null ? " - |" : String.format(Locale.ROOT, " %.0f%% |", 100.0 * c[0] / c[1]));
+                    }
+                    md.append('\n');
+                }
+                md.append('\n');
+            }
         }
         if (!phases.isEmpty()) {
             md.append("## Time per phase\n\n| phase | seconds |\n| --- | ---: |\n");
@@ -250,11 +407,12 @@ public final class RunReport {
                 Evaluator.Row row = first.rows().get(i);
                 md.append("**Prompt:** ").append(cell(row.prompt())).append("  \n");
                 md.append("**Reference:** ").append(cell(row.reference())).append("\n\n");
-                md.append("| stage | response | reward |\n| --- | --- | ---: |\n");
+                md.append("| stage | response | correct | reward |\n| --- | --- | --- | ---: |\n");
                 for (Evaluator.Result r : evals.values()) {
                     if (i < r.rows().size()) {
                         Evaluator.Row x = r.rows().get(i);
                         md.append("| ").append(r.stage()).append(" | ").append(cell(x.response())).append(" | ")
+                                .append(x.correct() == null ? "-" : x.correct() ? "yes" : "no").append(" | ")
                                 .append(String.format(Locale.ROOT, "%.3f", x.reward())).append(" |\n");
                     }
                 }

@@ -654,11 +654,26 @@ public final class StageRunner implements AutoCloseable {
      * @param initDir the stage's initial model on disk: the KL reference (beta > 0) after a resume
      */
     public DecoderModel rl(String stage, Supplier<DecoderModel> init, Path initDir, List<Example> train) {
+        return rl(stage, init, initDir, train, TrainerConfigs.rl(config));
+    }
+
+    /**
+     * As {@link #rl(String, Supplier, Path, List)} with an explicit RL config (a stage whose settings differ from the
+     * {@code rl} section's, e.g. the demo's sft+rlsr learning rate).
+     *
+     * @param stage   the stage name
+     * @param init    the initial model, when the stage starts fresh
+     * @param initDir the stage's initial model on disk: the KL reference (beta > 0) after a resume
+     * @param train   the training examples
+     * @param cfg     the stage's RL settings
+     * @return the trained (or already finished) model
+     */
+    public DecoderModel rl(String stage, Supplier<DecoderModel> init, Path initDir, List<Example> train,
+                           RlConfig cfg) {
         DecoderModel d = done(stage);
         if (d != null) {
             return d;
         }
-        RlConfig cfg = TrainerConfigs.rl(config);
         return timed(stage, "rl.micro_batch (or rl.prompts_per_step x rl.group_size, rl.sampling.max_new_tokens)",
                 true, () -> {
                     Start s = start(stage, init);

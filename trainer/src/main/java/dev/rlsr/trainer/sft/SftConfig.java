@@ -18,10 +18,12 @@ package dev.rlsr.trainer.sft;
  * @param checkpointEvery optimizer steps between checkpoints (0 = only at the end)
  * @param seed            data order (shuffled per epoch from the seed and the epoch)
  * @param promptMasking   train only on the response tokens (false: every token, as in pretraining)
+ * @param groupByLength   padded batches of similar-length sequences, in shuffled batch order (less padding; ignored
+ *                        with packing)
  */
 public record SftConfig(int epochs, int batchSize, int gradAccum, double lr, int warmupSteps, double minLrRatio,
                         double weightDecay, double maxGradNorm, boolean packing, int maxSeqLen, int evalEvery,
-                        int checkpointEvery, long seed, boolean promptMasking) {
+                        int checkpointEvery, long seed, boolean promptMasking, boolean groupByLength) {
     public SftConfig {
         if (epochs < 0) {
             throw new IllegalArgumentException("epochs must be >= 0, got " + epochs);
@@ -55,6 +57,31 @@ public record SftConfig(int epochs, int batchSize, int gradAccum, double lr, int
             throw new IllegalArgumentException("eval_every and checkpoint_every must be >= 0, got " + evalEvery + ", "
                     + checkpointEvery);
         }
+    }
+
+    /**
+     * A config with random (not length-grouped) batches.
+     *
+     * @param epochs          passes over the training data
+     * @param batchSize       sequences per micro-batch
+     * @param gradAccum       micro-batches per optimizer step
+     * @param lr              peak learning rate
+     * @param warmupSteps     warmup steps
+     * @param minLrRatio      final learning rate as a fraction of lr
+     * @param weightDecay     AdamW weight decay
+     * @param maxGradNorm     clipping threshold (0 = none)
+     * @param packing         pack sequences into rows
+     * @param maxSeqLen       longest row
+     * @param evalEvery       steps between eval losses (0 = at the end)
+     * @param checkpointEvery steps between checkpoints (0 = at the end)
+     * @param seed            data order
+     * @param promptMasking   train only on the response tokens
+     */
+    public SftConfig(int epochs, int batchSize, int gradAccum, double lr, int warmupSteps, double minLrRatio,
+                     double weightDecay, double maxGradNorm, boolean packing, int maxSeqLen, int evalEvery,
+                     int checkpointEvery, long seed, boolean promptMasking) {
+        this(epochs, batchSize, gradAccum, lr, warmupSteps, minLrRatio, weightDecay, maxGradNorm, packing, maxSeqLen,
+                evalEvery, checkpointEvery, seed, promptMasking, false);
     }
 
     /** Defaults for a given epochs/batch/lr/length: no accumulation, no warmup, cosine to 10%, clip 1.0, padding, prompt masking. */

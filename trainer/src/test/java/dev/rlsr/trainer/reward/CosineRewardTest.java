@@ -158,6 +158,27 @@ class CosineRewardTest {
         }
     }
 
+    /** Repeated samples (same prompt, same text) are embedded once and get the same reward as when embedded alone. */
+    @Test
+    void aRepeatedResponseIsEmbeddedOnce() {
+        FakeEncoder enc = new FakeEncoder();
+        CosineReward reward = new CosineReward(enc, CosineReward.Options.defaults());
+        List<RewardInput> batch = List.of(
+                new RewardInput("a", "Q1", "same words", "ref one"),
+                new RewardInput("a", "Q1", "other words", "ref one"),
+                new RewardInput("a", "Q1", "same words", "ref one"),
+                new RewardInput("b", "Q2", "same words", "ref two"));
+        double[] r = reward.score(batch);
+        List<String> texts = enc.calls.getFirst();
+        assertEquals(List.of("Q1\nsame words", "Q1\nother words", "Q2\nsame words", "Q1\nref one", "Q2\nref two"),
+                texts, "three distinct responses, then the two references");
+        assertEquals(r[0], r[2], 0.0);
+        CosineReward alone = new CosineReward(new FakeEncoder(), CosineReward.Options.defaults());
+        for (int i = 0; i < batch.size(); i++) {
+            assertEquals(alone.score(List.of(batch.get(i)))[0], r[i], 0.0, "row " + i);
+        }
+    }
+
     @Test
     void rewardIsTheCosineOfPromptResponseAndPromptReference() {
         FakeEncoder enc = new FakeEncoder();
