@@ -185,6 +185,7 @@ public abstract class HfParity {
                     dynamicTest(name + ": GRPO sequence-level loss and gradients",
                             () -> c.grpo(GrpoLoss.Level.SEQUENCE)),
                     dynamicTest(name + ": left-padded logits", c::leftPadded),
+                    dynamicTest(name + ": log-probs at temperature 0.7 (left-padded)", c::logProbsAtTemperature),
                     dynamicTest(name + (tol.greedyExact() ? ": greedy decoding (KV cache)"
                             : ": greedy decoding (KV cache, HF's tokens within tolerance)"), c::greedy),
                     dynamicTest(name + ": KV-cache logits equal full-forward logits", c::cacheVsFull),
@@ -366,6 +367,47 @@ public abstract class HfParity {
                 assertFalse(Float.isNaN(got[i]), name + ": NaN logit at padded index " + i);
             }
             Check.maxAbs(name + " lp_logits (unmasked positions)", got, floats("lp_logits"), sel, logitsTol);
+        }
+
+        /**
+         * GRPO's log-probs at a sampling temperature T (TRL: log_softmax(logits / T)) against the same formula in
+         * double on HF's own left-padded logits: {@code z[id]/T - logsumexp(z/T)} at every position whose token and
+         * next token are real. Each logit's error within the logits tolerance moves the log-prob by at most twice that,
+         * divided by T.
+         */
+        void logProbsAtTemperature() {
+            model();
+            float temperature = 0.7f;
+            int[] ids = ints("lp_input_ids"), mask = ints("lp_attention_mask"), pos = ints("lp_position_ids");
+            int b = batch("lp_input_ids"), t = ids.length / b, v = model.config().vocabSize();
+            float[] z = floats("lp_logits");
+            float[] got;
+            try (Tensor out = be.zeros(DType.F32, b, t)) {
+                model.logProbs(b, ids, pos, mask, temperature, out);
+                got = be.download(out);
+            }
+            float[] want = new float[b * t];
+            boolean[] sel = new boolean[b * t];
+            for (int r = 0; r < b; r++) {
+                for (int j = 0; j + 1 < t; j++) {
+                    int i = r * t + j;
+                    if (mask[i] == 0 || mask[i + 1] == 0) {
+                        continue;
+                    }
+                    double max = Double.NEGATIVE_INFINITY, sum = 0;
+                    for (int k = 0; k < v; k++) {
+                        max = Math.max(max, z[i * v + k] / (double) temperature);
+                    }
+                    for (int k = 0; k < v; k++) {
+                        sum += Math.exp(z[i * v + k] / (double) temperature - max);
+                    }
+                    want[i] = (float) (z[i * v + ids[i + 1]] / (double) temperature - max - Math.log(sum));
+                    sel[i] = true;
+                }
+            }
+            assertTrue(Arrays.stream(mask).filter(m -> m != 0).count() > b, name + ": no real tokens to score");
+            Check.maxAbs(name + " log-probs at T = " + temperature, got, want, sel,
+                    tol.logpOfLogits() * logitsTol / temperature);
         }
 
         void greedy() {
