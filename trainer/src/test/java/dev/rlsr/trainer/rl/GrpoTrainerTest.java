@@ -120,6 +120,27 @@ class GrpoTrainerTest {
         }
     }
 
+    /**
+     * The policy's log-probs are taken at the sampling temperature, as the rollouts' (old) log-probs are (TRL divides
+     * the logits by T): with lr 0 and two passes over one batch the policy is the sampling policy, so every ratio is 1
+     * and no token is clipped. Log-probs taken at T = 1 against rollouts at T = 0.25 differ by far more than the clip
+     * range on this model, so a trainer that drops T clips tokens.
+     */
+    @Test
+    void logProbsAreTakenAtTheSamplingTemperature() {
+        SamplingConfig s = new SamplingConfig(0.25, 1.0, 0, 6, List.of(), 17);
+        // as cfg(2, 8, 1, 2, 0.0, 0.0, TOKEN, 0, 0), sampling at T = 0.25
+        RlConfig atT = new RlConfig(2, 8, 1, 2, 0.0, 0, 1.0, 0.0, 0.0, 0.2, 0.28, 0.0, GrpoLoss.Level.TOKEN,
+                AdvantageNorm.GROUP, 1e-4, 0, s, 0, 5);
+        try (DecoderModel m = Tiny.model(11);
+             GrpoTrainer t = new GrpoTrainer(atT, m, tok, GrpoTrainerTest::byText, null, null)) {
+            RlResult r = t.train(EXAMPLES, null, null, null);
+            var h = r.history().getFirst();
+            assertTrue(h.completionLength() > 0, "rollouts were sampled");
+            assertEquals(0.0, h.clipFraction(), "clipped tokens with the policy equal to the sampling policy");
+        }
+    }
+
     @Test
     void referenceModelOnlyWithPositiveBeta() {
         try (DecoderModel m = Tiny.model(8);
