@@ -70,9 +70,25 @@ public final class LtRoundingProbe {
 
     /** Whether the heuristic takes a bias epilogue with these types (21 x 10 x 19, B transposed). */
     private static void refusal(CublasLt lt, String what, int dType, int biasType, int batch, boolean inPlace) {
+        String outcome;
+        try {
+            outcome = biasHeuristic(lt, dType, biasType, batch, inPlace) + " algorithm(s)";
+        } catch (CudaException e) {
+            outcome = "refused: " + e.getMessage();
+        }
+        System.out.println("heuristic, bias epilogue, " + what + ": " + outcome);
+    }
+
+    /**
+     * How many algorithms cuBLASLt's heuristic offers for a 21 x 10 x 19 product (B transposed, A and B bf16, or
+     * fp32 with an fp32 D) with the bias epilogue, D and the bias of the given types, {@code batch} batches with a
+     * bias batch stride; throws the heuristic's {@link CudaException} when it refuses. Frees what it creates.
+     */
+    static int biasHeuristic(CublasLt lt, int dType, int biasType, int batch, boolean inPlace) {
         int m = 21, n = 10, k = 19;
+        long desc = 0, la = 0, lb = 0, lc = 0, ld = 0, pref = 0;
         try (Arena arena = Arena.ofConfined(); DeviceBuffer bias = DeviceBuffer.alloc(4L * m * batch)) {
-            long desc = CublasLt.matmulDescCreate(Cublas.CUBLAS_COMPUTE_32F, F32);
+            desc = CublasLt.matmulDescCreate(Cublas.CUBLAS_COMPUTE_32F, F32);
             CublasLt.matmulDescSetAttribute(desc, CublasLt.CUBLASLT_MATMUL_DESC_TRANSB, Cublas.CUBLAS_OP_T);
             CublasLt.matmulDescSetAttribute(desc, CublasLt.CUBLASLT_MATMUL_DESC_EPILOGUE, CublasLt.CUBLASLT_EPILOGUE_BIAS);
             CublasLt.matmulDescSetAttribute64(desc, CublasLt.CUBLASLT_MATMUL_DESC_BIAS_POINTER, bias.address());
@@ -81,18 +97,26 @@ public final class LtRoundingProbe {
                 CublasLt.matmulDescSetAttribute64(desc, 10, m); // CUBLASLT_MATMUL_DESC_BIAS_BATCH_STRIDE
             }
             int abType = dType == F32 ? F32 : BF16;
-            long la = layout(abType, m, k, m, batch), lb = layout(abType, n, k, n, batch);
-            long ld = layout(dType, m, n, m, batch), lc = inPlace ? ld : layout(dType, m, n, m, batch);
-            long pref = CublasLt.preferenceCreate();
+            la = layout(abType, m, k, m, batch);
+            lb = layout(abType, n, k, n, batch);
+            ld = layout(dType, m, n, m, batch);
+            lc = inPlace ? ld : layout(dType, m, n, m, batch);
+            pref = CublasLt.preferenceCreate();
             CublasLt.preferenceSetAttribute64(pref, CublasLt.CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, 32L << 20);
             MemorySegment res = arena.allocate(CublasLt.HEURISTIC_RESULT);
-            String outcome;
-            try {
-                outcome = CublasLt.algoGetHeuristic(lt.handle(), desc, la, lb, lc, ld, pref, res, 1) + " algorithm(s)";
-            } catch (RuntimeException e) {
-                outcome = "refused: " + e.getMessage();
+            return CublasLt.algoGetHeuristic(lt.handle(), desc, la, lb, lc, ld, pref, res, 1);
+        } finally {
+            if (pref != 0) {
+                CublasLt.preferenceDestroy(pref);
             }
-            System.out.println("heuristic, bias epilogue, " + what + ": " + outcome);
+            for (long l : new long[] {lc == ld ? 0 : lc, ld, lb, la}) {
+                if (l != 0) {
+                    CublasLt.matrixLayoutDestroy(l);
+                }
+            }
+            if (desc != 0) {
+                CublasLt.matmulDescDestroy(desc);
+            }
         }
     }
 

@@ -370,6 +370,21 @@ public final class Gemm implements AutoCloseable {
     }
 
     /**
+     * The epilogue vector's type against D's, for {@link Gemm} and {@link GemmReference} alike: F32 or the type of D,
+     * and a BF16 D takes only a BF16 bias (cuBLASLt refuses an F32 one).
+     */
+    static void checkBiasType(String op, Epilogue epilogue, DType biasType, DType cdType) {
+        if (biasType != DType.F32 && biasType != cdType) {
+            throw new IllegalArgumentException(op + ": the " + epilogue + " vector must be F32 or the type of D ("
+                    + cdType + "), got " + biasType);
+        }
+        if (epilogue == Epilogue.BIAS && biasType == DType.F32 && cdType == DType.BF16) {
+            throw new IllegalArgumentException(op + ": an F32 bias with a BF16 D: cuBLASLt takes the bias of a BF16"
+                    + " output in BF16 (it refuses this pair with CUBLAS_STATUS_INVALID_VALUE)");
+        }
+    }
+
+    /**
      * log2 of the alignment in bytes of a base pointer, capped at 256: the heuristic assumes 256 unless told less, and
      * an algorithm chosen for aligned data must not run on a less aligned view. (Leading dimensions and batch strides
      * are in the layouts, which the heuristic sees.)
@@ -594,14 +609,7 @@ public final class Gemm implements AutoCloseable {
             }
             return;
         }
-        if (biasType != DType.F32 && biasType != cdType) {
-            throw new IllegalArgumentException(op + ": the " + epilogue + " vector must be F32 or the type of D ("
-                    + cdType + "), got " + biasType);
-        }
-        if (epilogue == Epilogue.BIAS && biasType == DType.F32 && cdType == DType.BF16) {
-            throw new IllegalArgumentException(op + ": an F32 bias with a BF16 D: cuBLASLt takes the bias of a BF16"
-                    + " output in BF16 (it refuses this pair with CUBLAS_STATUS_INVALID_VALUE)");
-        }
+        checkBiasType(op, epilogue, biasType, cdType);
         Checks.pointer(op, epilogue == Epilogue.BIAS ? "bias" : "biasGrad", bias, biasType.bytes());
         if (epilogue == Epilogue.BIAS_GRADIENT) {
             if (alpha != 1f) {

@@ -198,14 +198,7 @@ public final class GemmReference {
         if (epilogue == Gemm.Epilogue.NONE) {
             return 0;
         }
-        if (biasType != DType.F32 && biasType != cdType) {
-            throw new IllegalArgumentException(op + ": the " + epilogue + " vector must be F32 or the type of D ("
-                    + cdType + "), got " + biasType);
-        }
-        if (epilogue == Gemm.Epilogue.BIAS && biasType == DType.F32 && cdType == DType.BF16) {
-            throw new IllegalArgumentException(op + ": an F32 bias with a BF16 D: cuBLASLt takes the bias of a BF16"
-                    + " output in BF16 (it refuses this pair with CUBLAS_STATUS_INVALID_VALUE)");
-        }
+        Gemm.checkBiasType(op, epilogue, biasType, cdType);
         int length = epilogue == Gemm.Epilogue.BIAS ? n : m;
         if (bias == null || biasOff < 0 || (long) biasOff + length > bias.length) {
             throw new IllegalArgumentException(op + ": the " + epilogue + " vector needs " + length
