@@ -1,5 +1,6 @@
 package dev.rlsr.trainer.encoder;
 
+import dev.rlsr.engine.tensor.Precision;
 import dev.rlsr.engine.tensor.Tensor;
 import dev.rlsr.trainer.reward.RewardInput;
 
@@ -49,6 +50,20 @@ final class EncoderParity {
             bb += (double) b[k] * b[k];
         }
         return ab / Math.sqrt(aa * bb);
+    }
+
+    /**
+     * A device encoder of the given precision against the CPU's fp32 embeddings {@code cpu}: its dtype, every row
+     * within {@link Bounds#FP32} or {@link Bounds#bf16}, and {@link #sameAsEmbed} on a few short texts (cheap).
+     */
+    static void checkOnDevice(String what, DeviceEncoder enc, Precision precision,
+                              List<RewardInput> batch, List<String> texts, float[][] cpu) {
+        assertEquals(precision.compute(), enc.dtype());
+        float[][] got = enc.embed(texts);
+        compare(what + " cuda-" + precision + " vs cpu-fp32", batch, texts, got, cpu,
+                precision == Precision.FP32 ? Bounds.FP32 : Bounds.bf16(enc.dimension()));
+        List<String> few = texts.subList(0, 3);
+        sameAsEmbed(enc, few, enc.embed(few));
     }
 
     /** The embeddings of {@code embedOnDevice}, read back: what {@code embed} returned, bit for bit. */

@@ -66,7 +66,13 @@ class GrpoTrainerTest {
 
     static RlConfig cfg(int P, int G, int steps, int mu, double lr, double beta, GrpoLoss.Level level, int micro,
                         int ckptEvery) {
-        SamplingConfig s = new SamplingConfig(1.0, 1.0, 0, 6, List.of(), 17);
+        return cfg(P, G, steps, mu, lr, beta, level, micro, ckptEvery, 1.0);
+    }
+
+    /** As above, sampling at {@code temperature}. */
+    static RlConfig cfg(int P, int G, int steps, int mu, double lr, double beta, GrpoLoss.Level level, int micro,
+                        int ckptEvery, double temperature) {
+        SamplingConfig s = new SamplingConfig(temperature, 1.0, 0, 6, List.of(), 17);
         return new RlConfig(P, G, steps, mu, lr, 0, 1.0, 0.0, 0.0, 0.2, 0.28, beta, level, AdvantageNorm.GROUP,
                 1e-4, micro, s, ckptEvery, 5);
     }
@@ -128,10 +134,7 @@ class GrpoTrainerTest {
      */
     @Test
     void logProbsAreTakenAtTheSamplingTemperature() {
-        SamplingConfig s = new SamplingConfig(0.25, 1.0, 0, 6, List.of(), 17);
-        // as cfg(2, 8, 1, 2, 0.0, 0.0, TOKEN, 0, 0), sampling at T = 0.25
-        RlConfig atT = new RlConfig(2, 8, 1, 2, 0.0, 0, 1.0, 0.0, 0.0, 0.2, 0.28, 0.0, GrpoLoss.Level.TOKEN,
-                AdvantageNorm.GROUP, 1e-4, 0, s, 0, 5);
+        RlConfig atT = cfg(2, 8, 1, 2, 0.0, 0.0, GrpoLoss.Level.TOKEN, 0, 0, 0.25);
         try (DecoderModel m = Tiny.model(11);
              GrpoTrainer t = new GrpoTrainer(atT, m, tok, GrpoTrainerTest::byText, null, null)) {
             RlResult r = t.train(EXAMPLES, null, null, null);
