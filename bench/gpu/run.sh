@@ -3,6 +3,8 @@
 #   bash bench/gpu/run.sh            # results under $OUT (default /tmp/rlsr-gpu-out)
 # Needs .gpu/ filled by bench/gpu/prepare.sh. Phases, each guarded and time-boxed, none stops the next:
 #   env     unpack .gpu/jre.txz, print the GPU, driver and CUDA versions
+#   launch  .gpu/launch_baseline (C, bench/gpu/launch_baseline.c): the host time of cuLaunchKernel itself, the
+#           baseline of LaunchOverheadBench; a few seconds (timeout T_LAUNCH=30)        -> a line in $OUT/ours.jsonl
 #   tests   every JUnit test tagged "gpu" (bindings, kernels, engine: conformance and HF parity on CUDA fp32 and
 #           bf16; bench: the end-to-end benchmarks at small shapes) with rlsr.gpu.required=true (a skip is a failure)
 #           on the real GPU                                                               -> $OUT/junit.log
@@ -12,9 +14,10 @@
 #   jmh     (only with T_JMH > 0 or JMH_CLASSES) the kernel JMH benchmarks + torch_bench.py's kernel side
 #   table   bench/gpu/table.py merges everything -> one table, printed last and written to $OUT/table.md
 # $OUT gets at most 8 files: run.log, junit.log, ours.jsonl, torch_e2e.json, table.md (+ jmh.log, jmh.json,
-# torch.json when the jmh phase runs). ours.jsonl gathers the Java benchmarks' result lines; their logs are in run.log.
+# torch.json when the jmh phase runs). ours.jsonl gathers the Java benchmarks' result lines and launch_baseline's;
+# their logs are in run.log.
 # Budget: RLSR_GPU_BUDGET seconds in all (default 470: the whole check, start-up included, inside an 8-minute
-# window); each phase has its own cap (T_TESTS, T_TRAIN, T_GEN, T_TORCH, T_JMH) and never takes the time the
+# window); each phase has its own cap (T_LAUNCH, T_TESTS, T_TRAIN, T_GEN, T_TORCH, T_JMH) and never takes the time the
 # later phases are promised. A part that does not fit is skipped and the table says so.
 set -uo pipefail
 export PYTHONUNBUFFERED=1
@@ -30,6 +33,7 @@ T_TRAIN=${T_TRAIN:-75}
 T_GEN=${T_GEN:-120}
 T_TORCH=${T_TORCH:-130}
 T_JMH=${T_JMH:-0}
+T_LAUNCH=${T_LAUNCH:-30}
 [ -n "${JMH_CLASSES:-}" ] && [ "$T_JMH" -eq 0 ] && T_JMH=150
 RESERVE_TABLE=10
 JFLAGS="--enable-native-access=ALL-UNNAMED --add-modules jdk.incubator.vector"
@@ -103,6 +107,10 @@ main() {
   : >"$OUT/ours.jsonl"
   # rlsr.cuda.emulator empty: the real driver, never the emulator, whatever a surefire-style setting says
   local JRUN=("$JAVA" $JFLAGS -Xss8m -Drlsr.kernel.cache="$KCACHE" -Drlsr.cuda.emulator= -Drlsr.test.cuda.emulator=)
+
+  # ---------------- the C baseline of the launch host cost ----------------
+  echo "=== [launch] t=$(elapsed)s"
+  launch_phase
 
   # ---------------- gpu-tagged tests ----------------
   echo "=== [tests] t=$(elapsed)s"
@@ -202,13 +210,52 @@ main() {
 
   # ---------------- the table ----------------
   echo "=== [table] t=$(elapsed)s"
-  local st="env=${STATUS[env]} tests=${STATUS[tests]} train=${STATUS[train]} gen=${STATUS[gen]} torch=${STATUS[torch]}"
+  local st="env=${STATUS[env]} launch=${STATUS[launch]:-?} tests=${STATUS[tests]} train=${STATUS[train]}"
+  st="$st gen=${STATUS[gen]} torch=${STATUS[torch]}"
   (( T_JMH > 0 )) && st="$st jmh=${STATUS[jmh]:-?}"
   st="$st total=$(elapsed)s"
   timeout -k 5 "$RESERVE_TABLE" python3 "$ROOT/bench/gpu/table.py" --ours "$OUT/ours.jsonl" \
     --torch-e2e "$OUT/torch_e2e.json" --jmh "$OUT/jmh.json" --torch "$OUT/torch.json" --junit "$OUT/junit.log" \
     --out "$OUT/table.md" --status "$st" --card "$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1)" \
     || echo "table.py failed; $st"
+}
+
+# bench/gpu/launch_baseline.c (built by prepare.sh into .gpu/launch_baseline): cuLaunchKernel's host time from C, the
+# cosine kernel with LaunchOverheadBench's 8 arguments and an empty kernel, against the real driver and NVRTC through
+# the JVMs' LD_LIBRARY_PATH. Its JSON line goes to ours.jsonl; a missing binary or a failure is recorded there too.
+launch_phase() {
+  local bin=$GPU/launch_baseline log=/tmp/rlsr-launch.log rc
+  : >"$log"
+  if (( T_LAUNCH <= 0 )); then
+    echo "launch left out (T_LAUNCH=0)"; STATUS[launch]="left out"; return
+  fi
+  # a binary that does not run here (another glibc) is rebuilt where a compiler exists; usage is exit status 2
+  if [ -x "$bin" ]; then "$bin" >/dev/null 2>&1; rc=$?; else rc=127; fi
+  if (( rc != 2 )) && command -v gcc >/dev/null 2>&1; then
+    echo "$bin $([ -x "$bin" ] && echo "does not run here (exit $rc)" || echo missing): building it with gcc"
+    bin=/tmp/rlsr-launch_baseline
+    gcc -std=c11 -O2 -Wall -Wextra -o "$bin" "$ROOT/bench/gpu/launch_baseline.c" -ldl || rm -f "$bin"
+  fi
+  if [ ! -x "$bin" ]; then
+    echo "launch skipped: no runnable launch_baseline (prepare.sh builds .gpu/launch_baseline with gcc)"
+    STATUS[launch]="skipped"
+    echo '{"bench":"launch_baseline","key":"launch_baseline","skipped":"no runnable .gpu/launch_baseline (no gcc?)"}' \
+      >>"$OUT/ours.jsonl"
+    return
+  fi
+  # the real driver and NVRTC, whatever RLSR_CUDA_LIB / RLSR_NVRTC_LIB say (as the JVMs get rlsr.cuda.emulator=)
+  LD_LIBRARY_PATH="$JAVA_LD" timeout -k 5 "$T_LAUNCH" env -u RLSR_CUDA_LIB -u RLSR_NVRTC_LIB \
+    "$bin" "$ROOT/native/cuda/cosine_similarity.cu" 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  if grep -q '^{"bench":"launch_baseline"' "$log"; then
+    grep '^{"bench":"launch_baseline"' "$log" | tail -n 1 >>"$OUT/ours.jsonl"
+  else
+    echo "{\"bench\":\"launch_baseline\",\"key\":\"launch_baseline\",\"error\":\"$(rc_word $rc), no result line\"}" \
+      >>"$OUT/ours.jsonl"
+  fi
+  STATUS[launch]=$(rc_word $rc)
+  grep -q '^SKIP' "$log" && (( rc == 0 )) && STATUS[launch]="skipped(no GPU)"
+  echo "    launch: ${STATUS[launch]}"
 }
 
 # The kernel benchmarks of issue [E] (JMH, one run per class) and torch_bench.py's kernel workloads, in the given

@@ -5,8 +5,9 @@
                              [--junit junit.log] --out table.md [--status "..."]
 
 ours.jsonl:     one JSON object per line (dev.rlsr.bench.gpu.GpuResults): the end-to-end benchmarks
-                (TrainStepGpuBench: keys train_*; GenerationGpuBench: gen_* with part a/b, rlsr_step_*), and the
-                JMH kernel benchmarks' setup lines ({"key", "kernel_ms", "bytes", "GBps", ...}).
+                (TrainStepGpuBench: keys train_*; GenerationGpuBench: gen_* with part a/b, rlsr_step_*), the
+                JMH kernel benchmarks' setup lines ({"key", "kernel_ms", "bytes", "GBps", ...}), and the C launch
+                baseline's line (bench/gpu/launch_baseline.c, key launch_baseline: args8 / args0 in ns per launch).
 torch_e2e.json: bench/gpu/torch_e2e.py's output (SFT steps, HF generate, the TRL-style RLSR step).
 jmh.json:       JMH's -rf json output; the Java call time (launch + stream synchronize) is primaryMetric.score.
 torch.json:     bench/gpu/torch_bench.py's output (the kernel workloads).
@@ -197,16 +198,49 @@ def gemm_lines(ours, jmh):
     return table(head, rows)
 
 
-def launch_lines(launch):
-    if not launch:
+def baseline_rows(base, launch):
+    """The C baseline (launch_baseline.c): cuLaunchKernel's own host time, 8 and 0 kernel parameters."""
+    label = "kernel launch, host time: C cuLaunchKernel (8 args) / (0 args)"
+    st = state(base)
+    if st:
+        return [[label, st, ""]]
+    emu = " (EMULATOR)" if base.get("emulator") else ""
+
+    def cell(part):
+        if not isinstance(part, dict):
+            return "-"
+        if "skipped" in part:
+            return "skipped: " + str(part["skipped"])[:60]
+        try:
+            return (f"median {part['median_ns'] / 1e3:.2f} (min {part['min_ns'] / 1e3:.2f}, "
+                    f"mean {part['mean_ns'] / 1e3:.2f}){emu}")
+        except (KeyError, TypeError):
+            return "-"
+    a8, a0 = base.get("args8"), base.get("args0")
+    rows = [["C cuLaunchKernel, cosine kernel (8 args), bursts of 128", cell(a8), ""],
+            ["C cuLaunchKernel, empty kernel (0 args), bursts of 128", cell(a0), ""]]
+    # the Java launch path over the driver's own: JMH's average against the C mean, same kernel and arguments
+    if isinstance(a8, dict) and "mean_ns" in a8 and not base.get("emulator") and (
+            launch.get("api") is not None or launch.get("kernelLocal") is not None):
+        c = a8["mean_ns"] / 1e3
+        rows.append(["  Java over C (8 args): public API / Kernel.launch (JMH average - C mean)",
+                     " / ".join("-" if launch.get(m) is None else f"{launch[m] - c:.2f}"
+                                for m in ("api", "kernelLocal")), ""])
+    return rows
+
+
+def launch_lines(launch, base=None):
+    if not launch and base is None:
         return []
-    head = ["host time per launch (JMH)", "us", f"target <= {LAUNCH_TARGET_US} us"]
+    head = ["host time per launch (Java: JMH average; C: launch_baseline)", "us", f"target <= {LAUNCH_TARGET_US} us"]
     rows = []
-    for method, label in LAUNCH:
+    for method, label in (LAUNCH if launch else []):
         v = launch.get(method)
         met = "" if method in ("allocatingPerLaunch", "gemmCached") or v is None else (
             "yes" if v <= LAUNCH_TARGET_US else "NO")
         rows.append([label, "-" if v is None else f"{v:.2f}", met])
+    if base is not None:
+        rows += baseline_rows(base, launch)
     return table(head, rows)
 
 
@@ -486,7 +520,8 @@ def main():
         if items:
             text = "; ".join(items) if isinstance(items, list) else "; ".join(f"{k}: {v[:100]}" for k, v in items.items())
             lines.append(f"PyTorch {what}: {text}")
-    for extra in (kernel_lines(ours, jmh, torch), gemm_lines(ours, jmh), launch_lines(load_launch(args.jmh))):
+    for extra in (kernel_lines(ours, jmh, torch), gemm_lines(ours, jmh),
+                  launch_lines(load_launch(args.jmh), ours.get("launch_baseline"))):
         if extra:
             lines.append("")
             lines += extra
