@@ -723,11 +723,14 @@ public final class CudaDriver {
     public static void memcpyHtoDAsync(long dst, MemorySegment src, long bytes, long stream) {
         checkRange(src, bytes, "memcpyHtoDAsync");
         requireNative(src, "memcpyHtoDAsync");
+        int op = CudaProfiler.begin(stream);
         try {
             check(cuMemcpyHtoDAsync, (int) cuMemcpyHtoDAsync.handle().invokeExact(dst, src, bytes, ptr(stream)));
         } catch (Throwable t) {
+            CudaProfiler.cancel(op);
             throw rethrow(t);
         }
+        CudaProfiler.end(op, stream, "memcpy HtoD");
     }
 
     /**
@@ -741,11 +744,14 @@ public final class CudaDriver {
     public static void memcpyDtoHAsync(MemorySegment dst, long src, long bytes, long stream) {
         checkRange(dst, bytes, "memcpyDtoHAsync");
         requireNative(dst, "memcpyDtoHAsync");
+        int op = CudaProfiler.begin(stream);
         try {
             check(cuMemcpyDtoHAsync, (int) cuMemcpyDtoHAsync.handle().invokeExact(dst, src, bytes, ptr(stream)));
         } catch (Throwable t) {
+            CudaProfiler.cancel(op);
             throw rethrow(t);
         }
+        CudaProfiler.end(op, stream, "memcpy DtoH");
     }
 
     /**
@@ -757,11 +763,14 @@ public final class CudaDriver {
      * @param stream a CUstream, 0 for the legacy default stream
      */
     public static void memcpyDtoDAsync(long dst, long src, long bytes, long stream) {
+        int op = CudaProfiler.begin(stream);
         try {
             check(cuMemcpyDtoDAsync, (int) cuMemcpyDtoDAsync.handle().invokeExact(dst, src, bytes, ptr(stream)));
         } catch (Throwable t) {
+            CudaProfiler.cancel(op);
             throw rethrow(t);
         }
+        CudaProfiler.end(op, stream, "memcpy DtoD");
     }
 
     /**
@@ -788,11 +797,14 @@ public final class CudaDriver {
      * @param stream a CUstream, 0 for the legacy default stream
      */
     public static void memsetD8Async(long dptr, byte v, long n, long stream) {
+        int op = CudaProfiler.begin(stream);
         try {
             check(cuMemsetD8Async, (int) cuMemsetD8Async.handle().invokeExact(dptr, v & 0xFF, n, ptr(stream)));
         } catch (Throwable t) {
+            CudaProfiler.cancel(op);
             throw rethrow(t);
         }
+        CudaProfiler.end(op, stream, "memset D8");
     }
 
     /**
@@ -819,11 +831,14 @@ public final class CudaDriver {
      * @param stream a CUstream, 0 for the legacy default stream
      */
     public static void memsetD16Async(long dptr, short v, long n, long stream) {
+        int op = CudaProfiler.begin(stream);
         try {
             check(cuMemsetD16Async, (int) cuMemsetD16Async.handle().invokeExact(dptr, v & 0xFFFF, n, ptr(stream)));
         } catch (Throwable t) {
+            CudaProfiler.cancel(op);
             throw rethrow(t);
         }
+        CudaProfiler.end(op, stream, "memset D16");
     }
 
     /**
@@ -850,11 +865,14 @@ public final class CudaDriver {
      * @param stream a CUstream, 0 for the legacy default stream
      */
     public static void memsetD32Async(long dptr, int v, long n, long stream) {
+        int op = CudaProfiler.begin(stream);
         try {
             check(cuMemsetD32Async, (int) cuMemsetD32Async.handle().invokeExact(dptr, v, n, ptr(stream)));
         } catch (Throwable t) {
+            CudaProfiler.cancel(op);
             throw rethrow(t);
         }
+        CudaProfiler.end(op, stream, "memset D32");
     }
 
     // ---- streams and events ---------------------------------------------------------------------------
@@ -1054,7 +1072,9 @@ public final class CudaDriver {
                 throw new CudaException(cuModuleGetFunction.name() + "(\"" + name + "\")", rc, errorName(rc),
                         errorString(rc));
             }
-            return out.get(ADDRESS, 0).address();
+            long function = out.get(ADDRESS, 0).address();
+            CudaProfiler.nameFunction(function, name); // labels its launches in a profile
+            return function;
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -1116,11 +1136,16 @@ public final class CudaDriver {
         }
         // nothing on this path allocates (LaunchOverheadBench checks it with -prof gc)
         long params = args == null ? 0L : args.pointerArrayAddress();
+        int op = CudaProfiler.begin(stream);
         try {
             check(cuLaunchKernel, (int) cuLaunchKernel.handle().invokeExact(function, gx, gy, gz, bx, by, bz,
                     sharedBytes, stream, params, 0L));
         } catch (Throwable t) {
+            CudaProfiler.cancel(op);
             throw rethrow(t);
+        }
+        if (op != -1) {
+            CudaProfiler.end(op, stream, CudaProfiler.functionName(function));
         }
     }
 
@@ -1208,11 +1233,14 @@ public final class CudaDriver {
      * @param stream    a CUstream
      */
     public static void graphLaunch(long graphExec, long stream) {
+        int op = CudaProfiler.begin(stream);
         try {
             check(cuGraphLaunch, (int) cuGraphLaunch.handle().invokeExact(ptr(graphExec), ptr(stream)));
         } catch (Throwable t) {
+            CudaProfiler.cancel(op);
             throw rethrow(t);
         }
+        CudaProfiler.end(op, stream, "graph launch");
     }
 
     /**

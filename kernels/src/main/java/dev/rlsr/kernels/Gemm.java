@@ -6,6 +6,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 import dev.rlsr.bindings.Cublas;
 import dev.rlsr.bindings.CublasLt;
 import dev.rlsr.bindings.CudaException;
+import dev.rlsr.bindings.CudaProfiler;
 import dev.rlsr.bindings.DeviceBuffer;
 
 import java.lang.foreign.Arena;
@@ -314,49 +315,68 @@ public final class Gemm implements AutoCloseable {
         }
         check(transA, transB, m, n, k, alpha, a, lda, strideA, b, ldb, strideB, abType, beta, c, ldc, strideC, d, ldd,
                 strideD, cdType, batch, epilogue, bias, biasType);
-        if (c == d && beta != 0f && cdType == DType.BF16) {
-            // see "Aliasing" in the class comment: C is read from a copy, D is written where it is
-            long bytes = extent(batch, strideD, m, ldd, n) * cdType.bytes();
-            c = aliasCopy(bytes);
-            dev.rlsr.bindings.CudaDriver.memcpyDtoDAsync(c, d, bytes, stream);
+        int op = CudaProfiler.begin(stream); // the copy of C below counts toward the GEMM
+        try {
+            if (c == d && beta != 0f && cdType == DType.BF16) {
+                // see "Aliasing" in the class comment: C is read from a copy, D is written where it is
+                long bytes = extent(batch, strideD, m, ldd, n) * cdType.bytes();
+                c = aliasCopy(bytes);
+                dev.rlsr.bindings.CudaDriver.memcpyDtoDAsync(c, d, bytes, stream);
+            }
+            boolean inPlace = c == d;
+            long[] key = probe;
+            key[0] = (transA ? 1 : 0) | (transB ? 2 : 0) | (inPlace ? 4 : 0) | (long) epilogue.ordinal() << 3
+                    | (long) abType.ordinal() << 5 | (long) cdType.ordinal() << 9
+                    | (long) (biasType == null ? 15 : biasType.ordinal()) << 13
+                    | (long) alignmentLog2(a) << 17 | (long) alignmentLog2(b) << 21
+                    | (long) alignmentLog2(c) << 25 | (long) alignmentLog2(d) << 29
+                    | (long) (bias == 0 ? 0 : alignmentLog2(bias)) << 33;
+            key[1] = m;
+            key[2] = n;
+            key[3] = k;
+            key[4] = lda;
+            key[5] = ldb;
+            key[6] = ldc;
+            key[7] = ldd;
+            key[8] = batch;
+            key[9] = batch == 1 ? 0 : strideA;
+            key[10] = batch == 1 ? 0 : strideB;
+            key[11] = batch == 1 ? 0 : strideC;
+            key[12] = batch == 1 ? 0 : strideD;
+            Plan plan = lookup(key);
+            if (plan == null) {
+                plan = createPlan(key.clone(), transA, transB, m, n, k, lda, ldb, ldc, ldd, batch, key[9], key[10],
+                        key[11], key[12], abType, cdType, inPlace, epilogue, bias, biasType);
+            }
+            if (epilogue != Epilogue.NONE && plan.biasPointer != bias) {
+                scalars.set(JAVA_LONG, 8, bias);
+                CublasLt.matmulDescSetAttributeRaw(plan.desc, CublasLt.CUBLASLT_MATMUL_DESC_BIAS_POINTER,
+                        scalarsAddress + 8, 8);
+                plan.biasPointer = bias;
+            }
+            scalars.set(JAVA_FLOAT, 0, alpha);
+            scalars.set(JAVA_FLOAT, 4, beta);
+            // row-major D = op(A) op(B) is column-major D^T = op(B)^T op(A)^T: cuBLASLt's A is our B and vice versa
+            CublasLt.matmulRaw(lt.handle(), plan.desc, scalarsAddress, b, plan.layoutA, a, plan.layoutB,
+                    scalarsAddress + 4, c, plan.layoutC, d, plan.layoutD, plan.algo.address(),
+                    workspace == null ? 0 : workspace.address(), workspaceBytes, stream);
+        } catch (RuntimeException e) {
+            CudaProfiler.cancel(op);
+            throw e;
         }
-        boolean inPlace = c == d;
-        long[] key = probe;
-        key[0] = (transA ? 1 : 0) | (transB ? 2 : 0) | (inPlace ? 4 : 0) | (long) epilogue.ordinal() << 3
-                | (long) abType.ordinal() << 5 | (long) cdType.ordinal() << 9
-                | (long) (biasType == null ? 15 : biasType.ordinal()) << 13
-                | (long) alignmentLog2(a) << 17 | (long) alignmentLog2(b) << 21
-                | (long) alignmentLog2(c) << 25 | (long) alignmentLog2(d) << 29
-                | (long) (bias == 0 ? 0 : alignmentLog2(bias)) << 33;
-        key[1] = m;
-        key[2] = n;
-        key[3] = k;
-        key[4] = lda;
-        key[5] = ldb;
-        key[6] = ldc;
-        key[7] = ldd;
-        key[8] = batch;
-        key[9] = batch == 1 ? 0 : strideA;
-        key[10] = batch == 1 ? 0 : strideB;
-        key[11] = batch == 1 ? 0 : strideC;
-        key[12] = batch == 1 ? 0 : strideD;
-        Plan plan = lookup(key);
-        if (plan == null) {
-            plan = createPlan(key.clone(), transA, transB, m, n, k, lda, ldb, ldc, ldd, batch, key[9], key[10],
-                    key[11], key[12], abType, cdType, inPlace, epilogue, bias, biasType);
+        if (op != -1) {
+            CudaProfiler.end(op, stream, profileLabel(transA, transB, m, n, k, batch, abType, cdType, beta,
+                    epilogue));
         }
-        if (epilogue != Epilogue.NONE && plan.biasPointer != bias) {
-            scalars.set(JAVA_LONG, 8, bias);
-            CublasLt.matmulDescSetAttributeRaw(plan.desc, CublasLt.CUBLASLT_MATMUL_DESC_BIAS_POINTER,
-                    scalarsAddress + 8, 8);
-            plan.biasPointer = bias;
-        }
-        scalars.set(JAVA_FLOAT, 0, alpha);
-        scalars.set(JAVA_FLOAT, 4, beta);
-        // row-major D = op(A) op(B) is column-major D^T = op(B)^T op(A)^T: cuBLASLt's A is our B and vice versa
-        CublasLt.matmulRaw(lt.handle(), plan.desc, scalarsAddress, b, plan.layoutA, a, plan.layoutB,
-                scalarsAddress + 4, c, plan.layoutC, d, plan.layoutD, plan.algo.address(),
-                workspace == null ? 0 : workspace.address(), workspaceBytes, stream);
+    }
+
+    /** A GEMM's name in a {@link CudaProfiler} profile: its shape, types and epilogue. */
+    private static String profileLabel(boolean transA, boolean transB, int m, int n, int k, int batch, DType abType,
+            DType cdType, float beta, Epilogue epilogue) {
+        return "gemm " + (transA ? "T" : "N") + (transB ? "T" : "N") + " " + m + "x" + n + "x" + k
+                + (batch > 1 ? " x" + batch : "") + " " + abType.name().toLowerCase(java.util.Locale.ROOT) + "->"
+                + cdType.name().toLowerCase(java.util.Locale.ROOT) + (beta != 0f ? " +C" : "")
+                + (epilogue == Epilogue.NONE ? "" : " " + epilogue.name().toLowerCase(java.util.Locale.ROOT));
     }
 
     /** A scratch buffer of at least {@code bytes} for a copy of C; allocates only when a larger one is needed. */
