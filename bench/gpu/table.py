@@ -244,6 +244,29 @@ def launch_lines(launch, base=None):
     return table(head, rows)
 
 
+PROFILE_TOP = 10
+
+
+def profile_lines(ours):
+    """Where the GPU time goes: the largest ops of each profiled run (CudaProfiler, one untimed run per result)."""
+    out = []
+    for key, rec in ours.items():
+        prof = rec.get("profile")
+        if not prof:
+            continue
+        total = rec.get("profile_gpu_ms") or 0
+        head = [f"{key}: the {PROFILE_TOP} largest of {rec.get('profile_ops', '?')} ops (GPU {total:.1f} ms summed, "
+                f"span {rec.get('profile_span_ms', 0):.1f} ms)", "calls", "GPU ms", "us/call", "share",
+                "host us/call"]
+        rows = [[r["op"], r["calls"], f"{r['gpu_ms']:.3f}", f"{r['gpu_us_per_call']:.1f}",
+                 f"{100 * r['gpu_ms'] / total:.1f}%" if total else "-", f"{r['host_us_per_call']:.1f}"]
+                for r in prof[:PROFILE_TOP]]
+        if out:
+            out.append("")
+        out += table(head, rows)
+    return out
+
+
 def table(head, rows):
     widths = [max(len(str(r[i])) for r in [head] + rows) for i in range(len(head))]
 
@@ -521,7 +544,7 @@ def main():
             text = "; ".join(items) if isinstance(items, list) else "; ".join(f"{k}: {v[:100]}" for k, v in items.items())
             lines.append(f"PyTorch {what}: {text}")
     for extra in (kernel_lines(ours, jmh, torch), gemm_lines(ours, jmh),
-                  launch_lines(load_launch(args.jmh), ours.get("launch_baseline"))):
+                  launch_lines(load_launch(args.jmh), ours.get("launch_baseline")), profile_lines(ours)):
         if extra:
             lines.append("")
             lines += extra

@@ -55,12 +55,15 @@ import java.util.stream.Stream;
  *       rollout / reward / update as the trainer measures them;</li>
  *   <li>(d) peak device memory of each part (the allocator's peak since the part began, and cuMemGetInfo).</li>
  * </ul>
+ * After (a) and (b), unless {@code --profile=false}: one more, untimed call of the same geometry, eager (no graph)
+ * with 16 new tokens, under a {@link dev.rlsr.bindings.CudaProfiler}: the GPU time of every op, printed and kept in
+ * the part's result line.
  *
  * <pre>
  * java --enable-native-access=ALL-UNNAMED --add-modules jdk.incubator.vector -cp CLASSPATH \
  *      dev.rlsr.bench.gpu.GenerationGpuBench --tokenizer=DIR --minilm-tokenizer=FILE [--parts=a,c,b] [--budget=S]
  *      [--model=qwen2.5-0.5b|tiny] [--encoder=minilm|tiny] [--prompt-len=128] [--new=256] [--group=8]
- *      [--prompts-a=8] [--prompts-b=32] [--prompts-c=8] [--micro-batch=32]
+ *      [--prompts-a=8] [--prompts-b=32] [--prompts-c=8] [--micro-batch=32] [--profile=true]
  * </pre>
  * Parts run in the order given while the budget (seconds) lasts; a part that would not fit, judged from (a)'s
  * measured time, is recorded as skipped with the reason. Runs on the CUDA emulator with {@code --model=tiny
@@ -69,7 +72,10 @@ import java.util.stream.Stream;
 public final class GenerationGpuBench {
     private static final Set<String> OPTIONS = Set.of("model", "encoder", "parts", "budget", "prompt-len", "new",
             "group", "prompts-a", "prompts-b", "prompts-c", "micro-batch", "tokenizer", "minilm-tokenizer", "seed",
-            "copy-mib");
+            "copy-mib", "profile");
+
+    /** New tokens of the profiled (eager, untimed) call after each timed rollout part. */
+    private static final int PROFILED_NEW_TOKENS = 16;
 
     private GenerationGpuBench() {
     }
@@ -93,7 +99,7 @@ public final class GenerationGpuBench {
 
     /** The settings of one run. */
     private record Setup(ModelConfig cfg, String modelName, int promptLen, int newTokens, int group, long seed,
-                         boolean emulator, String device, double copyGBps) {
+                         boolean emulator, String device, double copyGBps, boolean profile) {
     }
 
     static int run(String[] args) {
@@ -126,7 +132,8 @@ public final class GenerationGpuBench {
             boolean emulator = CudaDriver.isEmulator();
             long copyBytes = (long) a.integer("copy-mib", emulator ? 16 : 1024) << 20;
             double copy = DeviceFacts.copyBandwidthGBps(copyBytes, emulator ? 3 : 11, be.stream());
-            Setup s = new Setup(cfg, modelName, promptLen, newTokens, group, seed, emulator, be.deviceName(), copy);
+            Setup s = new Setup(cfg, modelName, promptLen, newTokens, group, seed, emulator, be.deviceName(), copy,
+                    Boolean.parseBoolean(a.str("profile", "true")));
             System.out.printf(Locale.ROOT, "[gen] %s on %s%s; device copy %.0f GB/s (read + written)%n", modelName,
                     s.device(), emulator ? " (CUDA emulator: timings mean nothing)" : "", copy);
             long tInit = System.nanoTime();
@@ -265,6 +272,13 @@ public final class GenerationGpuBench {
         m.put("device_used_gib", DeviceFacts.gib(DeviceFacts.deviceUsedBytes()));
         m.put("driver_allocs_in_timed_call", be.driverAllocations() - allocs0);
         m.put("validated", true);
+        if (s.profile()) {
+            // the decode step eagerly (a graph's replay cannot be split into ops): the same kernels one by one
+            int n = Math.min(PROFILED_NEW_TOKENS, s.newTokens());
+            engine.recordDecodeSteps(false);
+            GpuResults.profile(key + ", one eager call, prefill + " + n + " new tokens",
+                    () -> engine.generate(promptIds, s.group(), sampling.withMaxNewTokens(n)), m);
+        }
         GpuResults.record(m);
         System.out.printf(Locale.ROOT, "[gen] %s: %.0f new tokens/s (%.2f s: prefill %.1f ms, decode %.1f ms = %.3f ms"
                 + " per step); roofline %.3f ms per step (%.0f MB weights + %.0f MB KV at %.0f GB/s) = %.0f tokens/s, "

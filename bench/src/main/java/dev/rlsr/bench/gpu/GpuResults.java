@@ -1,5 +1,7 @@
 package dev.rlsr.bench.gpu;
 
+import dev.rlsr.bindings.CudaProfiler;
+
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -91,6 +93,33 @@ final class GpuResults {
             throw new IllegalArgumentException("a result needs a \"key\": " + m.keySet());
         }
         write(m);
+    }
+
+    /** Rows of a profile printed and kept in a result line. */
+    static final int PROFILE_ROWS = 30;
+
+    /**
+     * Runs {@code work} once under a {@link CudaProfiler} (not a timed run: the events slow it a little), prints the
+     * per-op table under {@code title} and keeps its first rows in {@code out} as {@code "profile"}, with the summed
+     * GPU time, span and wall as {@code "profile_gpu_ms"}, {@code "profile_span_ms"} and {@code "profile_wall_ms"}.
+     *
+     * @param title what ran, for the printed header
+     * @param work  the work, on the calling thread
+     * @param out   the result line to add to
+     */
+    static void profile(String title, Runnable work, Map<String, Object> out) {
+        CudaProfiler.Profile p;
+        try (CudaProfiler prof = CudaProfiler.start()) {
+            work.run();
+            p = prof.stop();
+        }
+        System.out.println("[profile] " + title + ": GPU time per op (one untimed run; event pairs around every op)");
+        System.out.print(p.table(PROFILE_ROWS));
+        out.put("profile", p.topRows(PROFILE_ROWS));
+        out.put("profile_ops", p.ops());
+        out.put("profile_gpu_ms", p.gpuMs());
+        out.put("profile_span_ms", p.spanMs());
+        out.put("profile_wall_ms", p.wallMs());
     }
 
     private static void write(Map<String, Object> m) {

@@ -27,7 +27,7 @@ import java.util.SplittableRandom;
  * <pre>
  * java --enable-native-access=ALL-UNNAMED --add-modules jdk.incubator.vector -cp CLASSPATH \
  *      dev.rlsr.bench.gpu.TrainStepGpuBench [--model=qwen2.5-0.5b|tiny] [--precision=bf16|fp32] [--batch=8]
- *      [--seq=1024] [--warmup=3] [--steps=10] [--budget=SECONDS] [--validate=true]
+ *      [--seq=1024] [--warmup=3] [--steps=10] [--budget=SECONDS] [--validate=true] [--profile=true]
  * </pre>
  *
  * <p>Validate first, then time. The validation runs two steps of a tiny model of the same family on this backend
@@ -52,7 +52,7 @@ import java.util.SplittableRandom;
  */
 public final class TrainStepGpuBench {
     private static final Set<String> OPTIONS = Set.of("model", "precision", "batch", "seq", "warmup", "steps",
-            "budget", "validate", "lr", "seed");
+            "budget", "validate", "lr", "seed", "profile");
     /** Qwen2.5-0.5B's parameter count (embedding tied, counted once), as PyTorch reports it for the anchor. */
     static final long QWEN05B_PARAMS = 494_032_768L;
 
@@ -110,6 +110,7 @@ public final class TrainStepGpuBench {
         int steps = a.integer("steps", 10);
         double budget = a.number("budget", 300);
         boolean validate = Boolean.parseBoolean(a.str("validate", "true"));
+        boolean profile = Boolean.parseBoolean(a.str("profile", "true"));
         float lr = (float) a.number("lr", 1e-4);
         long seed = a.integer("seed", 1234);
         if (batch < 1 || seq < 2 || warmup < 1 || steps < 1) {
@@ -147,7 +148,7 @@ public final class TrainStepGpuBench {
             }
             try {
                 measure(be, cfg, precision, batch, seq, warmup, steps, budget - (System.nanoTime() - t0) / 1e9, lr,
-                        seed, out);
+                        seed, profile, out);
             } catch (RuntimeException e) {
                 e.printStackTrace();
                 GpuResults.failure(key, e.toString());
@@ -160,10 +161,11 @@ public final class TrainStepGpuBench {
 
     /**
      * The timed run: model init, warm-up steps (the first allocates every buffer and compiles every kernel), then
-     * the timed steps.
+     * the timed steps; with {@code profile}, one more step under a {@link dev.rlsr.bindings.CudaProfiler} (untimed)
+     * for the GPU time per op.
      */
     static void measure(CudaBackend be, ModelConfig cfg, Precision precision, int batch, int seq, int warmup,
-                        int steps, double budgetLeft, float lr, long seed, Map<String, Object> out) {
+                        int steps, double budgetLeft, float lr, long seed, boolean profile, Map<String, Object> out) {
         long tInit = System.nanoTime();
         int V = cfg.vocabSize();
         int[] ids = randomIds(batch * seq, V, seed);
@@ -228,6 +230,10 @@ public final class TrainStepGpuBench {
             }
             String logitsDtype = logits.dtype().name();
             long logitsBytes = logits.byteSize();
+            if (profile) {
+                int last = warmup + timed + 2;
+                GpuResults.profile(out.get("key") + ", one more step", () -> finite(step.run(batch, ids), last), out);
+            }
 
             out.put("model", cfg.modelType() + " C" + cfg.hiddenSize() + " L" + cfg.numLayers() + " H"
                     + cfg.numHeads() + "/" + cfg.numKvHeads() + " F" + cfg.intermediateSize() + " V"

@@ -86,7 +86,23 @@ class EndToEndBenchGpuTest {
                 assertTrue(Double.isFinite(l.asDouble()) && l.asDouble() > 0, "loss " + l);
             }
             assertTrue(r.get("peak_alloc_bytes").asLong() > 0, r.toString());
+            // the profiled step: one AdamW launch over the flat buffers, one fused LM-head loss
+            assertEquals(1, profileCalls(r, "adamw_kernel"), r.get("profile").toString());
+            assertEquals(1, profileCalls(r, "cross_entropy_" + precision.replace("fp32", "f32") + "_kernel"),
+                    r.get("profile").toString());
         }
+    }
+
+    /** Calls of {@code op} in a result line's profile, 0 when it has no row. */
+    private static int profileCalls(JsonNode r, String op) {
+        assertTrue(r.has("profile") && r.get("profile").size() > 0, "no profile in " + r);
+        assertTrue(r.get("profile_gpu_ms").asDouble() > 0, r.toString());
+        for (JsonNode row : r.get("profile")) {
+            if (row.get("op").asText().equals(op)) {
+                return row.get("calls").asInt();
+            }
+        }
+        return 0;
     }
 
     @Test
@@ -115,6 +131,8 @@ class EndToEndBenchGpuTest {
         assertEquals(6 * 6, a.get("new_tokens").asLong(), "every row samples all its tokens (no stop ids)");
         assertEquals(16, a.get("prompt_len").asInt());
         assertTrue(a.get("roofline_step_ms").asDouble() > 0 && a.get("decode_step_ms").asDouble() > 0, a.toString());
+        // the profiled eager call: one sampling launch per new token (6 < the 16 it asks for)
+        assertEquals(6, profileCalls(a, "sampling_bf16_kernel"), a.get("profile").toString());
         JsonNode c = recs.get("rlsr_step_R4_Tp16_N6");
         assertNotNull(c, "no (c) record in " + recs.keySet());
         assertFalse(c.has("error"), c.toString());
