@@ -161,6 +161,9 @@ public final class ConfigSchema {
                 + " accumulation) or fp32; auto = bf16 on cuda, fp32 on cpu (the CPU computes in fp32 only)", "auto",
                 "bf16", "fp32");
         i("run.keep_checkpoints", 2, 1, "checkpoints kept per stage (the newest ones)");
+        i("run.profile_step", 0, 0, "on a GPU: profile this optimizer step of each training stage (the GPU time of every"
+                + " kernel, GEMM and copy, one table per stage in profile/ of the run directory and a summary in the"
+                + " log); 0 = off");
 
         s("model.path", "", "Hugging Face model directory (config.json, *.safetensors, tokenizer files)");
 

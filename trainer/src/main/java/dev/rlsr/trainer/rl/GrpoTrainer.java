@@ -127,6 +127,7 @@ public final class GrpoTrainer implements AutoCloseable {
         List<RlStepMetrics> history = new ArrayList<>();
         listener.phaseStarted(STAGE, cfg.steps(), "step");
         for (long step = startStep; step < cfg.steps(); step++) {
+            listener.stepStarting(STAGE, step + 1);
             long tStep = System.nanoTime();
             int[] order = promptIndices(step, examples.size());
 

@@ -41,6 +41,7 @@ public final class RunListener implements TrainListener, AutoCloseable {
     private final Deque<Long> phaseStart = new ArrayDeque<>();
     private final Map<String, Long> quietEvery = new LinkedHashMap<>();
     private final java.util.List<StepObserver> observers = new java.util.concurrent.CopyOnWriteArrayList<>();
+    private StepProfiler profiler;
 
     /** Sees each step after it was recorded; may throw to stop the run (early stopping, a simulated kill in tests). */
     @FunctionalInterface
@@ -150,8 +151,28 @@ public final class RunListener implements TrainListener, AutoCloseable {
         writeLog(phase + ": done in " + ProgressBar.clock(secs));
     }
 
+    /**
+     * Profiles optimizer step {@code step} of each training stage ({@link StepProfiler}); call it before training.
+     *
+     * @param step the step, from 1
+     * @param dir  where each stage's table is written
+     */
+    public synchronized void profileStep(long step, Path dir) {
+        profiler = new StepProfiler(step, dir, this::log);
+    }
+
+    @Override
+    public synchronized void stepStarting(String stage, long step) {
+        if (profiler != null) {
+            profiler.starting(stage, step);
+        }
+    }
+
     @Override
     public synchronized void step(String stage, long step, Map<String, Object> m) {
+        if (profiler != null) {
+            profiler.finished(stage, step);
+        }
         if (metrics != null) {
             metrics.append(stage, step, m);
         }
@@ -195,6 +216,9 @@ public final class RunListener implements TrainListener, AutoCloseable {
 
     @Override
     public synchronized void close() {
+        if (profiler != null) {
+            profiler.close(); // a step that failed under the profiler
+        }
         // phases still open here were cut short by an error; quiet mode draws no bars, not even then
         while (!bars.isEmpty()) {
             ProgressBar b = bars.poll();

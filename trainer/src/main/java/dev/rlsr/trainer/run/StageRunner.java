@@ -79,6 +79,15 @@ public final class StageRunner implements AutoCloseable {
         this.tokenizer = tokenizer;
         this.tokenizerDir = tokenizerDir;
         this.report = report;
+        int profileStep = config.getInt("run.profile_step");
+        if (profileStep > 0) {
+            if (backend instanceof CudaBackend) {
+                listener.profileStep(profileStep, run.root().resolve(StepProfiler.DIR));
+            } else {
+                listener.log("run.profile_step = " + profileStep + " is ignored: profiling times GPU work, and this"
+                        + " run is on the CPU");
+            }
+        }
     }
 
     public RunDir run() {
@@ -585,6 +594,11 @@ public final class StageRunner implements AutoCloseable {
             @Override
             public void phaseFinished(String phase) {
                 listener.phaseFinished(phase.equals(from) ? alias : phase);
+            }
+
+            @Override
+            public void stepStarting(String stage, long step) {
+                listener.stepStarting(stage.equals(from) ? alias : stage, step);
             }
 
             @Override

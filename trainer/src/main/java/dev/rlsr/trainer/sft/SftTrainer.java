@@ -116,6 +116,7 @@ public final class SftTrainer implements AutoCloseable {
             String phase = stage + " epoch " + (epoch + 1);
             listener.phaseStarted(phase, perEpoch, "step");
             for (long inEpoch = step % perEpoch; inEpoch < perEpoch; inEpoch++) {
+                listener.stepStarting(stage, step + 1);
                 long t0 = System.nanoTime();
                 int from = (int) (inEpoch * cfg.gradAccum()), to = Math.min(batches.size(), from + cfg.gradAccum());
                 List<Batch> micro = batches.subList(from, to);

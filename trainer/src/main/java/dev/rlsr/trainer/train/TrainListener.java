@@ -19,6 +19,12 @@ public interface TrainListener {
 
     default void phaseFinished(String phase) {}
 
+    /**
+     * Optimizer step {@code step} (counted from 1, as in {@link #step}) of {@code stage} begins: nothing of it has run
+     * yet. Called from the training thread.
+     */
+    default void stepStarting(String stage, long step) {}
+
     /** One optimizer step's metrics (one metrics.jsonl line); {@code stage} is "sft", "pretrain" or "rl". */
     default void step(String stage, long step, Map<String, Object> metrics) {}
 
