@@ -176,7 +176,14 @@ public final class CudaProfiler implements AutoCloseable {
         labels.set(token, label);
     }
 
-    /** The time of one op label over the profiled stretch. */
+    /**
+     * The time of one op label over the profiled stretch.
+     *
+     * @param label  the op: a kernel's name, a GEMM's shape and types, a copy's kind, or "graph launch"
+     * @param calls  how many times it ran
+     * @param gpuMs  its GPU time, summed over the calls (ms)
+     * @param hostMs the host time of its calls, summed (ms)
+     */
     public record Row(String label, int calls, double gpuMs, double hostMs) {
         /** {@return the mean GPU time per call, microseconds} */
         public double gpuMicrosPerCall() {
@@ -202,7 +209,12 @@ public final class CudaProfiler implements AutoCloseable {
      */
     public record Profile(List<Row> rows, int ops, double gpuMs, double spanMs, double wallMs, int dropped,
                           int skippedCapturing) {
-        /** {@return the row of {@code label}, or null} */
+        /**
+         * The row of one op.
+         *
+         * @param label the op's label
+         * @return its row, or null when it did not run
+         */
         public Row row(String label) {
             for (Row r : rows) {
                 if (r.label().equals(label)) {
