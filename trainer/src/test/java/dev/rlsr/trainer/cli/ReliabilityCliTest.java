@@ -177,6 +177,53 @@ class ReliabilityCliTest {
         }
     }
 
+    /**
+     * Two models whose vocabularies differ: B's special tokens sit at other ids (300-302 of 303 rows, A's at 256-258 of
+     * 259). Evaluated together, each is scored exactly as when evaluated alone, so neither was tokenized, templated or
+     * stopped with the other's tokenizer.
+     */
+    @Test
+    void evalOfModelsWithDifferentVocabulariesScoresEachAsAlone() throws Exception {
+        Path a = TinyModels.writeModelDir(tmp.resolve("a"), 1);
+        Path b = tmp.resolve("b");
+        int shift = 44;
+        try (DecoderModel m = DecoderModel.init(ModelConfig.of("qwen3", ByteLevelTokenizer.VOCAB_SIZE + shift, 32, 64,
+                1, 2, 1, 16, true), 2, CpuBackend.INSTANCE)) {
+            m.save(b);
+        }
+        ByteLevelTokenizer.writeByteLevel(b);
+        ObjectMapper json = new ObjectMapper();
+        ObjectNode tj = (ObjectNode) json.readTree(b.resolve("tokenizer.json").toFile());
+        for (JsonNode t : tj.path("added_tokens")) {
+            ((ObjectNode) t).put("id", t.path("id").asInt() + shift);
+        }
+        json.writeValue(b.resolve("tokenizer.json").toFile(), tj);
+        ObjectNode tc = (ObjectNode) json.readTree(b.resolve("tokenizer_config.json").toFile());
+        ObjectNode decoder = json.createObjectNode();
+        tc.path("added_tokens_decoder").properties().forEach(e ->
+                decoder.set(Integer.toString(Integer.parseInt(e.getKey()) + shift), e.getValue()));
+        tc.set("added_tokens_decoder", decoder);
+        json.writeValue(b.resolve("tokenizer_config.json").toFile(), tc);
+
+        String[] eval = {"--quiet", "-d", "demo", "--set", "eval.max_examples=4", "--set", "eval.reward=rougeL",
+                "--set", "eval.sampling.max_new_tokens=8", "--set", "eval.bootstrap_samples=100"};
+        Result both = run(with(eval, "eval", "-m", a.toString(), "-m", b.toString(), "-o",
+                tmp.resolve("both").toString()));
+        assertEquals(0, both.code(), both.err() + both.console());
+        for (String model : new String[]{"a", "b"}) {
+            Path alone = tmp.resolve("alone-" + model);
+            Result r = run(with(eval, "eval", "-m", tmp.resolve(model).toString(), "-o", alone.toString()));
+            assertEquals(0, r.code(), r.err() + r.console());
+            JsonNode paired = json.readTree(tmp.resolve("both/summary.json").toFile()).path("stages").path(model);
+            JsonNode single = json.readTree(alone.resolve("summary.json").toFile()).path("stages").path(model);
+            for (String k : new String[]{"eval_loss", "reward_mean", "rougeL", "response_tokens"}) {
+                assertTrue(single.path(k).isNumber(), model + " " + k + ": " + single);
+                assertEquals(single.path(k).asDouble(), paired.path(k).asDouble(), 0.0,
+                        model + " " + k + ": paired " + paired + " alone " + single);
+            }
+        }
+    }
+
     // ------------------------------------------------------------------ 6 and 7: checks before anything is created
 
     @Test
