@@ -22,13 +22,12 @@ public final class TestDevices {
     }
 
     /**
-     * A CUDA backend on device 0, or a skip (a failure under {@code -Drlsr.gpu.required=true}).
+     * Returns when a CUDA device (a GPU, or the CUDA emulator) is usable; else skips the calling test (fails it under
+     * {@code -Drlsr.gpu.required=true}).
      *
-     * @param what      the test that needs it, for the message
-     * @param precision the backend's default precision
-     * @return the backend, computing in {@code precision}
+     * @param what the test that needs it, for the message
      */
-    public static CudaBackend cuda(String what, Precision precision) {
+    public static void requireCuda(String what) {
         if (!CudaDriver.isAvailable()) {
             String reason = what + " needs a CUDA device (or the CUDA emulator): " + CudaDriver.unavailableReason();
             if (Boolean.getBoolean(GPU_REQUIRED)) {
@@ -36,6 +35,17 @@ public final class TestDevices {
             }
             Assumptions.abort(reason);
         }
+    }
+
+    /**
+     * A CUDA backend on device 0, or a skip (a failure under {@code -Drlsr.gpu.required=true}).
+     *
+     * @param what      the test that needs it, for the message
+     * @param precision the backend's default precision
+     * @return the backend, computing in {@code precision}
+     */
+    public static CudaBackend cuda(String what, Precision precision) {
+        requireCuda(what);
         CudaBackend be = CudaBackend.open(0, precision);
         assertTrue(be.computes(precision.compute()), "the CUDA backend does not compute in " + precision);
         System.out.println(what + ": CUDA backend on " + be.deviceName() + (CudaDriver.isEmulator()

@@ -3,9 +3,8 @@ package dev.rlsr.trainer.cli;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
 
-import dev.rlsr.bindings.CudaDriver;
+import dev.rlsr.trainer.TestDevices;
 import dev.rlsr.trainer.run.RunDir;
 import dev.rlsr.trainer.run.RunFailure;
 import dev.rlsr.trainer.run.TinyModels;
@@ -16,7 +15,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -46,13 +44,7 @@ class ProfileStepCliTest {
     @Test
     @Tag("gpu")
     void theChosenStepOfEachStageIsProfiledOnTheGpu() throws Exception {
-        if (!CudaDriver.isAvailable()) {
-            String why = "needs a CUDA device (or the CUDA emulator): " + CudaDriver.unavailableReason();
-            if (Boolean.getBoolean("rlsr.gpu.required")) {
-                fail(why + " — and -Drlsr.gpu.required=true forbids skipping");
-            }
-            Assumptions.abort(why);
-        }
+        TestDevices.requireCuda("ProfileStepCliTest");
         Path model = TinyModels.writeModelDir(tmp.resolve("m"), 1);
         Path runDir = tmp.resolve("run");
         RlsrCliTest.Result r = pipeline(model, runDir, "cuda");

@@ -1,6 +1,6 @@
 package dev.rlsr.trainer.cuda;
 
-import dev.rlsr.bindings.CudaDriver;
+import dev.rlsr.trainer.TestDevices;
 import dev.rlsr.engine.cpu.CpuBackend;
 import dev.rlsr.engine.cuda.CudaBackend;
 import dev.rlsr.engine.generate.SamplingConfig;
@@ -23,7 +23,6 @@ import dev.rlsr.trainer.train.Batcher.Sequence;
 import dev.rlsr.trainer.train.Tiny;
 import dev.rlsr.trainer.train.TrainListener;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
@@ -36,7 +35,6 @@ import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
 
 /**
  * The trainers end to end on the CUDA backend (a GPU, or the CUDA emulator in CI): SFT in fp32 follows the CPU's loss
@@ -51,13 +49,7 @@ class CudaTrainersTest {
 
     @BeforeAll
     static void setUp() {
-        if (!CudaDriver.isAvailable()) {
-            String why = "CudaTrainersTest needs a CUDA device (or the CUDA emulator): " + CudaDriver.unavailableReason();
-            if (Boolean.getBoolean("rlsr.gpu.required")) {
-                fail(why + " — and -Drlsr.gpu.required=true forbids skipping");
-            }
-            Assumptions.abort(why);
-        }
+        TestDevices.requireCuda("CudaTrainersTest");
         tok = Tiny.tokenizer(dir);
     }
 

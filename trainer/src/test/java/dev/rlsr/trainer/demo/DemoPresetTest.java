@@ -2,7 +2,7 @@ package dev.rlsr.trainer.demo;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.rlsr.bindings.CudaDriver;
+import dev.rlsr.trainer.TestDevices;
 import dev.rlsr.engine.config.ModelConfig;
 import dev.rlsr.engine.cpu.CpuBackend;
 import dev.rlsr.engine.cuda.CudaBackend;
@@ -14,7 +14,6 @@ import dev.rlsr.trainer.config.RunConfig;
 import dev.rlsr.trainer.config.TrainerConfigs;
 import dev.rlsr.trainer.run.RunDir;
 import dev.rlsr.trainer.run.StageRunner;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -30,7 +29,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
 
 /** The demo's two presets: which one a run gets, that the GPU one is valid and sized as documented, and its run. */
 class DemoPresetTest {
@@ -83,13 +81,7 @@ class DemoPresetTest {
     @Test
     @Tag("gpu")
     void theDemoRunsOnTheCudaBackendWithTheGpuPreset() throws Exception {
-        if (!CudaDriver.isAvailable()) {
-            String why = "needs a CUDA device (or the CUDA emulator): " + CudaDriver.unavailableReason();
-            if (Boolean.getBoolean("rlsr.gpu.required")) {
-                fail(why + " — and -Drlsr.gpu.required=true forbids skipping");
-            }
-            Assumptions.abort(why);
-        }
+        TestDevices.requireCuda("the GPU demo");
         try (CudaBackend be = CudaBackend.open(0, Precision.BF16)) {
             assertEquals(!CudaBackend.isEmulator(), DemoPipeline.gpuPreset("auto", be),
                     "auto picks the GPU preset on a real GPU only");
