@@ -267,6 +267,57 @@ def profile_lines(ours):
     return out
 
 
+# What a kernel does, from its name: the Java side's CudaProfiler labels and PyTorch's kernel names (flash/cuDNN
+# attention, cuBLAS/CUTLASS GEMMs, fused AdamW, foreach norms). Attention first: flash kernels carry "cutlass" types.
+CATEGORIES = [
+    ("attention", ("attention_", "flash", "fmha", "sdpa", "attn")),
+    ("GEMMs", ("gemm", "nvjet", "xmma", "cutlass", "gemv", "cublas")),
+    ("loss (LM-head softmax, cross entropy)", ("cross_entropy", "logprob", "log_softmax", "nll_loss", "softmax")),
+    ("optimizer (AdamW, gradient norm)", ("adam", "global_norm", "multi_tensor", "lpnorm")),
+]
+OTHER = "everything else (norms, RoPE, SwiGLU, embedding, copies, casts)"
+
+
+def category(op):
+    low = op.lower()
+    for name, keys in CATEGORIES:
+        if any(k in low for k in keys):
+            return name
+    return OTHER
+
+
+def category_ms(profile):
+    sums = {}
+    for r in profile or []:
+        c = category(r["op"])
+        sums[c] = sums.get(c, 0.0) + float(r["gpu_ms"])
+    return sums
+
+
+def where_time_goes_lines(ours, te):
+    """The SFT step's GPU time per kind of kernel, ours beside PyTorch's (one profiled step each)."""
+    rec = by_prefix(ours, "train_qwen2.5-0.5b_bf16") or next(
+        (v for k, v in ours.items() if k.startswith("train_") and "_bf16_" in k and v.get("profile")), None)
+    tw = (te or {}).get("e2e", {})
+    cols = [("ours (bf16 + fp32 master)", (rec or {}).get("profile")),
+            ("PyTorch bf16", tw.get("train_bf16", {}).get("profile")),
+            ("PyTorch fp32 master + autocast", tw.get("train_fp32_autocast", {}).get("profile"))]
+    cols = [(n, p) for n, p in cols if p]
+    if not cols:
+        return []
+    sums = [category_ms(p) for _, p in cols]
+    head = ["SFT step: GPU ms per kind of kernel (one profiled step each)"] + [n for n, _ in cols]
+    rows = []
+    for name in [c for c, _ in CATEGORIES] + [OTHER, "total"]:
+        cells = []
+        for sm in sums:
+            total = sum(sm.values())
+            v = total if name == "total" else sm.get(name, 0.0)
+            cells.append(f"{v:.1f} ({100 * v / total:.0f}%)" if total and name != "total" else f"{v:.1f}")
+        rows.append([name] + cells)
+    return table(head, rows)
+
+
 def table(head, rows):
     widths = [max(len(str(r[i])) for r in [head] + rows) for i in range(len(head))]
 
@@ -544,7 +595,8 @@ def main():
             text = "; ".join(items) if isinstance(items, list) else "; ".join(f"{k}: {v[:100]}" for k, v in items.items())
             lines.append(f"PyTorch {what}: {text}")
     for extra in (kernel_lines(ours, jmh, torch), gemm_lines(ours, jmh),
-                  launch_lines(load_launch(args.jmh), ours.get("launch_baseline")), profile_lines(ours)):
+                  launch_lines(load_launch(args.jmh), ours.get("launch_baseline")), where_time_goes_lines(ours, te),
+                  profile_lines(ours)):
         if extra:
             lines.append("")
             lines += extra

@@ -18,7 +18,9 @@ vocab 151936, tied; transformers' default attention, sdpa):
                        L2 norm), cosine; update = TRL's GRPO loss (token level, on-policy ratio, clip 0.2/0.28,
                        beta 0, selective_log_softmax) on all 64 rows, backward, clip 1.0, AdamW; the bf16 model of
                        gen_a (as the anchor's update)
-Every step ends with a host read (loss.item()), like the Java side's one read per step. Wall-clock times after
+Every step ends with a host read (loss.item()), like the Java side's one read per step. After the timed steps of
+train_bf16 and train_fp32_autocast, one more step runs under torch.profiler: every kernel's calls and GPU time
+("profile"), for the table's "where the time goes" beside the Java side's CudaProfiler step. Wall-clock times after
 warm-up; peaks from torch.cuda.max_memory_allocated (reset before each workload). Every workload is guarded: a
 failure lands in "errors", a workload the budget cannot fit in "skipped"; the JSON is rewritten after each one.
 """
@@ -62,6 +64,30 @@ class Results:
         with open(tmp, "w") as f:
             json.dump(self.data, f, indent=1)
         os.replace(tmp, self.path)
+
+
+def kernel_rows(events):
+    """(name, calls, GPU us) of each kernel, copy and memset of a torch.profiler run, the largest first."""
+    rows = []
+    for e in events:
+        us = getattr(e, "self_device_time_total", None)
+        if us is None:
+            us = getattr(e, "self_cuda_time_total", 0)  # torch < 2.4
+        if us and us > 0:
+            rows.append((e.key, int(e.count), float(us)))
+    rows.sort(key=lambda r: -r[2])
+    return rows
+
+
+def profiled_kernels(torch, step):
+    """Runs step() once under torch.profiler (CUDA activity): every kernel's calls and GPU ms, the largest first."""
+    from torch.profiler import ProfilerActivity, profile
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        step()
+        torch.cuda.synchronize()
+    rows = kernel_rows(prof.key_averages())
+    return [{"op": name, "calls": calls, "gpu_ms": us / 1e3} for name, calls, us in rows]
 
 
 def main():
@@ -185,6 +211,10 @@ def main():
                "peak_gib": (torch.cuda.max_memory_allocated() - base) / 2**30,
                "peak_reserved_gib": torch.cuda.max_memory_reserved() / 2**30, "losses": losses,
                "attn_implementation": getattr(model.config, "_attn_implementation", "?")}
+        if key != "train_fp32" and left() > 30:
+            # one more, untimed step under torch.profiler: the GPU time of every kernel, for table.py's "where the
+            # time goes" beside the Java side's CudaProfiler step
+            out["profile"] = profiled_kernels(torch, step)
         res.put(key, out)
         log(f"{key}: {out['tokens_per_s']:.0f} tokens/s ({step_s * 1e3:.1f} ms/step, {steps} steps), peak "
             f"{out['peak_gib']:.2f} GiB")

@@ -95,12 +95,12 @@ final class GpuResults {
         write(m);
     }
 
-    /** Rows of a profile printed and kept in a result line. */
+    /** Rows of a profile printed (the result line keeps them all, for table.py's per-category sums). */
     static final int PROFILE_ROWS = 30;
 
     /**
      * Runs {@code work} once under a {@link CudaProfiler} (not a timed run: the events slow it a little), prints the
-     * per-op table under {@code title} and keeps its first rows in {@code out} as {@code "profile"}, with the summed
+     * per-op table under {@code title} and keeps every row in {@code out} as {@code "profile"}, with the summed
      * GPU time, span and wall as {@code "profile_gpu_ms"}, {@code "profile_span_ms"} and {@code "profile_wall_ms"}.
      *
      * @param title what ran, for the printed header
@@ -115,7 +115,7 @@ final class GpuResults {
         }
         System.out.println("[profile] " + title + ": GPU time per op (one untimed run; event pairs around every op)");
         System.out.print(p.table(PROFILE_ROWS));
-        out.put("profile", p.topRows(PROFILE_ROWS));
+        out.put("profile", p.topRows(Integer.MAX_VALUE));
         out.put("profile_ops", p.ops());
         out.put("profile_gpu_ms", p.gpuMs());
         out.put("profile_span_ms", p.spanMs());
