@@ -1,5 +1,6 @@
 package dev.rlsr.bench.gpu;
 
+import dev.rlsr.bench.reward.BenchTexts;
 import dev.rlsr.engine.cuda.CudaBackend;
 import dev.rlsr.engine.tensor.Precision;
 import dev.rlsr.engine.tensor.Tensor;
@@ -60,12 +61,6 @@ public class RewardGpuBench {
     static final int SMALL = 64;
     static final int LARGE = 256;
     static final int ENCODER_BATCH = 64;
-
-    private static final String[] WORDS = ("the a of to and in is that for it with as was on be by this are at from "
-            + "model reward policy gradient sentence embedding learning training response reference prompt answer "
-            + "question because however therefore example method result value important different system process "
-            + "people water energy light city country history science language number small large first second "
-            + "explain describe consider compute measure improve return provide include require follow").split(" ");
 
     /** Encoder precision on the GPU. */
     @Param({"fp32", "bf16"})
@@ -143,27 +138,13 @@ public class RewardGpuBench {
         SplittableRandom rnd = new SplittableRandom(2510_14200L);
         List<RewardInput> out = new ArrayList<>(prompts * G);
         for (int p = 0; p < prompts; p++) {
-            String prompt = sentence(rnd, 34) + "?";
-            String reference = sentence(rnd, 140) + ".";
+            String prompt = BenchTexts.sentence(rnd, 34) + "?";
+            String reference = BenchTexts.sentence(rnd, 140) + ".";
             for (int g = 0; g < G; g++) {
-                out.add(new RewardInput("p" + p, prompt, sentence(rnd, 140) + ".", reference));
+                out.add(new RewardInput("p" + p, prompt, BenchTexts.sentence(rnd, 140) + ".", reference));
             }
         }
         return out;
-    }
-
-    private static String sentence(SplittableRandom rnd, int words) {
-        StringBuilder sb = new StringBuilder();
-        for (int i = 0; i < words; i++) {
-            String w = WORDS[rnd.nextInt(WORDS.length)];
-            if (i == 0) {
-                w = Character.toUpperCase(w.charAt(0)) + w.substring(1);
-            } else {
-                sb.append(i % 13 == 0 ? ", " : " ");
-            }
-            sb.append(w);
-        }
-        return sb.toString();
     }
 
     /** The rows under example ids never seen before (a new step's prompts). */

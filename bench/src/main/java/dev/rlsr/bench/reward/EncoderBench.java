@@ -20,9 +20,7 @@ import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 
-import java.util.ArrayList;
 import java.util.List;
-import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -50,12 +48,6 @@ public class EncoderBench {
     static final int GROUP = 8;
     static final int ROWS = PROMPTS * GROUP;
 
-    private static final String[] WORDS = ("the a of to and in is that for it with as was on be by this are at from "
-            + "model reward policy gradient sentence embedding learning training response reference prompt answer "
-            + "question because however therefore example method result value important different system process "
-            + "people water energy light city country history science language number small large first second "
-            + "explain describe consider compute measure improve return provide include require follow").split(" ");
-
     @Param({"onnx", "engine"})
     public String encoderKind;
 
@@ -66,21 +58,8 @@ public class EncoderBench {
 
     @Setup(Level.Trial)
     public void setup() {
-        SplittableRandom rnd = new SplittableRandom(2510_14200L);
-        rows = new ArrayList<>(ROWS);
-        texts = new ArrayList<>(ROWS);
-        List<String> prompts = new ArrayList<>(), references = new ArrayList<>();
-        for (int p = 0; p < PROMPTS; p++) {
-            prompts.add(sentence(rnd, 34) + "?");
-            references.add(sentence(rnd, 140) + ".");
-        }
-        for (int p = 0; p < PROMPTS; p++) {
-            for (int g = 0; g < GROUP; g++) {
-                String response = sentence(rnd, 140) + ".";
-                rows.add(new RewardInput("p" + p, prompts.get(p), response, references.get(p)));
-                texts.add(prompts.get(p) + "\n" + response);
-            }
-        }
+        rows = BenchTexts.rows(PROMPTS, GROUP);
+        texts = BenchTexts.texts(rows);
         BertEncoder engine = BertEncoder.bundledMiniLm();
         MiniLmOnnxEncoder onnx = MiniLmOnnxEncoder.create();
         float[][] a = engine.embed(texts), b = onnx.embed(texts);
@@ -116,20 +95,6 @@ public class EncoderBench {
                 encoder.maxTokens(), encoder.batchSize(), Runtime.getRuntime().availableProcessors(), worst);
         cosine = new CosineReward(encoder, CosineReward.Options.defaults());
         cosine.score(rows); // caches the references
-    }
-
-    private static String sentence(SplittableRandom rnd, int words) {
-        StringBuilder sb = new StringBuilder();
-        for (int i = 0; i < words; i++) {
-            String w = WORDS[rnd.nextInt(WORDS.length)];
-            if (i == 0) {
-                w = Character.toUpperCase(w.charAt(0)) + w.substring(1);
-            } else {
-                sb.append(i % 13 == 0 ? ", " : " ");
-            }
-            sb.append(w);
-        }
-        return sb.toString();
     }
 
     @Benchmark

@@ -8,7 +8,6 @@ import dev.rlsr.trainer.reward.RewardInput;
 import dev.rlsr.trainer.reward.RougeLReward;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -52,12 +51,6 @@ public class RewardBench {
     static final int GROUP = 8;
     static final int ROWS = PROMPTS * GROUP;
 
-    private static final String[] WORDS = ("the a of to and in is that for it with as was on be by this are at from "
-            + "model reward policy gradient sentence embedding learning training response reference prompt answer "
-            + "question because however therefore example method result value important different system process "
-            + "people water energy light city country history science language number small large first second "
-            + "explain describe consider compute measure improve return provide include require follow").split(" ");
-
     private Encoder encoder;
     private CosineReward cosine;
     private CosineReward cosineCached;
@@ -72,22 +65,8 @@ public class RewardBench {
     public void setup() {
         MiniLmOnnxEncoder minilm = MiniLmOnnxEncoder.create();
         encoder = minilm;
-        SplittableRandom rnd = new SplittableRandom(2510_14200L);
-        rows = new ArrayList<>(ROWS);
-        texts = new ArrayList<>(ROWS);
-        List<String> prompts = new ArrayList<>();
-        List<String> references = new ArrayList<>();
-        for (int p = 0; p < PROMPTS; p++) {
-            prompts.add(sentence(rnd, 34) + "?");
-            references.add(sentence(rnd, 140) + ".");
-        }
-        for (int p = 0; p < PROMPTS; p++) {
-            for (int g = 0; g < GROUP; g++) {
-                String response = sentence(rnd, 140) + ".";
-                rows.add(new RewardInput("p" + p, prompts.get(p), response, references.get(p)));
-                texts.add(prompts.get(p) + "\n" + response);
-            }
-        }
+        rows = BenchTexts.rows(PROMPTS, GROUP);
+        texts = BenchTexts.texts(rows);
         // validate before timing: shapes, finiteness, unit norm, and the token budget we claim
         float[][] e = encoder.embed(texts);
         long tokens = 0;
@@ -115,20 +94,6 @@ public class RewardBench {
         cosineCached.score(rows);
         fresh = new ArrayList<>();
         freshNext = 0;
-    }
-
-    private static String sentence(SplittableRandom rnd, int words) {
-        StringBuilder sb = new StringBuilder();
-        for (int i = 0; i < words; i++) {
-            String w = WORDS[rnd.nextInt(WORDS.length)];
-            if (i == 0) {
-                w = Character.toUpperCase(w.charAt(0)) + w.substring(1);
-            } else {
-                sb.append(i % 13 == 0 ? ", " : " ");
-            }
-            sb.append(w);
-        }
-        return sb.toString();
     }
 
     /** The same rows under example ids never seen before (a new step's prompts). */
