@@ -163,17 +163,31 @@ class ReliabilityCliTest {
         ObjectNode tc = (ObjectNode) json.readTree(b.resolve("tokenizer_config.json").toFile());
         tc.remove("chat_template");
         json.writeValue(b.resolve("tokenizer_config.json").toFile(), tc);
+        assertPairedEvalScoresAsAlone(a, b, "b");
+    }
+
+    /**
+     * {@code eval -m a -m b}, then {@code eval} of each of {@code alone} by itself: eval loss, reward, ROUGE-L and
+     * response length of each are the same to the last bit paired and alone.
+     */
+    private void assertPairedEvalScoresAsAlone(Path a, Path b, String... alone) throws Exception {
         String[] eval = {"--quiet", "-d", "demo", "--set", "eval.max_examples=4", "--set", "eval.reward=rougeL",
                 "--set", "eval.sampling.max_new_tokens=8", "--set", "eval.bootstrap_samples=100"};
-        Result both = run(with(eval, "eval", "-m", a.toString(), "-m", b.toString(), "-o", tmp.resolve("both").toString()));
+        Result both = run(with(eval, "eval", "-m", a.toString(), "-m", b.toString(), "-o",
+                tmp.resolve("both").toString()));
         assertEquals(0, both.code(), both.err() + both.console());
-        Result alone = run(with(eval, "eval", "-m", b.toString(), "-o", tmp.resolve("alone").toString()));
-        assertEquals(0, alone.code(), alone.err() + alone.console());
-        JsonNode pb = json.readTree(tmp.resolve("both/summary.json").toFile()).path("stages").path("b");
-        JsonNode ab = json.readTree(tmp.resolve("alone/summary.json").toFile()).path("stages").path("b");
-        for (String k : new String[]{"eval_loss", "reward_mean", "rougeL", "response_tokens"}) {
-            assertTrue(ab.path(k).isNumber(), k + ": " + ab);
-            assertEquals(ab.path(k).asDouble(), pb.path(k).asDouble(), 0.0, k + ": paired " + pb + " alone " + ab);
+        ObjectMapper json = new ObjectMapper();
+        for (String model : alone) {
+            Path dir = tmp.resolve("alone-" + model);
+            Result r = run(with(eval, "eval", "-m", tmp.resolve(model).toString(), "-o", dir.toString()));
+            assertEquals(0, r.code(), r.err() + r.console());
+            JsonNode paired = json.readTree(tmp.resolve("both/summary.json").toFile()).path("stages").path(model);
+            JsonNode single = json.readTree(dir.resolve("summary.json").toFile()).path("stages").path(model);
+            for (String k : new String[]{"eval_loss", "reward_mean", "rougeL", "response_tokens"}) {
+                assertTrue(single.path(k).isNumber(), model + " " + k + ": " + single);
+                assertEquals(single.path(k).asDouble(), paired.path(k).asDouble(), 0.0,
+                        model + " " + k + ": paired " + paired + " alone " + single);
+            }
         }
     }
 
@@ -204,24 +218,7 @@ class ReliabilityCliTest {
                 decoder.set(Integer.toString(Integer.parseInt(e.getKey()) + shift), e.getValue()));
         tc.set("added_tokens_decoder", decoder);
         json.writeValue(b.resolve("tokenizer_config.json").toFile(), tc);
-
-        String[] eval = {"--quiet", "-d", "demo", "--set", "eval.max_examples=4", "--set", "eval.reward=rougeL",
-                "--set", "eval.sampling.max_new_tokens=8", "--set", "eval.bootstrap_samples=100"};
-        Result both = run(with(eval, "eval", "-m", a.toString(), "-m", b.toString(), "-o",
-                tmp.resolve("both").toString()));
-        assertEquals(0, both.code(), both.err() + both.console());
-        for (String model : new String[]{"a", "b"}) {
-            Path alone = tmp.resolve("alone-" + model);
-            Result r = run(with(eval, "eval", "-m", tmp.resolve(model).toString(), "-o", alone.toString()));
-            assertEquals(0, r.code(), r.err() + r.console());
-            JsonNode paired = json.readTree(tmp.resolve("both/summary.json").toFile()).path("stages").path(model);
-            JsonNode single = json.readTree(alone.resolve("summary.json").toFile()).path("stages").path(model);
-            for (String k : new String[]{"eval_loss", "reward_mean", "rougeL", "response_tokens"}) {
-                assertTrue(single.path(k).isNumber(), model + " " + k + ": " + single);
-                assertEquals(single.path(k).asDouble(), paired.path(k).asDouble(), 0.0,
-                        model + " " + k + ": paired " + paired + " alone " + single);
-            }
-        }
+        assertPairedEvalScoresAsAlone(a, b, "a", "b");
     }
 
     // ------------------------------------------------------------------ 6 and 7: checks before anything is created
