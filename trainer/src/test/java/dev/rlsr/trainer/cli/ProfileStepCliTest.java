@@ -28,17 +28,9 @@ class ProfileStepCliTest {
     @TempDir
     Path tmp;
 
-    private static final String[] TINY = {"--quiet", "--set", "data.max_train_examples=16", "--set",
-            "eval.max_examples=2", "--set", "eval.reward=rougeL", "--set", "eval.sampling.max_new_tokens=4",
-            "--set", "eval.bootstrap_samples=100", "--set", "sft.batch_size=8", "--set", "sft.max_seq_len=96",
-            "--set", "rl.reward=rougeL+length", "--set", "rl.steps=2", "--set", "rl.prompts_per_step=2", "--set",
-            "rl.group_size=2", "--set", "rl.sampling.max_new_tokens=6", "--set", "run.profile_step=2"};
-
     private static RlsrCliTest.Result pipeline(Path model, Path runDir, String device) {
-        List<String> a = new java.util.ArrayList<>(List.of("pipeline", "-m", model.toString(), "-d", "demo", "-o",
-                runDir.toString(), "--device", device));
-        a.addAll(List.of(TINY));
-        return RlsrCliTest.run(a.toArray(String[]::new));
+        return RlsrCliTest.run(RlsrCliTest.args("pipeline", "-m", model.toString(), "-d", "demo", "-o",
+                runDir.toString(), "--device", device, "--set", "run.profile_step=2"));
     }
 
     @Test

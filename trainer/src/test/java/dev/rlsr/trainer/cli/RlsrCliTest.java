@@ -153,7 +153,8 @@ class RlsrCliTest {
             "--set", "rl.reward=rougeL+length", "--set", "rl.steps=2", "--set", "rl.prompts_per_step=2", "--set",
             "rl.group_size=2", "--set", "rl.sampling.max_new_tokens=8"};
 
-    private static String[] args(String... head) {
+    /** {@code head} followed by the settings of a run that takes seconds on a CPU. */
+    static String[] args(String... head) {
         String[] a = java.util.Arrays.copyOf(head, head.length + TINY.length);
         System.arraycopy(TINY, 0, a, head.length, TINY.length);
         return a;
