@@ -153,13 +153,6 @@ static const char *cu_name(CUresult rc) {
     return buf;
 }
 
-// a failed driver call: its name and the CUresult
-#define CU(call)                                                                                  \
-    do {                                                                                          \
-        CUresult rc_ = (api.call);                                                                \
-        if (rc_ != 0) fail("%s failed: %s (%d)", #call, cu_name(rc_), rc_);                       \
-    } while (0)
-
 static const char *nvrtc_name(nvrtcResult rc) {
     static char buf[32];
     if (api.nvrtcGetErrorString) return api.nvrtcGetErrorString(rc);
@@ -167,11 +160,14 @@ static const char *nvrtc_name(nvrtcResult rc) {
     return buf;
 }
 
-#define NVRTC(call)                                                                               \
+// a failed call: its text, and the result code by the library's name for it (both result types are int)
+#define CHECKED(call, name_of)                                                                    \
     do {                                                                                          \
-        nvrtcResult rc_ = (api.call);                                                             \
-        if (rc_ != 0) fail("%s failed: %s (%d)", #call, nvrtc_name(rc_), rc_);                    \
+        int rc_ = (api.call);                                                                     \
+        if (rc_ != 0) fail("%s failed: %s (%d)", #call, name_of(rc_), rc_);                       \
     } while (0)
+#define CU(call) CHECKED(call, cu_name)
+#define NVRTC(call) CHECKED(call, nvrtc_name)
 
 // ---- libraries ------------------------------------------------------------------------------------------------------
 static void *open_first(const char *const *names, int n, const char **opened, char *tried, size_t tried_len) {
