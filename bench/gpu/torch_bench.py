@@ -13,12 +13,12 @@ Workload keys match the Java side (ours.jsonl) and table.py:
   copy_1GiB, logprob_{fwd,bwd}_N{rows}_V{vocab}_bf16, cosine_N{n}_D{d}_{fp32,bf16}, gadv_P{p}_G{g}
 """
 import argparse
-import json
 import math
-import os
 import sys
 import time
 import traceback
+
+from results_json import ResultsFile  # bench/gpu, next to this script
 
 T0 = time.time()
 
@@ -32,24 +32,13 @@ def log(msg):
     print(f"[torch {time.time() - T0:6.1f}s] {msg}", flush=True)
 
 
-class Results:
+class Results(ResultsFile):
     def __init__(self, path):
-        self.path = path
-        self.data = {"device": {}, "copy_GBps": None, "workloads": {}, "errors": {}, "skipped": []}
+        super().__init__(path, {"device": {}, "copy_GBps": None, "workloads": {}, "errors": {}, "skipped": []})
 
     def put(self, key, field, value):
         self.data["workloads"].setdefault(key, {})[field] = value
         self.save()
-
-    def error(self, what, exc):
-        self.data["errors"][what] = f"{type(exc).__name__}: {exc}"[:400]
-        self.save()
-
-    def save(self):
-        tmp = self.path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(self.data, f, indent=1)
-        os.replace(tmp, self.path)
 
 
 def main():

@@ -25,11 +25,12 @@ warm-up; peaks from torch.cuda.max_memory_allocated (reset before each workload)
 failure lands in "errors", a workload the budget cannot fit in "skipped"; the JSON is rewritten after each one.
 """
 import argparse
-import json
 import os
 import sys
 import time
 import traceback
+
+from results_json import ResultsFile  # bench/gpu, next to this script
 
 T0 = time.time()
 
@@ -42,28 +43,17 @@ def log(msg):
     print(f"[torch-e2e {time.time() - T0:6.1f}s] {msg}", flush=True)
 
 
-class Results:
+class Results(ResultsFile):
     def __init__(self, path):
-        self.path = path
-        self.data = {"device": {}, "copy_GBps": None, "e2e": {}, "errors": {}, "skipped": []}
+        super().__init__(path, {"device": {}, "copy_GBps": None, "e2e": {}, "errors": {}, "skipped": []})
 
     def put(self, key, value):
         self.data["e2e"][key] = value
         self.save()
 
-    def error(self, what, exc):
-        self.data["errors"][what] = f"{type(exc).__name__}: {exc}"[:400]
-        self.save()
-
     def skip(self, what, why):
         self.data["skipped"].append(f"{what}: {why}")
         self.save()
-
-    def save(self):
-        tmp = self.path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(self.data, f, indent=1)
-        os.replace(tmp, self.path)
 
 
 def kernel_rows(events):
